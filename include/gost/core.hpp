@@ -1,0 +1,17 @@
+#pragma once
+// Everything in gost's core API.
+#include "gost/core/address.hpp"
+#include "gost/core/auth.hpp"
+#include "gost/core/bridge.hpp"
+#include "gost/core/bypass.hpp"
+#include "gost/core/chain.hpp"
+#include "gost/core/error.hpp"
+#include "gost/core/handler.hpp"
+#include "gost/core/log.hpp"
+#include "gost/core/metadata.hpp"
+#include "gost/core/registry.hpp"
+#include "gost/core/runtime.hpp"
+#include "gost/core/selector.hpp"
+#include "gost/core/service.hpp"
+#include "gost/core/stream.hpp"
+#include "gost/core/transport.hpp"

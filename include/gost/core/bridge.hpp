@@ -1,0 +1,31 @@
+#pragma once
+// Relaying between two streams: bytes both ways with half-close propagation and backpressure
+// (a direction reads again only after its previous write finished).
+
+#include <chrono>
+#include <cstdint>
+#include <system_error>
+
+#include <asio/awaitable.hpp>
+
+#include "gost/core/stream.hpp"
+
+namespace gost {
+
+struct BridgeResult {
+  std::uint64_t a_to_b = 0;
+  std::uint64_t b_to_a = 0;
+  std::error_code ec;  // first error other than EOF / cancellation
+};
+
+struct BridgeOptions {
+  // For datagram streams: end when neither side sent anything for this long (0 = never).
+  std::chrono::milliseconds idle_timeout{};
+};
+
+// Copies a -> b and b -> a until both directions ended. When one side ends its direction
+// (EOF), the other side's write half is shut down, and the opposite direction keeps going.
+// Closes both streams at the end.
+asio::awaitable<BridgeResult> bridge(Stream& a, Stream& b, BridgeOptions opts = {});
+
+}  // namespace gost

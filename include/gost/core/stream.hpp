@@ -1,0 +1,155 @@
+#pragma once
+// Stream and PacketConn: the two I/O abstractions every layer implements.
+//
+// A Stream is a reliable byte stream (TCP, TLS, WebSocket, mux substream, QUIC stream, KCP
+// session) or, when is_datagram() is true, a connected message stream (each read_some returns one
+// datagram, each write_some sends one). Layers stack: a TLS stream owns the Stream below it.
+//
+// Threading: a Stream is bound to one executor (get_executor()) and must only be used from it.
+// Cancellation: close() makes pending operations complete with asio::error::operation_aborted
+// (or another error); per-operation cancellation through Asio's cancellation slots is supported
+// by every implementation in gost, so `(op || timer)` timeouts work.
+// EOF: read_some completes with asio::error::eof when the peer has finished sending.
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/buffer.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include "gost/core/address.hpp"
+
+namespace gost {
+
+struct IoResult {
+  std::error_code ec;
+  std::size_t bytes = 0;
+};
+
+class Stream {
+ public:
+  virtual ~Stream() = default;
+
+  virtual asio::any_io_executor get_executor() = 0;
+  // Reads at least one byte (or one datagram). ec == asio::error::eof at the end of the stream.
+  virtual asio::awaitable<IoResult> read_some(asio::mutable_buffer buf) = 0;
+  // Writes at least one byte (or one whole datagram).
+  virtual asio::awaitable<IoResult> write_some(asio::const_buffer buf) = 0;
+  // Half-close: no more writes (TCP FIN, WebSocket close, stream FIN).
+  virtual asio::awaitable<std::error_code> shutdown_write() = 0;
+  // Closes both directions at once and cancels pending operations. Idempotent.
+  virtual void close() noexcept = 0;
+
+  // Completes when data (or EOF/error) is ready to read, without consuming it, so an idle
+  // connection needs no buffer. The default completes at once (callers then read_some).
+  virtual asio::awaitable<std::error_code> wait_readable();
+
+  virtual Address local_address() const { return {}; }
+  virtual Address remote_address() const { return {}; }
+  virtual bool is_datagram() const noexcept { return false; }
+  // Fast path: the plain TCP socket under this stream when nothing is layered or buffered on
+  // top of it (used for splice(2) relays). nullptr otherwise.
+  virtual asio::ip::tcp::socket* tcp_socket() noexcept { return nullptr; }
+};
+using StreamPtr = std::unique_ptr<Stream>;
+
+// Reads exactly buf.size() bytes. A short stream gives asio::error::eof.
+asio::awaitable<std::error_code> read_exact(Stream& s, asio::mutable_buffer buf);
+// Writes all of buf.
+asio::awaitable<std::error_code> write_all(Stream& s, asio::const_buffer buf);
+
+struct PacketResult {
+  std::error_code ec;
+  std::size_t bytes = 0;
+  Address from;
+};
+
+// An unconnected datagram socket: every datagram carries its peer address.
+class PacketConn {
+ public:
+  virtual ~PacketConn() = default;
+  virtual asio::any_io_executor get_executor() = 0;
+  virtual asio::awaitable<PacketResult> recv_from(asio::mutable_buffer buf) = 0;
+  // `to` may hold a domain name; implementations resolve it or pass it on to a proxy.
+  virtual asio::awaitable<std::error_code> send_to(asio::const_buffer buf, Address to) = 0;
+  virtual void close() noexcept = 0;
+  virtual Address local_address() const { return {}; }
+};
+using PacketConnPtr = std::unique_ptr<PacketConn>;
+
+// A plain TCP connection. The fast path (tcp_socket()) is available.
+class TcpStream final : public Stream {
+ public:
+  explicit TcpStream(asio::ip::tcp::socket sock);
+  ~TcpStream() override;
+  asio::any_io_executor get_executor() override;
+  asio::awaitable<IoResult> read_some(asio::mutable_buffer buf) override;
+  asio::awaitable<IoResult> write_some(asio::const_buffer buf) override;
+  asio::awaitable<std::error_code> shutdown_write() override;
+  asio::awaitable<std::error_code> wait_readable() override;
+  void close() noexcept override;
+  Address local_address() const override;
+  Address remote_address() const override;
+  asio::ip::tcp::socket* tcp_socket() noexcept override { return &sock_; }
+  asio::ip::tcp::socket& socket() noexcept { return sock_; }
+
+ private:
+  asio::ip::tcp::socket sock_;
+};
+
+// A stream that first returns `prefix` (bytes already read from `inner` by a handshake parser)
+// and then reads from `inner`. Writes go straight to `inner`. If prefix is empty the caller
+// should use `inner` directly (make_prefixed does).
+class PrefixedStream final : public Stream {
+ public:
+  PrefixedStream(StreamPtr inner, std::vector<unsigned char> prefix);
+  asio::any_io_executor get_executor() override { return inner_->get_executor(); }
+  asio::awaitable<IoResult> read_some(asio::mutable_buffer buf) override;
+  asio::awaitable<IoResult> write_some(asio::const_buffer buf) override;
+  asio::awaitable<std::error_code> shutdown_write() override;
+  asio::awaitable<std::error_code> wait_readable() override;
+  void close() noexcept override;
+  Address local_address() const override { return inner_->local_address(); }
+  Address remote_address() const override { return inner_->remote_address(); }
+  bool is_datagram() const noexcept override { return inner_->is_datagram(); }
+  asio::ip::tcp::socket* tcp_socket() noexcept override;
+
+ private:
+  StreamPtr inner_;
+  std::vector<unsigned char> prefix_;
+  std::size_t off_ = 0;
+};
+
+// Wraps `inner` so that `prefix` is read first; returns inner itself when prefix is empty.
+StreamPtr make_prefixed(StreamPtr inner, std::vector<unsigned char> prefix);
+
+// Reads from a stream into a growable buffer for handshake parsing. Keeps what it read past the
+// parsed message so it can be handed back with make_prefixed().
+class StreamReader {
+ public:
+  explicit StreamReader(Stream& s, std::size_t max_size = 64 * 1024) : s_(s), max_(max_size) {}
+  // Bytes read and not yet consumed.
+  const unsigned char* data() const noexcept { return buf_.data() + start_; }
+  std::size_t size() const noexcept { return buf_.size() - start_; }
+  // Reads more bytes (at least one). Fails with errc::message_too_large past max_size.
+  asio::awaitable<std::error_code> fill();
+  // Ensures at least n unconsumed bytes are buffered.
+  asio::awaitable<std::error_code> need(std::size_t n);
+  void consume(std::size_t n) noexcept { start_ += n; }
+  // Takes the unconsumed bytes out.
+  std::vector<unsigned char> take_rest();
+
+ private:
+  Stream& s_;
+  std::size_t max_;
+  std::vector<unsigned char> buf_;
+  std::size_t start_ = 0;
+};
+
+}  // namespace gost
