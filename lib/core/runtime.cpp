@@ -1,0 +1,64 @@
+#include "gost/core/runtime.hpp"
+
+#include <algorithm>
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+
+namespace gost {
+
+struct Runtime::Guard {
+  explicit Guard(asio::io_context& c) : g(asio::make_work_guard(c)) {}
+  asio::executor_work_guard<asio::io_context::executor_type> g;
+};
+
+Runtime::Runtime(std::size_t threads) {
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  for (std::size_t i = 0; i < threads; ++i) {
+    // concurrency hint 1: each context is driven by exactly one thread.
+    contexts_.push_back(std::make_unique<asio::io_context>(1));
+  }
+}
+
+Runtime::~Runtime() {
+  stop();
+  join();
+}
+
+asio::any_io_executor Runtime::executor(std::size_t i) { return contexts_[i]->get_executor(); }
+
+asio::any_io_executor Runtime::next_executor() {
+  auto i = next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size();
+  return contexts_[i]->get_executor();
+}
+
+void Runtime::start() {
+  if (!threads_.empty()) return;
+  for (auto& c : contexts_) {
+    c->restart();
+    guards_.push_back(std::make_unique<Guard>(*c));
+  }
+  for (auto& c : contexts_) {
+    asio::io_context* ctx = c.get();
+    threads_.emplace_back([ctx] { ctx->run(); });
+  }
+}
+
+void Runtime::stop() noexcept {
+  for (auto& c : contexts_) c->stop();
+}
+
+void Runtime::join() {
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+  guards_.clear();
+}
+
+void Runtime::run() {
+  start();
+  join();
+}
+
+}  // namespace gost

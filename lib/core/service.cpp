@@ -1,0 +1,215 @@
+#include "gost/core/service.hpp"
+
+#include <condition_variable>
+#include <list>
+
+#include <asio/co_spawn.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+
+#include "core/transports.hpp"
+#include "gost/core/timeout.hpp"
+
+namespace gost {
+
+// A live connection as the service sees it: closable from stop() on its own executor.
+struct ConnEntry {
+  asio::any_io_executor ex;
+  Stream* stream = nullptr;  // valid while the GuardedStream lives; touched only on ex
+};
+
+struct Service::State {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::list<std::shared_ptr<ConnEntry>> conns;
+  bool stopping = false;
+  bool accept_done = true;
+  std::atomic<std::uint64_t> total{0}, current{0}, errors{0}, in_bytes{0}, out_bytes{0};
+};
+
+namespace {
+using clock_type = std::chrono::steady_clock;
+
+// Forwards to the accepted stream and lets the service close it on stop().
+class GuardedStream final : public Stream {
+ public:
+  GuardedStream(StreamPtr inner, std::shared_ptr<ConnEntry> e) : inner_(std::move(inner)), e_(std::move(e)) {
+    e_->stream = inner_.get();
+  }
+  ~GuardedStream() override { e_->stream = nullptr; }
+  asio::any_io_executor get_executor() override { return inner_->get_executor(); }
+  asio::awaitable<IoResult> read_some(asio::mutable_buffer b) override { return inner_->read_some(b); }
+  asio::awaitable<IoResult> write_some(asio::const_buffer b) override { return inner_->write_some(b); }
+  asio::awaitable<std::error_code> shutdown_write() override { return inner_->shutdown_write(); }
+  asio::awaitable<std::error_code> wait_readable() override { return inner_->wait_readable(); }
+  void close() noexcept override { inner_->close(); }
+  Address local_address() const override { return inner_->local_address(); }
+  Address remote_address() const override { return inner_->remote_address(); }
+  bool is_datagram() const noexcept override { return inner_->is_datagram(); }
+  asio::ip::tcp::socket* tcp_socket() noexcept override { return inner_->tcp_socket(); }
+
+ private:
+  StreamPtr inner_;
+  std::shared_ptr<ConnEntry> e_;
+};
+
+std::string format_ms(clock_type::duration d) {
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+  if (us < 1000) return std::to_string(us) + "µs";
+  if (us < 1000000) return std::to_string(us / 1000) + "." + std::to_string((us % 1000) / 100) + "ms";
+  return std::to_string(us / 1000000) + "." + std::to_string((us % 1000000) / 10000) + "s";
+}
+
+asio::awaitable<void> serve_conn(std::shared_ptr<Service::State> st, HandlerPtr handler, LoggerPtr logger,
+                                 std::string service, std::string protocol, StreamPtr raw) {
+  auto entry = std::make_shared<ConnEntry>();
+  entry->ex = raw->get_executor();
+  ConnRecord rec;
+  rec.service = service;
+  rec.protocol = protocol;
+  rec.client = raw->remote_address();
+  rec.local = raw->local_address();
+  rec.network = raw->is_datagram() ? "udp" : "tcp";
+  std::list<std::shared_ptr<ConnEntry>>::iterator it;
+  {
+    std::lock_guard lk(st->mu);
+    st->conns.push_front(entry);
+    it = st->conns.begin();
+  }
+  st->total.fetch_add(1, std::memory_order_relaxed);
+  st->current.fetch_add(1, std::memory_order_relaxed);
+  const auto start = clock_type::now();
+  auto stream = std::make_unique<GuardedStream>(std::move(raw), entry);
+  if (st->stopping) stream->close();
+  try {
+    co_await handler->handle(std::move(stream), rec);
+  } catch (const std::exception& e) {
+    rec.error = e.what();
+  }
+  st->in_bytes.fetch_add(rec.bytes_up, std::memory_order_relaxed);
+  st->out_bytes.fetch_add(rec.bytes_down, std::memory_order_relaxed);
+  const bool failed = (rec.ec && rec.ec != asio::error::eof) || !rec.error.empty();
+  if (failed) st->errors.fetch_add(1, std::memory_order_relaxed);
+  Logger& log = logger ? *logger : Logger::global();
+  if (log.enabled(failed ? LogLevel::warn : LogLevel::info) || log.enabled(LogLevel::info)) {
+    std::string err = rec.error;
+    if (rec.ec && rec.ec != asio::error::eof) err = err.empty() ? rec.ec.message() : rec.ec.message() + ": " + err;
+    log.log(LogLevel::info, "connection closed",
+            {{"service", rec.service},
+             {"handler", rec.protocol},
+             {"network", rec.network},
+             {"client", rec.client.to_string()},
+             {"target", rec.target},
+             {"route", rec.route},
+             {"user", rec.user},
+             {"up", std::to_string(rec.bytes_up)},
+             {"down", std::to_string(rec.bytes_down)},
+             {"duration", format_ms(clock_type::now() - start)},
+             {"error", err}});
+  }
+  {
+    std::lock_guard lk(st->mu);
+    st->conns.erase(it);
+    st->current.fetch_sub(1, std::memory_order_relaxed);
+  }
+  st->cv.notify_all();
+}
+
+asio::awaitable<void> accept_loop(std::shared_ptr<Service::State> st, Listener* listener, HandlerPtr handler,
+                                  AdmissionPtr admission, LoggerPtr logger, std::string service,
+                                  std::string protocol) {
+  Logger& log = logger ? *logger : Logger::global();
+  auto delay = std::chrono::milliseconds(5);
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (!st->stopping) {
+    auto r = co_await listener->accept();
+    if (!r) {
+      if (st->stopping) break;
+      // Temporary failures (EMFILE, ENOBUFS, ...): back off instead of spinning.
+      log.warn("accept failed", {{"service", service}, {"error", r.error().message()},
+                                 {"retry", std::to_string(delay.count()) + "ms"}});
+      timer.expires_after(delay);
+      co_await timer.async_wait(core::use_tuple);
+      delay = std::min(delay * 2, std::chrono::milliseconds(1000));
+      continue;
+    }
+    delay = std::chrono::milliseconds(5);
+    StreamPtr s = std::move(*r);
+    if (admission && !admission->admit(s->is_datagram() ? "udp" : "tcp", s->remote_address())) {
+      log.debug("client not admitted", {{"service", service}, {"client", s->remote_address().to_string()}});
+      s->close();
+      continue;
+    }
+    auto ex = s->get_executor();
+    asio::co_spawn(ex, serve_conn(st, handler, logger, service, protocol, std::move(s)),
+                   [](std::exception_ptr) {});
+  }
+  {
+    std::lock_guard lk(st->mu);
+    st->accept_done = true;
+  }
+  st->cv.notify_all();
+}
+}  // namespace
+
+Service::Service(Runtime& rt, ServiceOptions opts, ListenerPtr listener, HandlerPtr handler)
+    : rt_(rt), opts_(std::move(opts)), listener_(std::move(listener)), handler_(std::move(handler)),
+      state_(std::make_shared<State>()) {}
+
+Service::~Service() {
+  stop();
+  wait_stopped(std::chrono::milliseconds(2000));
+}
+
+std::error_code Service::start() {
+  if (auto ec = listener_->listen()) return ec;
+  {
+    std::lock_guard lk(state_->mu);
+    state_->accept_done = false;
+  }
+  asio::co_spawn(listener_->get_executor(),
+                 accept_loop(state_, listener_.get(), handler_, opts_.admission, opts_.logger, opts_.name,
+                             opts_.protocol),
+                 [st = state_](std::exception_ptr) {
+                   std::lock_guard lk(st->mu);
+                   st->accept_done = true;
+                   st->cv.notify_all();
+                 });
+  return {};
+}
+
+void Service::stop() {
+  std::vector<std::shared_ptr<ConnEntry>> live;
+  {
+    std::lock_guard lk(state_->mu);
+    if (state_->stopping) return;
+    state_->stopping = true;
+    live.assign(state_->conns.begin(), state_->conns.end());
+  }
+  listener_->close();
+  for (auto& e : live) {
+    asio::post(e->ex, [e] {
+      if (e->stream) e->stream->close();
+    });
+  }
+}
+
+bool Service::wait_stopped(std::chrono::milliseconds max_wait) {
+  std::unique_lock lk(state_->mu);
+  return state_->cv.wait_for(lk, max_wait, [&] { return state_->accept_done && state_->conns.empty(); });
+}
+
+Address Service::address() const { return listener_->address(); }
+
+ServiceStats Service::stats() const {
+  ServiceStats s;
+  s.total_conns = state_->total.load();
+  s.current_conns = state_->current.load();
+  s.total_errs = state_->errors.load();
+  s.input_bytes = state_->in_bytes.load();
+  s.output_bytes = state_->out_bytes.load();
+  return s;
+}
+
+}  // namespace gost

@@ -1,0 +1,180 @@
+#include "gost/core/stream.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "gost/core/error.hpp"
+#include "gost/core/transport.hpp"
+
+namespace gost {
+namespace {
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+Address to_address(const asio::ip::tcp::endpoint& ep) {
+  return Address(ep.address().to_string(), ep.port());
+}
+}  // namespace
+
+asio::awaitable<std::error_code> Stream::wait_readable() { co_return std::error_code{}; }
+
+asio::awaitable<std::error_code> read_exact(Stream& s, asio::mutable_buffer buf) {
+  auto* p = static_cast<unsigned char*>(buf.data());
+  std::size_t left = buf.size();
+  while (left > 0) {
+    auto r = co_await s.read_some(asio::buffer(p, left));
+    if (r.ec) co_return r.ec;
+    if (r.bytes == 0) co_return asio::error::eof;
+    p += r.bytes;
+    left -= r.bytes;
+  }
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> write_all(Stream& s, asio::const_buffer buf) {
+  auto* p = static_cast<const unsigned char*>(buf.data());
+  std::size_t left = buf.size();
+  while (left > 0) {
+    auto r = co_await s.write_some(asio::buffer(p, left));
+    if (r.ec) co_return r.ec;
+    p += r.bytes;
+    left -= r.bytes;
+  }
+  co_return std::error_code{};
+}
+
+// ---- TcpStream
+
+TcpStream::TcpStream(asio::ip::tcp::socket sock) : sock_(std::move(sock)) {}
+TcpStream::~TcpStream() { close(); }
+
+asio::any_io_executor TcpStream::get_executor() { return sock_.get_executor(); }
+
+asio::awaitable<IoResult> TcpStream::read_some(asio::mutable_buffer buf) {
+  auto [ec, n] = co_await sock_.async_read_some(buf, use_tuple);
+  co_return IoResult{ec, n};
+}
+
+asio::awaitable<IoResult> TcpStream::write_some(asio::const_buffer buf) {
+  auto [ec, n] = co_await sock_.async_write_some(buf, use_tuple);
+  co_return IoResult{ec, n};
+}
+
+asio::awaitable<std::error_code> TcpStream::shutdown_write() {
+  std::error_code ec;
+  sock_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  co_return ec;
+}
+
+asio::awaitable<std::error_code> TcpStream::wait_readable() {
+  auto [ec] = co_await sock_.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
+  co_return ec;
+}
+
+void TcpStream::close() noexcept {
+  std::error_code ec;
+  if (sock_.is_open()) sock_.close(ec);
+}
+
+Address TcpStream::local_address() const {
+  std::error_code ec;
+  auto ep = sock_.local_endpoint(ec);
+  return ec ? Address{} : to_address(ep);
+}
+
+Address TcpStream::remote_address() const {
+  std::error_code ec;
+  auto ep = sock_.remote_endpoint(ec);
+  return ec ? Address{} : to_address(ep);
+}
+
+// ---- PrefixedStream
+
+PrefixedStream::PrefixedStream(StreamPtr inner, std::vector<unsigned char> prefix)
+    : inner_(std::move(inner)), prefix_(std::move(prefix)) {}
+
+asio::awaitable<IoResult> PrefixedStream::read_some(asio::mutable_buffer buf) {
+  if (off_ < prefix_.size()) {
+    std::size_t n = std::min(buf.size(), prefix_.size() - off_);
+    std::memcpy(buf.data(), prefix_.data() + off_, n);
+    off_ += n;
+    if (off_ == prefix_.size()) {
+      prefix_.clear();
+      prefix_.shrink_to_fit();
+      off_ = 0;
+    }
+    co_return IoResult{{}, n};
+  }
+  co_return co_await inner_->read_some(buf);
+}
+
+asio::awaitable<IoResult> PrefixedStream::write_some(asio::const_buffer buf) {
+  co_return co_await inner_->write_some(buf);
+}
+
+asio::awaitable<std::error_code> PrefixedStream::shutdown_write() {
+  co_return co_await inner_->shutdown_write();
+}
+
+asio::awaitable<std::error_code> PrefixedStream::wait_readable() {
+  if (off_ < prefix_.size()) co_return std::error_code{};
+  co_return co_await inner_->wait_readable();
+}
+
+void PrefixedStream::close() noexcept { inner_->close(); }
+
+asio::ip::tcp::socket* PrefixedStream::tcp_socket() noexcept {
+  // Only once the prefix has been drained is the socket the whole story.
+  return off_ < prefix_.size() ? nullptr : inner_->tcp_socket();
+}
+
+StreamPtr make_prefixed(StreamPtr inner, std::vector<unsigned char> prefix) {
+  if (prefix.empty()) return inner;
+  return std::make_unique<PrefixedStream>(std::move(inner), std::move(prefix));
+}
+
+// ---- StreamReader
+
+asio::awaitable<std::error_code> StreamReader::fill() {
+  if (start_ > 0 && start_ == buf_.size()) {
+    buf_.clear();
+    start_ = 0;
+  }
+  if (size() >= max_) co_return make_error_code(errc::message_too_large);
+  const std::size_t old = buf_.size();
+  const std::size_t chunk = std::min<std::size_t>(4096, max_ - size());
+  buf_.resize(old + chunk);
+  auto r = co_await s_.read_some(asio::buffer(buf_.data() + old, chunk));
+  buf_.resize(old + r.bytes);
+  if (r.ec) co_return r.ec;
+  if (r.bytes == 0) co_return asio::error::eof;
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> StreamReader::need(std::size_t n) {
+  if (n > max_) co_return make_error_code(errc::message_too_large);
+  while (size() < n) {
+    if (auto ec = co_await fill()) co_return ec;
+  }
+  co_return std::error_code{};
+}
+
+std::vector<unsigned char> StreamReader::take_rest() {
+  std::vector<unsigned char> out(buf_.begin() + static_cast<std::ptrdiff_t>(start_), buf_.end());
+  buf_.clear();
+  start_ = 0;
+  return out;
+}
+
+// ---- default transport methods
+
+asio::awaitable<Result<StreamPtr>> Dialer::handshake(StreamPtr s, Address) { co_return std::move(s); }
+asio::awaitable<Result<StreamPtr>> Connector::handshake(StreamPtr s) { co_return std::move(s); }
+asio::awaitable<Result<PacketConnPtr>> Connector::associate(StreamPtr conn) {
+  if (conn) conn->close();
+  co_return make_error_code(errc::unsupported);
+}
+
+}  // namespace gost

@@ -1,0 +1,95 @@
+#include "gost/forward/forward.hpp"
+
+#include "gost/core/bridge.hpp"
+
+namespace gost::forward {
+namespace {
+
+class ForwardHandler final : public Handler {
+ public:
+  ForwardHandler(const HandlerArgs& a, std::string network)
+      : router_(a.router), hop_(a.forwarder), bypass_(a.bypass), network_(std::move(network)),
+        ttl_(a.metadata.get_duration("ttl", std::chrono::milliseconds(0))),
+        hash_host_(a.metadata.get_string("hash") == "host") {}
+
+  asio::awaitable<void> handle(StreamPtr conn, ConnRecord& rec) override {
+    rec.network = network_;
+    SelectOptions sel;
+    sel.network = network_;
+    sel.client = rec.client;
+    // Try each forward target at most once; failed targets are marked so the selector's
+    // fail filter moves on to the next.
+    const std::size_t attempts = std::max<std::size_t>(1, hop_->nodes.size());
+    StreamPtr out;
+    for (std::size_t i = 0; i < attempts && !out; ++i) {
+      NodePtr node = hop_->select(sel);
+      if (!node) {
+        rec.ec = make_error_code(errc::no_route);
+        break;
+      }
+      auto target = Address::parse(node->addr);
+      if (!target) {
+        rec.ec = target.error();
+        break;
+      }
+      rec.target = node->addr;
+      if (bypass_ && bypass_->contains(network_, node->addr)) {
+        rec.ec = make_error_code(errc::bypassed);
+        break;
+      }
+      SelectOptions csel = sel;
+      csel.addr = node->addr;
+      csel.host = target->host;
+      if (hash_host_) csel.hash_key = target->host;
+      DialInfo info;
+      auto r = co_await router_->dial(network_, *target, csel, &info);
+      rec.route = info.route;
+      if (!r) {
+        node->marker.mark();
+        rec.ec = r.error();
+        continue;
+      }
+      node->marker.reset();
+      rec.ec = {};
+      out = std::move(*r);
+    }
+    if (!out) {
+      conn->close();
+      co_return;
+    }
+    BridgeOptions bo;
+    if (network_ == "udp") bo.idle_timeout = ttl_;
+    auto res = co_await bridge(*conn, *out, bo);
+    rec.bytes_up = res.a_to_b;
+    rec.bytes_down = res.b_to_a;
+    if (res.ec) rec.ec = res.ec;
+  }
+
+ private:
+  RouterPtr router_;
+  HopPtr hop_;
+  BypassPtr bypass_;
+  std::string network_;
+  std::chrono::milliseconds ttl_;
+  bool hash_host_;
+};
+
+}  // namespace
+
+Result<HandlerPtr, ConfigError> make_forward_handler(const HandlerArgs& args, std::string network) {
+  if (!args.forwarder || args.forwarder->nodes.empty()) {
+    return config_error("service \"" + args.service + "\": the " + network +
+                        " forward handler needs at least one forward target (forwarder.nodes)");
+  }
+  if (!args.router) return config_error("service \"" + args.service + "\": no router");
+  return HandlerPtr(std::make_shared<ForwardHandler>(args, std::move(network)));
+}
+
+void register_module(Registry& r) {
+  auto tcp = [](const HandlerArgs& a) { return make_forward_handler(a, "tcp"); };
+  r.add_handler("tcp", tcp);
+  r.add_handler("forward", tcp);
+  r.add_handler("udp", [](const HandlerArgs& a) { return make_forward_handler(a, "udp"); });
+}
+
+}  // namespace gost::forward
