@@ -1,0 +1,204 @@
+// Service + tcp/udp listeners + forward handler + bridge, end to end on loopback.
+#include <catch2/catch.hpp>
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <asio/read.hpp>
+#include <asio/write.hpp>
+
+#include "gost/core.hpp"
+#include "gost/forward/forward.hpp"
+#include "support.hpp"
+
+using namespace gost;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Fixture {
+  Runtime rt{2};
+  Registry reg;
+  Fixture() {
+    register_core(reg);
+    forward::register_module(reg);
+    rt.start();
+  }
+  ~Fixture() {
+    for (auto& s : services) s->stop();
+    for (auto& s : services) s->wait_stopped(5s);
+    services.clear();
+    rt.stop();
+    rt.join();
+  }
+
+  HopPtr targets(std::vector<std::string> addrs, std::string strategy = "round") {
+    auto hop = std::make_shared<Hop>();
+    hop->name = "forwarder";
+    for (auto& a : addrs) {
+      auto n = std::make_shared<Node>();
+      n->name = a;
+      n->addr = a;
+      hop->nodes.push_back(n);
+    }
+    SelectorConfig sc;
+    sc.strategy = strategy;
+    sc.max_fails = 1;
+    sc.fail_timeout = 30s;
+    hop->selector = *make_selector(sc);
+    return hop;
+  }
+
+  ServicePtr start(std::string network, HopPtr fwd, Metadata md = {}, AdmissionPtr adm = nullptr) {
+    ListenerArgs la;
+    la.runtime = &rt;
+    la.service = "svc";
+    la.addr = Address("127.0.0.1", 0);
+    la.metadata = md;
+    auto l = (*reg.listener(network))(la);
+    REQUIRE(l);
+    HandlerArgs ha;
+    ha.runtime = &rt;
+    ha.service = "svc";
+    ha.metadata = md;
+    ha.router = std::make_shared<Router>();
+    ha.forwarder = std::move(fwd);
+    auto h = (*reg.handler(network))(ha);
+    REQUIRE(h);
+    ServiceOptions so;
+    so.name = "svc";
+    so.admission = std::move(adm);
+    so.logger = std::make_shared<Logger>(LogLevel::none);
+    auto svc = std::make_shared<Service>(rt, so, std::move(*l), std::move(*h));
+    REQUIRE_FALSE(svc->start());
+    services.push_back(svc);
+    return svc;
+  }
+  std::vector<ServicePtr> services;
+};
+
+std::string roundtrip(std::uint16_t port, const std::string& msg) {
+  asio::io_context ctx;
+  auto s = test::connect_blocking(ctx, port);
+  asio::write(s, asio::buffer(msg));
+  std::string out(msg.size(), '\0');
+  asio::read(s, asio::buffer(out));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("tcp forwarding relays both ways and propagates half-close", "[service]") {
+  Fixture f;
+  test::EchoServer echo;
+  auto svc = f.start("tcp", f.targets({"127.0.0.1:" + std::to_string(echo.port())}));
+  REQUIRE(svc->address().port != 0);
+
+  CHECK(roundtrip(svc->address().port, "hello gost") == "hello gost");
+
+  // Half-close: after our FIN the echo server finishes sending and closes; we still get all data.
+  asio::io_context ctx;
+  auto s = test::connect_blocking(ctx, svc->address().port);
+  std::string big(256 * 1024, 'x');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 26);
+  std::thread writer([&] {
+    asio::write(s, asio::buffer(big));
+    s.shutdown(asio::ip::tcp::socket::shutdown_send);
+  });
+  std::string got;
+  char buf[8192];
+  std::error_code ec;
+  for (int i = 0; i < 100000; ++i) {
+    auto n = s.read_some(asio::buffer(buf), ec);
+    got.append(buf, n);
+    if (ec) break;
+  }
+  writer.join();
+  CHECK(ec == asio::error::eof);
+  CHECK(got == big);
+}
+
+TEST_CASE("tcp forwarding skips a dead target and round-robins live ones", "[service]") {
+  Fixture f;
+  test::EchoServer e1, e2;
+  // A port with no listener: bind and close to get one that refuses.
+  std::uint16_t dead;
+  {
+    asio::io_context c;
+    asio::ip::tcp::acceptor a(c, {asio::ip::make_address("127.0.0.1"), 0});
+    dead = a.local_endpoint().port();
+  }
+  auto svc = f.start("tcp", f.targets({"127.0.0.1:" + std::to_string(dead), "127.0.0.1:" + std::to_string(e1.port()),
+                                       "127.0.0.1:" + std::to_string(e2.port())}));
+  for (int i = 0; i < 6; ++i) CHECK(roundtrip(svc->address().port, "ping") == "ping");
+  CHECK(e1.accepted() >= 2);
+  CHECK(e2.accepted() >= 2);
+  CHECK(svc->stats().total_conns == 6);
+}
+
+TEST_CASE("admission refuses clients", "[service]") {
+  Fixture f;
+  test::EchoServer echo;
+  auto adm = make_admission({"127.0.0.1"}, false);
+  REQUIRE(adm);
+  auto svc = f.start("tcp", f.targets({"127.0.0.1:" + std::to_string(echo.port())}), {}, *adm);
+  asio::io_context ctx;
+  auto s = test::connect_blocking(ctx, svc->address().port);
+  asio::write(s, asio::buffer("x", 1));
+  char c;
+  std::error_code ec;
+  s.read_some(asio::buffer(&c, 1), ec);
+  CHECK(ec);  // closed without relaying
+  CHECK(echo.accepted() == 0);
+}
+
+TEST_CASE("udp forwarding keeps per-peer sessions and expires them after ttl", "[service][udp]") {
+  Fixture f;
+  test::UdpEchoServer echo;
+  Metadata md;
+  md.set("ttl", "300ms");
+  auto svc = f.start("udp", f.targets({"127.0.0.1:" + std::to_string(echo.port())}), md);
+  asio::io_context ctx;
+  asio::ip::udp::socket a(ctx, {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ip::udp::socket b(ctx, {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ip::udp::endpoint to(asio::ip::make_address("127.0.0.1"), svc->address().port);
+  // Replies are awaited with a receive timeout, never a sleep.
+  for (auto* s : {&a, &b}) {
+    timeval tv{2, 0};
+    ::setsockopt(s->native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  auto ask = [&](asio::ip::udp::socket& s, const std::string& m) {
+    s.send_to(asio::buffer(m), to);
+    char buf[2048];
+    asio::ip::udp::endpoint from;
+    std::error_code ec;
+    auto n = s.receive_from(asio::buffer(buf), from, 0, ec);
+    return ec ? std::string("<timeout>") : std::string(buf, n);
+  };
+  CHECK(ask(a, "one") == "one");
+  CHECK(ask(b, "two") == "two");
+  CHECK(ask(a, "three") == "three");
+  CHECK(svc->stats().total_conns == 2);  // two peers, two sessions
+  // The sessions expire 300 ms after their last datagram; poll the gauge (bounded, 3 s).
+  for (int i = 0; i < 300 && svc->stats().current_conns != 0; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(svc->stats().current_conns == 0);
+  CHECK(ask(a, "four") == "four");
+  CHECK(svc->stats().total_conns == 3);
+}
+
+TEST_CASE("service stop closes live connections", "[service]") {
+  Fixture f;
+  test::EchoServer echo;
+  auto svc = f.start("tcp", f.targets({"127.0.0.1:" + std::to_string(echo.port())}));
+  asio::io_context ctx;
+  auto s = test::connect_blocking(ctx, svc->address().port);
+  CHECK(roundtrip(svc->address().port, "a") == "a");
+  asio::write(s, asio::buffer("x", 1));
+  char c;
+  asio::read(s, asio::buffer(&c, 1));
+  svc->stop();
+  CHECK(svc->wait_stopped(5s));
+  std::error_code ec;
+  s.read_some(asio::buffer(&c, 1), ec);
+  CHECK(ec);
+}
