@@ -1,0 +1,237 @@
+// gost_loadgen: a small load tool for proxies and forwarders on loopback.
+//
+//   gost_loadgen server echo|sink|source            prints "port N", serves until killed
+//   gost_loadgen throughput <proxy> <target> <streams> <seconds> up|down
+//   gost_loadgen connrate   <proxy> <target> <clients> <seconds>
+//   gost_loadgen latency    <proxy> <target> <count> <size>
+//   gost_loadgen idle       <proxy> <target> <conns>  prints "ready N", holds until stdin closes
+//
+// <proxy> is "none", "fwd" (a port forwarder: connect to it as if it were the target),
+// "socks5://host:port" or "http://host:port" (CONNECT). Each mode prints one JSON line.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <asio/impl/src.hpp>  // this tool links no gost library; compile Asio here
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
+
+using asio::ip::tcp;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct Endpoint {
+  std::string host;
+  unsigned short port = 0;
+};
+
+Endpoint parse_ep(const std::string& s) {
+  auto c = s.rfind(':');
+  return {s.substr(0, c), static_cast<unsigned short>(std::stoi(s.substr(c + 1)))};
+}
+
+struct Proxy {
+  std::string kind = "none";  // none | fwd | socks5 | http
+  Endpoint ep;
+};
+
+Proxy parse_proxy(const std::string& s) {
+  Proxy p;
+  if (s == "none" || s == "fwd") {
+    p.kind = s;
+    return p;
+  }
+  auto k = s.find("://");
+  p.kind = s.substr(0, k);
+  p.ep = parse_ep(s.substr(k + 3));
+  return p;
+}
+
+tcp::endpoint to_tcp(const Endpoint& e) { return {asio::ip::make_address(e.host), e.port}; }
+
+// Opens a connection to target through the proxy (blocking; handshake included).
+tcp::socket open_conn(asio::io_context& ctx, const Proxy& p, const Endpoint& target) {
+  tcp::socket s(ctx);
+  if (p.kind == "none" || p.kind == "fwd") {
+    s.connect(to_tcp(target));
+  } else {
+    s.connect(to_tcp(p.ep));
+  }
+  s.set_option(tcp::no_delay(true));
+  if (p.kind == "socks5") {
+    const unsigned char hello[] = {5, 1, 0};
+    asio::write(s, asio::buffer(hello));
+    unsigned char rep[2];
+    asio::read(s, asio::buffer(rep));
+    auto ip = asio::ip::make_address_v4(target.host).to_bytes();
+    unsigned char req[10] = {5, 1, 0, 1, ip[0], ip[1], ip[2], ip[3],
+                             static_cast<unsigned char>(target.port >> 8),
+                             static_cast<unsigned char>(target.port & 0xff)};
+    asio::write(s, asio::buffer(req));
+    unsigned char r[10];
+    asio::read(s, asio::buffer(r));
+    if (r[1] != 0) throw std::runtime_error("socks5 connect refused");
+  } else if (p.kind == "http") {
+    std::string req = "CONNECT " + target.host + ":" + std::to_string(target.port) + " HTTP/1.1\r\nHost: " +
+                      target.host + ":" + std::to_string(target.port) + "\r\n\r\n";
+    asio::write(s, asio::buffer(req));
+    std::string head;
+    char c;
+    while (head.size() < 8192 && head.find("\r\n\r\n") == std::string::npos) {
+      asio::read(s, asio::buffer(&c, 1));
+      head += c;
+    }
+    if (head.compare(9, 3, "200") != 0) throw std::runtime_error("http connect refused");
+  }
+  return s;
+}
+
+int server(const std::string& mode) {
+  asio::io_context ctx;
+  tcp::acceptor acc(ctx, {asio::ip::make_address("127.0.0.1"), 0});
+  std::printf("port %u\n", acc.local_endpoint().port());
+  std::fflush(stdout);
+  for (;;) {
+    auto s = std::make_shared<tcp::socket>(acc.accept());
+    std::thread([s, mode] {
+      std::vector<char> buf(64 * 1024);
+      std::error_code ec;
+      s->set_option(tcp::no_delay(true), ec);
+      if (mode == "source") {
+        while (!ec) asio::write(*s, asio::buffer(buf), ec);
+      } else {
+        for (;;) {
+          auto n = s->read_some(asio::buffer(buf), ec);
+          if (ec) break;
+          if (mode == "echo") asio::write(*s, asio::buffer(buf.data(), n), ec);
+          if (ec) break;
+        }
+      }
+    }).detach();
+  }
+}
+
+int throughput(const Proxy& p, const Endpoint& t, int streams, double seconds, bool up) {
+  std::atomic<std::uint64_t> total{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> ths;
+  auto start = clock_type::now();
+  for (int i = 0; i < streams; ++i) {
+    ths.emplace_back([&] {
+      asio::io_context ctx;
+      auto s = open_conn(ctx, p, t);
+      std::vector<char> buf(128 * 1024, 'x');
+      std::error_code ec;
+      while (!stop.load(std::memory_order_relaxed)) {
+        std::size_t n = up ? s.write_some(asio::buffer(buf), ec) : s.read_some(asio::buffer(buf), ec);
+        if (ec) break;
+        total.fetch_add(n, std::memory_order_relaxed);
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  auto el = std::chrono::duration<double>(clock_type::now() - start).count();
+  auto bytes = total.load();
+  for (auto& th : ths) th.detach();  // blocked sockets end with the process
+  std::printf("{\"mode\":\"throughput\",\"bytes\":%llu,\"seconds\":%.3f,\"gbps\":%.3f}\n",
+              static_cast<unsigned long long>(bytes), el, static_cast<double>(bytes) * 8 / el / 1e9);
+  std::fflush(stdout);
+  std::_Exit(0);
+}
+
+int connrate(const Proxy& p, const Endpoint& t, int clients, double seconds) {
+  std::atomic<std::uint64_t> done{0}, errors{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> ths;
+  auto start = clock_type::now();
+  for (int i = 0; i < clients; ++i) {
+    ths.emplace_back([&] {
+      asio::io_context ctx;
+      char buf[16];
+      while (!stop.load(std::memory_order_relaxed)) {
+        try {
+          auto s = open_conn(ctx, p, t);
+          asio::write(s, asio::buffer("ping", 4));
+          asio::read(s, asio::buffer(buf, 4));
+          s.close();
+          done.fetch_add(1, std::memory_order_relaxed);
+        } catch (...) {
+          errors.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& th : ths) th.join();
+  auto el = std::chrono::duration<double>(clock_type::now() - start).count();
+  std::printf("{\"mode\":\"connrate\",\"conns\":%llu,\"errors\":%llu,\"per_sec\":%.1f}\n",
+              static_cast<unsigned long long>(done.load()), static_cast<unsigned long long>(errors.load()),
+              static_cast<double>(done.load()) / el);
+  return 0;
+}
+
+int latency(const Proxy& p, const Endpoint& t, int count, int size) {
+  asio::io_context ctx;
+  auto s = open_conn(ctx, p, t);
+  std::vector<char> out(static_cast<std::size_t>(size), 'p'), in(static_cast<std::size_t>(size));
+  std::vector<double> us;
+  us.reserve(static_cast<std::size_t>(count));
+  for (int i = 0; i < count + 100; ++i) {
+    auto a = clock_type::now();
+    asio::write(s, asio::buffer(out));
+    asio::read(s, asio::buffer(in));
+    if (i >= 100) us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - a).count());
+  }
+  std::sort(us.begin(), us.end());
+  auto pct = [&](double q) { return us[static_cast<std::size_t>(q * static_cast<double>(us.size() - 1))]; };
+  std::printf("{\"mode\":\"latency\",\"p50_us\":%.1f,\"p99_us\":%.1f}\n", pct(0.5), pct(0.99));
+  return 0;
+}
+
+int idle(const Proxy& p, const Endpoint& t, int conns) {
+  asio::io_context ctx;
+  std::vector<tcp::socket> socks;
+  socks.reserve(static_cast<std::size_t>(conns));
+  char buf[4];
+  for (int i = 0; i < conns; ++i) {
+    socks.push_back(open_conn(ctx, p, t));
+    // One round trip so the proxy has really set up the relay.
+    asio::write(socks.back(), asio::buffer("ping", 4));
+    asio::read(socks.back(), asio::buffer(buf, 4));
+  }
+  std::printf("ready %d\n", conns);
+  std::fflush(stdout);
+  std::string line;
+  std::getline(std::cin, line);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> a(argv + 1, argv + argc);
+  try {
+    if (a.size() >= 2 && a[0] == "server") return server(a[1]);
+    if (a.size() >= 6 && a[0] == "throughput")
+      return throughput(parse_proxy(a[1]), parse_ep(a[2]), std::stoi(a[3]), std::stod(a[4]), a[5] == "up");
+    if (a.size() >= 5 && a[0] == "connrate") return connrate(parse_proxy(a[1]), parse_ep(a[2]), std::stoi(a[3]), std::stod(a[4]));
+    if (a.size() >= 5 && a[0] == "latency") return latency(parse_proxy(a[1]), parse_ep(a[2]), std::stoi(a[3]), std::stoi(a[4]));
+    if (a.size() >= 4 && a[0] == "idle") return idle(parse_proxy(a[1]), parse_ep(a[2]), std::stoi(a[3]));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gost_loadgen: %s\n", e.what());
+    return 1;
+  }
+  std::fprintf(stderr, "usage: see the comment at the top of benchmarks/loadgen.cpp\n");
+  return 2;
+}
