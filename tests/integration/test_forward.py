@@ -1,0 +1,223 @@
+"""TCP port forwarding: direct, with a dead target, through chains, and the target selector."""
+
+import os
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (Skip, check, check_eq, connect, curl_ok, dead_port,  # noqa: E402
+                     echo_roundtrip, have_ipv6, recv_until_closed, run)
+
+
+def which_target(targets, port, payload=b"which?"):
+    """Makes one echo round trip through port; returns the index of the target that served it."""
+    before = [x.accepts for x in targets]
+    echo_roundtrip(port, payload)
+    after = [x.accepts for x in targets]
+    hit = [i for i in range(len(targets)) if after[i] != before[i]]
+    check_eq(len(hit), 1, "targets that saw the connection")
+    return hit[0]
+
+
+def case_tcp_forward_direct(t):
+    e = t.tcp_echo()
+    g = t.gost("-L", f"tcp://127.0.0.1:0/{e.addr}")
+    for i in range(5):
+        echo_roundtrip(g.port(), f"msg {i}\n".encode())
+    check_eq(e.accepts, 5, "connections at the echo server")
+
+
+def case_tcp_forward_large_and_half_close(t):
+    e = t.tcp_echo()
+    g = t.gost("-L", f"tcp://127.0.0.1:0/{e.addr}")
+    data = os.urandom(1 << 20)
+    with connect(g.port(), timeout=20) as s:
+        got = []
+
+        def reader():
+            d, _ = recv_until_closed(s, 20, limit=len(data) + 10)
+            got.append(d)
+
+        th = threading.Thread(target=reader)
+        th.start()
+        s.sendall(data)
+        s.shutdown(1)  # our FIN must reach the echo server, and its FIN must come back
+        th.join(25)
+        check(not th.is_alive(), "reader did not finish")
+        check_eq(len(got[0]), len(data), "bytes echoed before EOF")
+        check(got[0] == data, "echoed data differs")
+
+
+def case_tcp_forward_concurrent(t):
+    e = t.tcp_echo()
+    g = t.gost("-L", f"tcp://127.0.0.1:0/{e.addr}")
+    errors = []
+
+    def worker(i):
+        try:
+            for j in range(5):
+                echo_roundtrip(g.port(), f"w{i}-{j}-".encode() * 100)
+        except Exception as ex:  # noqa: BLE001
+            errors.append(f"worker {i}: {ex}")
+
+    ths = [threading.Thread(target=worker, args=(i,)) for i in range(20)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join(60)
+    check(not any(th.is_alive() for th in ths), "workers did not finish")
+    check(not errors, "; ".join(errors[:3]))
+    check_eq(e.accepts, 100, "connections at the echo server")
+
+
+def case_tcp_forward_curl_origin(t):
+    o = t.origin()
+    g = t.gost("-L", f"tcp://127.0.0.1:0/{o.addr}")
+    curl_ok(f"http://127.0.0.1:{g.port()}/fwd", want_body=o.body("/fwd"))
+
+
+def case_tcp_forward_two_services(t):
+    e1, e2 = t.tcp_echo(), t.tcp_echo()
+    g = t.gost("-L", f"tcp://127.0.0.1:0/{e1.addr}", "-L", f"tcp://127.0.0.1:0/{e2.addr}",
+               services=2)
+    echo_roundtrip(g.port(0), b"one")
+    echo_roundtrip(g.port(1), b"two")
+    check_eq((e1.accepts, e2.accepts), (1, 1), "connections per echo server")
+
+
+def case_tcp_forward_dead_target_skipped(t):
+    e = t.tcp_echo()
+    port = dead_port()
+    g = t.gost("-L", f"tcp://127.0.0.1:0/127.0.0.1:{port},{e.addr}")
+    for i in range(6):
+        echo_roundtrip(g.port(), f"try {i}".encode())
+    check_eq(e.accepts, 6, "connections at the live target")
+
+
+def case_tcp_forward_all_targets_dead(t):
+    port = dead_port()
+    g = t.gost("-L", f"tcp://127.0.0.1:0/127.0.0.1:{port}")
+    with connect(g.port()) as s:
+        s.sendall(b"x")
+        data, closed = recv_until_closed(s, 10)
+        check(closed and data == b"", f"connection to a dead target not closed (data={data!r})")
+    # Still serving.
+    with connect(g.port()) as s:
+        _, closed = recv_until_closed(s, 10)
+        check(closed, "second connection not closed")
+
+
+def case_tcp_forward_via_gost_socks5(t):
+    e = t.tcp_echo()
+    hop = t.gost("-L", "socks5://127.0.0.1:0", name="hop")
+    g = t.gost("-L", f"tcp://127.0.0.1:0/{e.addr}", "-F", f"socks5://{hop.hostport()}",
+               name="fwd")
+    for i in range(3):
+        echo_roundtrip(g.port(), f"chain {i}".encode())
+
+
+def case_tcp_forward_via_2hops(t):
+    e = t.tcp_echo()
+    a = t.gost("-L", "http://127.0.0.1:0", name="hop-a")
+    b = t.gost("-L", "socks5://u:p@127.0.0.1:0", name="hop-b")
+    g = t.gost("-L", f"tcp://127.0.0.1:0/{e.addr}", "-F", f"http://{a.hostport()}",
+               "-F", f"socks5://u:p@{b.hostport()}", name="fwd")
+    echo_roundtrip(g.port(), b"two hops " * 1000)
+
+
+def case_tcp_forward_via_microsocks(t):
+    e = t.tcp_echo()
+    m = t.microsocks()
+    g = t.gost("-L", f"tcp://127.0.0.1:0/{e.addr}", "-F", f"socks5://{m.addr}")
+    echo_roundtrip(g.port(), b"via microsocks")
+
+
+def case_tcp_forward_via_dante(t):
+    e = t.tcp_echo()
+    d = t.danted()
+    g = t.gost("-L", f"tcp://127.0.0.1:0/{e.addr}", "-F", f"socks5://{d.addr}")
+    echo_roundtrip(g.port(), b"via dante")
+
+
+def case_tcp_forward_via_chain_dead_target_skipped(t):
+    e = t.tcp_echo()
+    port = dead_port()
+    hop = t.gost("-L", "socks5://127.0.0.1:0", name="hop")
+    g = t.gost("-L", f"tcp://127.0.0.1:0/127.0.0.1:{port},{e.addr}",
+               "-F", f"socks5://{hop.hostport()}", name="fwd")
+    for i in range(4):
+        echo_roundtrip(g.port(), f"c{i}".encode())
+    check_eq(e.accepts, 4, "connections at the live target")
+
+
+def case_selector_round_robin(t):
+    a, b = t.tcp_echo(), t.tcp_echo()
+    g = t.gost("-L", f"tcp://127.0.0.1:0/{a.addr},{b.addr}")
+    seq = [which_target([a, b], g.port()) for _ in range(6)]
+    check(all(seq[i] != seq[i + 1] for i in range(len(seq) - 1)),
+          f"round robin (default) does not alternate: {seq}")
+
+
+def case_selector_round_explicit(t):
+    a, b = t.tcp_echo(), t.tcp_echo()
+    g = t.gost("-L", f"tcp://127.0.0.1:0/{a.addr},{b.addr}?strategy=round")
+    seq = [which_target([a, b], g.port()) for _ in range(4)]
+    check(all(seq[i] != seq[i + 1] for i in range(len(seq) - 1)),
+          f"strategy=round does not alternate: {seq}")
+
+
+def case_selector_fifo(t):
+    a, b = t.tcp_echo(), t.tcp_echo()
+    g = t.gost("-L", f"tcp://127.0.0.1:0/{a.addr},{b.addr}?strategy=fifo")
+    seq = [which_target([a, b], g.port()) for _ in range(5)]
+    check_eq(seq, [0] * 5, "fifo targets (sticks to the first)")
+
+
+def case_selector_fifo_failover(t):
+    b = t.tcp_echo()
+    port = dead_port()
+    g = t.gost("-L", f"tcp://127.0.0.1:0/127.0.0.1:{port},{b.addr}?strategy=fifo")
+    for i in range(4):
+        echo_roundtrip(g.port(), f"f{i}".encode())
+    check_eq(b.accepts, 4, "connections at the second (live) target")
+
+
+def case_selector_random_uses_both(t):
+    a, b = t.tcp_echo(), t.tcp_echo()
+    g = t.gost("-L", f"tcp://127.0.0.1:0/{a.addr},{b.addr}?strategy=rand")
+    seq = [which_target([a, b], g.port()) for _ in range(40)]
+    # P(all 40 the same | uniform) = 2^-39.
+    check(0 in seq and 1 in seq, f"strategy=rand never picked one of two targets: {seq}")
+
+
+def case_tcp_forward_ipv6_target(t):
+    if not have_ipv6():
+        raise Skip("no ::1 in this sandbox")
+    e = t.tcp_echo("::1")
+    g = t.gost("-L", f"tcp://127.0.0.1:0/[::1]:{e.port}")
+    echo_roundtrip(g.port(), b"v6 target")
+
+
+CASES = [
+    case_tcp_forward_direct,
+    case_tcp_forward_large_and_half_close,
+    case_tcp_forward_concurrent,
+    case_tcp_forward_curl_origin,
+    case_tcp_forward_two_services,
+    case_tcp_forward_dead_target_skipped,
+    case_tcp_forward_all_targets_dead,
+    case_tcp_forward_via_gost_socks5,
+    case_tcp_forward_via_2hops,
+    case_tcp_forward_via_microsocks,
+    case_tcp_forward_via_dante,
+    case_tcp_forward_via_chain_dead_target_skipped,
+    case_selector_round_robin,
+    case_selector_round_explicit,
+    case_selector_fifo,
+    case_selector_fifo_failover,
+    case_selector_random_uses_both,
+    case_tcp_forward_ipv6_target,
+]
+
+if __name__ == "__main__":
+    run(CASES)
