@@ -1,0 +1,284 @@
+// SOCKS5 client: method negotiation (+ RFC 1929), CONNECT, and standard UDP ASSOCIATE.
+#include <array>
+#include <cstring>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/ip/udp.hpp>
+#include <asio/this_coro.hpp>
+
+#include "gost/core/timeout.hpp"
+#include "gost/socks/socks.hpp"
+#include "socks/common.hpp"
+
+namespace gost::socks {
+namespace {
+using namespace detail;
+using asio::ip::udp;
+
+// Maps a SOCKS5 REP to an error. Target-side failures map to the codes the Router treats as the
+// target's fault (the node stays healthy).
+std::error_code reply_error(std::uint8_t rep) {
+  switch (rep) {
+    case kRepNotAllowed:
+      return make_error_code(errc::forbidden);
+    case kRepNetworkUnreachable:
+    case kRepHostUnreachable:
+    case kRepTtlExpired:
+      return make_error_code(errc::host_unreachable);
+    case kRepConnectionRefused:
+      return make_error_code(errc::connection_refused);
+    case kRepCommandNotSupported:
+    case kRepAddressNotSupported:
+      return make_error_code(errc::unsupported);
+    default:
+      return make_error_code(errc::proxy_error);
+  }
+}
+
+// The UDP side of an association: a UDP socket connected to the relay, plus the control stream,
+// read by a watcher task until its end (which ends the association: the socket is closed).
+struct UdpState {
+  UdpState(StreamPtr c, udp::socket s) : ctrl(std::move(c)), sock(std::move(s)) {}
+  StreamPtr ctrl;
+  udp::socket sock;
+  bool closed = false;
+  bool ctrl_ended = false;
+
+  void close() {
+    closed = true;
+    ctrl->close();
+    std::error_code ec;
+    sock.close(ec);
+  }
+};
+
+asio::awaitable<void> watch_control(std::shared_ptr<UdpState> st) {
+  unsigned char buf[256];
+  for (;;) {
+    auto r = co_await st->ctrl->read_some(asio::buffer(buf));
+    if (r.ec) break;
+  }
+  st->ctrl_ended = true;
+  std::error_code ec;
+  st->sock.close(ec);  // pending and later recv_from / send_to fail
+}
+
+class Socks5PacketConn final : public PacketConn {
+ public:
+  Socks5PacketConn(std::shared_ptr<UdpState> st, std::size_t buffer_size)
+      : st_(std::move(st)), buf_(kMaxUdpHeader + buffer_size) {}
+  ~Socks5PacketConn() override { close(); }
+
+  asio::any_io_executor get_executor() override { return st_->sock.get_executor(); }
+
+  asio::awaitable<PacketResult> recv_from(asio::mutable_buffer out) override {
+    for (;;) {
+      if (st_->closed || st_->ctrl_ended) co_return PacketResult{make_error_code(errc::closed), 0, {}};
+      auto [ec, n] = co_await st_->sock.async_receive(asio::buffer(buf_), use_tuple);
+      if (st_->ctrl_ended) co_return PacketResult{make_error_code(errc::closed), 0, {}};
+      if (ec) co_return PacketResult{ec, 0, {}};
+      auto h = parse_udp_header(Bytes(buf_.data(), n));
+      if (!h.ok() || h.value.frag != 0) continue;  // not a standalone datagram: dropped
+      const std::size_t len = std::min(out.size(), n - h.consumed);
+      std::memcpy(out.data(), buf_.data() + h.consumed, len);
+      co_return PacketResult{{}, len, std::move(h.value.addr)};
+    }
+  }
+
+  asio::awaitable<std::error_code> send_to(asio::const_buffer data, Address to) override {
+    if (st_->closed || st_->ctrl_ended) co_return make_error_code(errc::closed);
+    std::vector<std::uint8_t> hdr;
+    hdr.reserve(kMaxUdpHeader);
+    if (auto ec = serialize(UdpHeader{0, 0, std::move(to)}, hdr)) co_return ec;
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(hdr), data};
+    auto [ec, n] = co_await st_->sock.async_send(bufs, use_tuple);
+    (void)n;
+    co_return ec;
+  }
+
+  void close() noexcept override {
+    if (!st_->closed) st_->close();
+  }
+
+  Address local_address() const override {
+    std::error_code ec;
+    auto ep = st_->sock.local_endpoint(ec);
+    if (ec) return {};
+    return Address(plain_ip(ep.address()).to_string(), ep.port());
+  }
+
+ private:
+  std::shared_ptr<UdpState> st_;
+  std::vector<unsigned char> buf_;
+};
+
+// "udp" connect: a datagram stream to one fixed target over an association.
+class UdpTargetStream final : public Stream {
+ public:
+  UdpTargetStream(PacketConnPtr pc, Address target) : pc_(std::move(pc)), target_(std::move(target)) {}
+  asio::any_io_executor get_executor() override { return pc_->get_executor(); }
+  asio::awaitable<IoResult> read_some(asio::mutable_buffer buf) override {
+    auto r = co_await pc_->recv_from(buf);
+    co_return IoResult{r.ec, r.bytes};
+  }
+  asio::awaitable<IoResult> write_some(asio::const_buffer buf) override {
+    auto ec = co_await pc_->send_to(buf, target_);
+    co_return IoResult{ec, ec ? 0 : buf.size()};
+  }
+  asio::awaitable<std::error_code> shutdown_write() override { co_return std::error_code{}; }
+  void close() noexcept override { pc_->close(); }
+  Address local_address() const override { return pc_->local_address(); }
+  Address remote_address() const override { return target_; }
+  bool is_datagram() const noexcept override { return true; }
+
+ private:
+  PacketConnPtr pc_;
+  Address target_;
+};
+
+class Socks5Connector final : public Connector {
+ public:
+  explicit Socks5Connector(const ConnectorArgs& a)
+      : auth_(a.auth), timeout_(a.metadata.get_duration("connectTimeout", std::chrono::milliseconds(0))) {
+    std::int64_t bs = a.metadata.get_int("udp.bufferSize", a.metadata.get_int("udpBufferSize", 0));
+    udp_buffer_ = bs > 0 ? static_cast<std::size_t>(std::clamp<std::int64_t>(bs, 512, 65535)) : 65535;
+  }
+
+  asio::awaitable<Result<StreamPtr>> handshake(StreamPtr s) override {
+    std::vector<unsigned char> rest;
+    auto r = co_await with_timeout(negotiate(s.get(), &rest), timeout_);
+    std::error_code ec = r ? *r : make_error_code(errc::timeout);
+    if (ec) {
+      s->close();
+      co_return ec;
+    }
+    co_return make_prefixed(std::move(s), std::move(rest));
+  }
+
+  asio::awaitable<Result<StreamPtr>> connect(StreamPtr conn, std::string network, Address target) override {
+    if (network == "udp" || network == "udp4" || network == "udp6") {
+      auto pc = co_await associate(std::move(conn));
+      if (!pc) co_return pc.error();
+      co_return StreamPtr(std::make_unique<UdpTargetStream>(std::move(*pc), std::move(target)));
+    }
+    if (network != "tcp" && network != "tcp4" && network != "tcp6") {
+      conn->close();
+      co_return make_error_code(errc::unsupported);
+    }
+    std::vector<unsigned char> rest;
+    auto r = co_await with_timeout(request(conn.get(), kCmdConnect, std::move(target), &rest), timeout_);
+    if (!r || !*r) {
+      conn->close();
+      co_return r ? r->error() : make_error_code(errc::timeout);
+    }
+    co_return make_prefixed(std::move(conn), std::move(rest));
+  }
+
+  asio::awaitable<Result<PacketConnPtr>> associate(StreamPtr conn) override {
+    // The client's own address is unknown before it sends (and may be behind NAT): 0.0.0.0:0
+    // (or [::]:0 over IPv6) tells the server to take it from the first datagram.
+    auto lip = plain_ip(conn->local_address());
+    Address want(lip && lip->is_v6() ? "::" : "0.0.0.0", 0);
+    std::vector<unsigned char> rest;
+    auto r = co_await with_timeout(request(conn.get(), kCmdUdpAssociate, want, &rest), timeout_);
+    if (!r || !*r) {
+      conn->close();
+      co_return r ? r->error() : make_error_code(errc::timeout);
+    }
+    // BND 0.0.0.0 / :: means "the address you reached me at": the proxy's IP.
+    Address relay = (*r)->addr;
+    auto rip = plain_ip(relay);
+    if (rip && rip->is_unspecified()) {
+      rip = plain_ip(conn->remote_address());
+    } else if (!rip && !relay.host.empty()) {
+      udp::resolver res(conn->get_executor());
+      auto [ec, eps] = co_await res.async_resolve(relay.host, std::to_string(relay.port), use_tuple);
+      if (ec || eps.empty()) {
+        conn->close();
+        co_return make_error_code(errc::host_unreachable);
+      }
+      rip = plain_ip(eps.begin()->endpoint().address());
+    }
+    if (!rip) {
+      conn->close();
+      co_return make_error_code(errc::proxy_error);
+    }
+    udp::endpoint ep(*rip, relay.port);
+    udp::socket sock(conn->get_executor());
+    std::error_code ec;
+    sock.open(ep.protocol(), ec);
+    if (!ec) sock.connect(ep, ec);
+    if (ec) {
+      conn->close();
+      co_return ec;
+    }
+    auto ex = conn->get_executor();
+    auto st = std::make_shared<UdpState>(std::move(conn), std::move(sock));
+    asio::co_spawn(ex, watch_control(st), asio::detached);
+    co_return PacketConnPtr(std::make_unique<Socks5PacketConn>(std::move(st), udp_buffer_));
+  }
+
+ private:
+  // Method selection (RFC 1928 §3) and, when chosen, username/password (RFC 1929).
+  asio::awaitable<std::error_code> negotiate(Stream* s, std::vector<unsigned char>* rest) {
+    MethodRequest mreq;
+    mreq.methods.push_back(kMethodNoAuth);
+    if (auth_) mreq.methods.push_back(kMethodUserPass);
+    std::vector<std::uint8_t> out;
+    (void)serialize(mreq, out);
+    if (auto ec = co_await write_bytes(s, std::move(out))) co_return ec;
+    StreamReader reader(*s, kHandshakeBuffer);
+    auto mrep = co_await read_message(&reader, parse_method_reply);
+    if (!mrep) co_return mrep.error();
+    switch (mrep->method) {
+      case kMethodNoAuth:
+        break;
+      case kMethodUserPass: {
+        if (!auth_) co_return make_error_code(errc::auth_required);
+        out.clear();
+        if (auto ec = serialize(UserPassRequest{auth_->username, auth_->password}, out)) co_return ec;
+        if (auto ec = co_await write_bytes(s, std::move(out))) co_return ec;
+        auto urep = co_await read_message(&reader, parse_userpass_reply);
+        if (!urep) co_return urep.error();
+        if (urep->status != kUserPassSuccess) co_return make_error_code(errc::auth_failed);
+        break;
+      }
+      case kMethodNoAcceptable:
+        co_return make_error_code(errc::auth_required);
+      default:
+        co_return make_error_code(errc::bad_request);  // a method we did not offer
+    }
+    *rest = reader.take_rest();
+    co_return std::error_code{};
+  }
+
+  // Sends a request and reads its reply; a REP other than 0 is an error.
+  asio::awaitable<Result<Reply>> request(Stream* s, std::uint8_t cmd, Address addr,
+                                         std::vector<unsigned char>* rest) {
+    std::vector<std::uint8_t> out;
+    if (auto ec = serialize(Request{cmd, std::move(addr)}, out)) co_return ec;
+    if (auto ec = co_await write_bytes(s, std::move(out))) co_return ec;
+    StreamReader reader(*s, kHandshakeBuffer);
+    auto rep = co_await read_message(&reader, parse_reply);
+    if (!rep) co_return rep.error();
+    if (rep->reply != kRepSucceeded) co_return reply_error(rep->reply);
+    *rest = reader.take_rest();
+    co_return std::move(*rep);
+  }
+
+  std::optional<Credentials> auth_;
+  std::chrono::milliseconds timeout_;
+  std::size_t udp_buffer_ = 65535;
+};
+
+}  // namespace
+
+Result<ConnectorPtr, ConfigError> make_socks5_connector(const ConnectorArgs& args) {
+  if (args.auth && (args.auth->username.size() > 255 || args.auth->password.size() > 255)) {
+    return config_error("socks5 connector: user name and password must be at most 255 bytes each");
+  }
+  return ConnectorPtr(std::make_shared<Socks5Connector>(args));
+}
+
+}  // namespace gost::socks
