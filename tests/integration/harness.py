@@ -266,6 +266,19 @@ class Proc:
         return self.p.returncode, timed_out
 
 
+def _sanitizer_report(proc):
+    txt = proc.text()
+    if any(m in txt for m in SANITIZER_MARKS):
+        lines = txt.splitlines()
+        for i, ln in enumerate(lines):
+            if any(m in ln for m in SANITIZER_MARKS):
+                return "\n".join(lines[max(0, i - 3):i + 40])
+    return None
+
+
+Proc.sanitizer_report = _sanitizer_report
+
+
 class Gost(Proc):
     """A gost process. Learns its services' real addresses from the `msg=listening` log lines."""
 
@@ -331,14 +344,6 @@ class Gost(Proc):
             h = LOOPBACK
         return f"[{h}]:{p}" if ":" in h else f"{h}:{p}"
 
-    def sanitizer_report(self):
-        txt = self.text()
-        if any(m in txt for m in SANITIZER_MARKS):
-            lines = txt.splitlines()
-            for i, ln in enumerate(lines):
-                if any(m in ln for m in SANITIZER_MARKS):
-                    return "\n".join(lines[max(0, i - 3):i + 40])
-        return None
 
 
 def run_gost_once(gost_bin, args, timeout=30, stdin_data=None, env=None):
@@ -978,6 +983,17 @@ class Case:
             print(f"    + {' '.join(g.argv)}", flush=True)
         g.wait_ready(services)
         return g
+
+    def example(self, name, *args):
+        """Starts an example program from --examples-dir (skips when it was not built); it is
+        stopped and checked like gost at the end of the case."""
+        d = self.examples_dir
+        path = os.path.join(d, name) if d else None
+        if not path or not os.path.exists(path):
+            raise Skip(f"example {name} not built (GOST_BUILD_EXAMPLES=OFF?)")
+        p = Proc([path] + list(args), name, cwd=self.tmp())
+        self._gosts.append(p)
+        return p
 
     def stop_gost(self, g):
         """Stops one gost now; returns a list of problems (empty when it exited cleanly)."""
