@@ -1,6 +1,6 @@
 include(CMakePackageConfigHelpers)
 get_property(_mods GLOBAL PROPERTY GOST_MODULES)
-set(_targets gost_core gost_gost)
+set(_targets gost_core gost_config gost_gost)
 foreach(m IN LISTS _mods)
   list(APPEND _targets gost_${m})
 endforeach()
