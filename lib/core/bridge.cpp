@@ -1,6 +1,14 @@
 #include "gost/core/bridge.hpp"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/use_awaitable.hpp>
 
 #include "core/buffer_pool.hpp"
 #include "gost/core/timeout.hpp"
@@ -110,10 +118,152 @@ asio::awaitable<void> copy_stream(Stream& from, Stream& to, std::uint64_t& count
   from.close();
   to.close();
 }
+
+// ---- splice(2) fast path: TCP to TCP through a pipe, no copy into user space.
+
+// A pipe pair, pooled per thread: taken when a burst of data arrives, given back once it has
+// been drained, so idle connections hold no pipe (two file descriptors each).
+class Pipe {
+ public:
+  Pipe() {
+    auto& f = free_list();
+    if (!f.empty()) {
+      fds_[0] = f.back().first;
+      fds_[1] = f.back().second;
+      f.pop_back();
+    } else if (::pipe2(fds_, O_NONBLOCK | O_CLOEXEC) == 0) {
+      ::fcntl(fds_[1], F_SETPIPE_SZ, kPipeSize);
+    } else {
+      fds_[0] = fds_[1] = -1;
+    }
+  }
+  ~Pipe() {
+    if (fds_[0] < 0) return;
+    if (clean_ && free_list().size() < 256) {
+      free_list().emplace_back(fds_[0], fds_[1]);
+    } else {
+      ::close(fds_[0]);
+      ::close(fds_[1]);
+    }
+  }
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+  bool ok() const noexcept { return fds_[0] >= 0; }
+  int rd() const noexcept { return fds_[0]; }
+  int wr() const noexcept { return fds_[1]; }
+  // A pipe that still holds bytes must not be reused.
+  void set_clean(bool c) noexcept { clean_ = c; }
+  static constexpr int kPipeSize = 256 * 1024;
+
+ private:
+  struct FreeList {
+    std::vector<std::pair<int, int>> v;
+    ~FreeList() {
+      for (auto [r, w] : v) {
+        ::close(r);
+        ::close(w);
+      }
+    }
+  };
+  static std::vector<std::pair<int, int>>& free_list() {
+    thread_local FreeList fl;
+    return fl.v;
+  }
+  int fds_[2] = {-1, -1};
+  bool clean_ = false;
+};
+
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+
+asio::awaitable<void> splice_dir(asio::ip::tcp::socket& from, asio::ip::tcp::socket& to, std::uint64_t& count,
+                                 std::error_code& err) {
+  const int in = from.native_handle(), out = to.native_handle();
+  for (;;) {
+    auto [wec] = co_await from.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
+    if (wec) {
+      if (!benign(wec)) err = wec;
+      break;
+    }
+    Pipe pipe;
+    if (!pipe.ok()) {
+      err = std::error_code(errno, std::system_category());
+      break;
+    }
+    bool eof = false, failed = false;
+    std::size_t pending = 0;
+    // Move what is ready now: socket -> pipe -> socket; a bounded number of rounds so one busy
+    // connection cannot starve the others on its thread.
+    for (int round = 0; round < 16; ++round) {
+      ssize_t n = ::splice(in, nullptr, pipe.wr(), nullptr, Pipe::kPipeSize, kSpliceFlags);
+      if (n == 0) {
+        eof = true;
+      } else if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+          std::error_code ec(errno, std::system_category());
+          if (!benign(ec)) err = ec;
+          failed = true;
+        }
+      } else {
+        pending += static_cast<std::size_t>(n);
+      }
+      while (pending > 0) {
+        ssize_t m = ::splice(pipe.rd(), nullptr, out, nullptr, pending, kSpliceFlags);
+        if (m > 0) {
+          pending -= static_cast<std::size_t>(m);
+          count += static_cast<std::uint64_t>(m);
+          continue;
+        }
+        if (m < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+          // Backpressure: wait until the peer can take more.
+          auto [ec2] = co_await to.async_wait(asio::ip::tcp::socket::wait_write, use_tuple);
+          if (!ec2) continue;
+          if (!benign(ec2)) err = ec2;
+        } else if (m < 0) {
+          std::error_code ec(errno, std::system_category());
+          if (!benign(ec)) err = ec;
+        }
+        failed = true;
+        break;
+      }
+      if (eof || failed || n <= 0) break;
+    }
+    pipe.set_clean(pending == 0);
+    if (failed) break;
+    if (eof) {
+      std::error_code ec;
+      to.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+      co_return;  // half-close: the other direction keeps going
+    }
+  }
+  std::error_code ec;
+  from.close(ec);
+  to.close(ec);
+}
+
+asio::awaitable<BridgeResult> splice_bridge(asio::ip::tcp::socket& a, asio::ip::tcp::socket& b) {
+  using namespace asio::experimental::awaitable_operators;
+  BridgeResult res;
+  std::error_code e1, e2;
+  std::error_code ec;
+  a.native_non_blocking(true, ec);
+  b.native_non_blocking(true, ec);
+  co_await (splice_dir(a, b, res.a_to_b, e1) && splice_dir(b, a, res.b_to_a, e2));
+  res.ec = e1 ? e1 : e2;
+  co_return res;
+}
 }  // namespace
 
 asio::awaitable<BridgeResult> bridge(Stream& a, Stream& b, BridgeOptions opts) {
   using namespace asio::experimental::awaitable_operators;
+  auto* ta = a.tcp_socket();
+  auto* tb = b.tcp_socket();
+  if (ta && tb && !a.is_datagram() && !b.is_datagram()) {
+    auto res = co_await splice_bridge(*ta, *tb);
+    a.close();
+    b.close();
+    co_return res;
+  }
   BridgeResult res;
   Shared sh;
   std::error_code e1, e2;
