@@ -314,7 +314,8 @@ class Loader {
     std::string where = quoted("chain", c.name);
     ChainBuilder cb(reg_);
     cb.name(c.name);
-    for (auto& [k, v] : detail::to_metadata(c.metadata).items()) cb.metadata(k, v);
+    const Metadata cmd = detail::to_metadata(c.metadata);
+    for (auto& [k, v] : cmd.items()) cb.metadata(k, v);
     for (auto& h : c.hops) {
       if (h.nodes.empty()) {  // a reference to a top-level hop
         auto it = app_.hops_.find(h.name);
@@ -352,7 +353,8 @@ class Loader {
       std::string nwhere = fmt::format("{}: nodes[{}]", where, i);
       check_extras(n.extras, nwhere);
       NodeBuilder nb(n.name, n.addr);
-      for (auto& [k, v] : detail::to_metadata(n.metadata).items()) nb.node_metadata(k, v);
+      const Metadata nmd = detail::to_metadata(n.metadata);
+      for (auto& [k, v] : nmd.items()) nb.node_metadata(k, v);
       if (auto b = bypass_group(n.bypass, n.bypasses, nwhere)) nb.bypass(std::move(b));
       hb.target(std::move(nb));
     }
