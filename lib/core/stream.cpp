@@ -14,7 +14,10 @@ namespace {
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
 Address to_address(const asio::ip::tcp::endpoint& ep) {
-  return Address(ep.address().to_string(), ep.port());
+  auto ip = ep.address();
+  // Dual-stack listeners see IPv4 clients as ::ffff:a.b.c.d; report them as IPv4.
+  if (ip.is_v6() && ip.to_v6().is_v4_mapped()) ip = asio::ip::make_address_v4(asio::ip::v4_mapped, ip.to_v6());
+  return Address(ip.to_string(), ep.port());
 }
 }  // namespace
 
@@ -138,8 +141,8 @@ StreamPtr make_prefixed(StreamPtr inner, std::vector<unsigned char> prefix) {
 // ---- StreamReader
 
 asio::awaitable<std::error_code> StreamReader::fill() {
-  if (start_ > 0 && start_ == buf_.size()) {
-    buf_.clear();
+  if (start_ > 0) {  // drop what was consumed so the buffer never grows past max_
+    buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(start_));
     start_ = 0;
   }
   if (size() >= max_) co_return make_error_code(errc::message_too_large);
