@@ -58,7 +58,8 @@ class Target:
                     s.shutdown(socket.SHUT_WR)
             except OSError:
                 return b""  # the server already closed/reset: fine
-            data, closed = recv_until_closed(s, CLOSE_BOUND)
+            # A forwarder's target decides when to close; do not wait long for it.
+            data, closed = recv_until_closed(s, CLOSE_BOUND if self.must_close else 0.5)
             if self.must_close:
                 check(closed, f"{self.kind}: connection still open {CLOSE_BOUND:.0f}s after "
                               f"{what}")
