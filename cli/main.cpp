@@ -3,6 +3,7 @@
 // separate value). Everything else is the library's: the URL grammar and the config schema
 // (gost/config), the builders and the loader.
 
+#include <fmt/format.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -15,8 +16,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "gost/config/cmd.hpp"
 #include "gost/config/config.hpp"
@@ -35,17 +34,17 @@ namespace {
 constexpr const char* kGostCompat = "3.2.6";
 
 struct Flags {
-  std::vector<std::string> services;  // -L
-  std::vector<std::string> nodes;     // -F
-  std::vector<std::string> configs;   // -C
-  std::string output;                 // -O
-  bool debug = false;                 // -D
-  bool trace = false;                 // -DD
-  bool version = false;               // -V
-  std::optional<std::string> api;     // -api
-  std::optional<std::string> metrics; // -metrics
-  std::optional<std::string> reload;  // -R
-  std::vector<std::string> rest;      // arguments after the flags
+  std::vector<std::string> services;   // -L
+  std::vector<std::string> nodes;      // -F
+  std::vector<std::string> configs;    // -C
+  std::string output;                  // -O
+  bool debug = false;                  // -D
+  bool trace = false;                  // -DD
+  bool version = false;                // -V
+  std::optional<std::string> api;      // -api
+  std::optional<std::string> metrics;  // -metrics
+  std::optional<std::string> reload;   // -R
+  std::vector<std::string> rest;       // arguments after the flags
 };
 
 const char* kUsage =
@@ -85,7 +84,8 @@ std::string arch() {
 
 std::optional<bool> parse_go_bool(std::string_view s) {
   if (s == "1" || s == "t" || s == "T" || s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "0" || s == "f" || s == "F" || s == "false" || s == "False" || s == "FALSE") return false;
+  if (s == "0" || s == "f" || s == "F" || s == "false" || s == "False" || s == "FALSE")
+    return false;
   return std::nullopt;
 }
 
@@ -115,11 +115,16 @@ std::optional<int> parse_flags(int argc, char** argv, Flags& f) {
       value = name.substr(eq + 1);
       name = name.substr(0, eq);
     }
-    bool* boolean = name == "D" ? &f.debug : name == "DD" ? &f.trace : name == "V" ? &f.version : nullptr;
+    bool* boolean = name == "D"    ? &f.debug
+                    : name == "DD" ? &f.trace
+                    : name == "V"  ? &f.version
+                                   : nullptr;
     if (boolean) {
       if (value) {
         auto b = parse_go_bool(*value);
-        if (!b) return bad(fmt::format("invalid boolean value \"{}\" for -{}: parse error", *value, name));
+        if (!b)
+          return bad(
+              fmt::format("invalid boolean value \"{}\" for -{}: parse error", *value, name));
         *boolean = *b;
       } else {
         *boolean = true;
@@ -130,8 +135,8 @@ std::optional<int> parse_flags(int argc, char** argv, Flags& f) {
       std::fputs(kUsage, stderr);
       return 0;
     }
-    if (name != "L" && name != "F" && name != "C" && name != "O" && name != "api" && name != "metrics" &&
-        name != "R") {
+    if (name != "L" && name != "F" && name != "C" && name != "O" && name != "api" &&
+        name != "metrics" && name != "R") {
       return bad("flag provided but not defined: -" + name);
     }
     if (!value) {
@@ -202,7 +207,8 @@ AddrFlag parse_addr_flag(std::string v) {
     std::string ui = v.substr(0, at);
     v = v.substr(at + 1);
     auto c = ui.find(':');
-    out.auth = gost::config::AuthConfig{ui.substr(0, c), c == std::string::npos ? "" : ui.substr(c + 1), {}};
+    out.auth = gost::config::AuthConfig{
+        ui.substr(0, c), c == std::string::npos ? "" : ui.substr(c + 1), {}};
   }
   if (auto s = v.find('/'); s != std::string::npos) v = v.substr(0, s);
   out.addr = v;
@@ -215,15 +221,17 @@ int main(int argc, char** argv) {
   Flags flags;
   if (auto code = parse_flags(argc, argv, flags)) return *code;
   if (flags.version) {
-    std::printf("gost %s-cpp (gost-cpp %s, gcc %s linux/%s)\n", kGostCompat, GOST_VERSION, __VERSION__,
-                arch().c_str());
+    std::printf("gost %s-cpp (gost-cpp %s, gcc %s linux/%s)\n", kGostCompat, GOST_VERSION,
+                __VERSION__, arch().c_str());
     return 0;
   }
   for (auto& a : flags.rest) {
-    if (a == "--") return fail("running several gost processes with \" -- \" is not supported by this build");
+    if (a == "--")
+      return fail("running several gost processes with \" -- \" is not supported by this build");
   }
   if (!flags.rest.empty()) {
-    std::fprintf(stderr, "gost: ignoring arguments after the flags: %s ...\n", flags.rest[0].c_str());
+    std::fprintf(stderr, "gost: ignoring arguments after the flags: %s ...\n",
+                 flags.rest[0].c_str());
   }
 
   using namespace gost::config;
@@ -246,7 +254,9 @@ int main(int argc, char** argv) {
   if (cfg.services.empty() && !flags.api && !cfg.api && flags.configs.empty()) {
     std::string searched;
     auto path = find_default_config(searched);
-    if (!path) return fail("no services: give -L or -C, or put gost.yaml or gost.json in one of: " + searched);
+    if (!path)
+      return fail("no services: give -L or -C, or put gost.yaml or gost.json in one of: " +
+                  searched);
     std::cin.clear();
     auto r = load_config_source(*path, std::cin);
     if (!r) return fail(r.error().message);
@@ -290,7 +300,8 @@ int main(int argc, char** argv) {
   }
 
   if (!flags.output.empty()) {
-    std::fputs(write_config(cfg, flags.output == "json" ? Format::json : Format::yaml).c_str(), stdout);
+    std::fputs(write_config(cfg, flags.output == "json" ? Format::json : Format::yaml).c_str(),
+               stdout);
     return 0;
   }
   if (flags.reload) return fail("-R (periodic reload) is not supported by this build");
@@ -323,7 +334,8 @@ int main(int argc, char** argv) {
   for (;;) {
     if (sigwait(&sigs, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      gost::Logger::global().warn("reloading the config (SIGHUP) is not supported by this build; ignored");
+      gost::Logger::global().warn(
+          "reloading the config (SIGHUP) is not supported by this build; ignored");
       continue;
     }
     break;

@@ -194,7 +194,7 @@ class ServiceBuilder {
   ServiceBuilder& service_metadata(std::string key, std::string value);
 
   ServiceBuilder& chain(ChainPtr c);
-  ServiceBuilder& retries(int n);  // extra dial attempts, each on a new route
+  ServiceBuilder& retries(int n);                        // extra dial attempts, each on a new route
   ServiceBuilder& timeout(std::chrono::milliseconds t);  // per dial attempt
   // Replaces the router built from chain/retries/timeout.
   ServiceBuilder& router(RouterPtr r);

@@ -11,9 +11,9 @@ ConfigError prefixed(std::string_view what, const ConfigError& e) {
 
 // Service-level metadata GOST acts on that this build cannot honour: silently ignoring an
 // outgoing interface, a firewall mark or PROXY protocol would change where traffic goes.
-constexpr const char* kUnsupportedServiceKeys[] = {"interface", "so_mark", "netns", "netns.out",
-                                                   "proxyProtocol", "preUp", "preDown", "postUp",
-                                                   "postDown"};
+constexpr const char* kUnsupportedServiceKeys[] = {"interface", "so_mark",       "netns",
+                                                   "netns.out", "proxyProtocol", "preUp",
+                                                   "preDown",   "postUp",        "postDown"};
 
 bool md_value_set(const Metadata& md, std::string_view key) {
   auto v = md.get(key);
@@ -23,9 +23,11 @@ bool md_value_set(const Metadata& md, std::string_view key) {
 
 }  // namespace
 
-// --- NodeBuilder ----------------------------------------------------------------------------------
+// --- NodeBuilder
+// ----------------------------------------------------------------------------------
 
-NodeBuilder::NodeBuilder(std::string name, std::string addr) : name_(std::move(name)), addr_(std::move(addr)) {}
+NodeBuilder::NodeBuilder(std::string name, std::string addr)
+    : name_(std::move(name)), addr_(std::move(addr)) {}
 
 NodeBuilder& NodeBuilder::connector(std::string type) {
   connector_ = std::move(type);
@@ -85,7 +87,8 @@ NodeBuilder& NodeBuilder::logger(LoggerPtr l) {
 Result<NodePtr, ConfigError> NodeBuilder::base() const {
   auto a = Address::parse(addr_);
   if (!a || a->port == 0) {
-    return config_error(fmt::format("node \"{}\": invalid address \"{}\" (want host:port)", name_, addr_));
+    return config_error(
+        fmt::format("node \"{}\": invalid address \"{}\" (want host:port)", name_, addr_));
   }
   auto n = std::make_shared<Node>();
   n->name = name_;
@@ -116,7 +119,8 @@ Result<NodePtr, ConfigError> NodeBuilder::build(const Registry& registry) const 
   const std::string c = connector_.empty() ? "http" : connector_;
   const std::string d = dialer_.empty() ? "tcp" : dialer_;
   const auto* cf = registry.connector(c);
-  if (!cf) return config_error(fmt::format("unknown connector type \"{}\" in node \"{}\"", c, name_));
+  if (!cf)
+    return config_error(fmt::format("unknown connector type \"{}\" in node \"{}\"", c, name_));
   const auto* df = registry.dialer(d);
   if (!df) return config_error(fmt::format("unknown dialer type \"{}\" in node \"{}\"", d, name_));
   auto node_addr = *Address::parse(addr_);
@@ -142,7 +146,8 @@ Result<NodePtr, ConfigError> NodeBuilder::build(const Registry& registry) const 
   return n;
 }
 
-// --- HopBuilder -----------------------------------------------------------------------------------
+// --- HopBuilder
+// -----------------------------------------------------------------------------------
 
 HopBuilder::HopBuilder(std::string name) : name_(std::move(name)) {}
 
@@ -206,7 +211,8 @@ Result<HopPtr, ConfigError> HopBuilder::build(const Registry* registry) const {
     } else if (registry) {
       n = nb.build(*registry);
     } else {
-      return config_error(fmt::format("hop \"{}\": node \"{}\" needs a registry", name_, nb.name()));
+      return config_error(
+          fmt::format("hop \"{}\": node \"{}\" needs a registry", name_, nb.name()));
     }
     if (!n) return prefixed(fmt::format("hop \"{}\"", name_), n.error());
     hop->nodes.push_back(std::move(*n));
@@ -221,7 +227,8 @@ Result<HopPtr, ConfigError> HopBuilder::build(const Registry* registry) const {
   return hop;
 }
 
-// --- ChainBuilder ---------------------------------------------------------------------------------
+// --- ChainBuilder
+// ---------------------------------------------------------------------------------
 
 ChainBuilder::ChainBuilder(const Registry& registry) : registry_(&registry) {}
 
@@ -259,7 +266,8 @@ Result<ChainPtr, ConfigError> ChainBuilder::build() const {
   return chain;
 }
 
-// --- ServiceBuilder -------------------------------------------------------------------------------
+// --- ServiceBuilder
+// -------------------------------------------------------------------------------
 
 ServiceBuilder::ServiceBuilder(Runtime& runtime, const Registry& registry)
     : runtime_(&runtime), registry_(&registry) {}
@@ -361,7 +369,8 @@ namespace {
 AutherPtr combine(const std::vector<AutherPtr>& authers, const std::optional<Credentials>& auth) {
   if (authers.size() == 1) return authers[0];
   if (authers.size() > 1) return make_auther_group(authers);
-  if (auth && !auth->username.empty()) return make_static_auther({{auth->username, auth->password}});
+  if (auth && !auth->username.empty())
+    return make_static_auther({{auth->username, auth->password}});
   return nullptr;
 }
 }  // namespace
@@ -374,7 +383,9 @@ Result<ServicePtr, ConfigError> ServiceBuilder::build() const {
   Address addr;
   if (!addr_.empty()) {
     auto a = Address::parse(addr_);
-    if (!a) return config_error(fmt::format("{}: invalid address \"{}\" (want host:port or :port)", svc, addr_));
+    if (!a)
+      return config_error(
+          fmt::format("{}: invalid address \"{}\" (want host:port or :port)", svc, addr_));
     addr = *a;
   }
   const auto* lf = registry_->listener(ltype);
@@ -384,7 +395,8 @@ Result<ServicePtr, ConfigError> ServiceBuilder::build() const {
 
   for (const char* k : kUnsupportedServiceKeys) {
     if (md_value_set(service_md_, k)) {
-      return config_error(fmt::format("{}: metadata \"{}\" is not supported by this build", svc, k));
+      return config_error(
+          fmt::format("{}: metadata \"{}\" is not supported by this build", svc, k));
     }
   }
 
@@ -396,7 +408,8 @@ Result<ServicePtr, ConfigError> ServiceBuilder::build() const {
       ro.timeout = *timeout_;
     } else if (auto dt = service_md_.get("dialTimeout")) {
       auto d = parse_duration(*dt);
-      if (!d) return config_error(fmt::format("{}: metadata dialTimeout: bad duration \"{}\"", svc, *dt));
+      if (!d)
+        return config_error(fmt::format("{}: metadata dialTimeout: bad duration \"{}\"", svc, *dt));
       if (d->count() > 0) ro.timeout = *d;
     }
     bool ignore_chain = service_md_.get_bool("ignoreChain");
@@ -450,7 +463,8 @@ Result<ServicePtr, ConfigError> ServiceBuilder::build() const {
   so.admission = std::move(admission);
   so.logger = logger_;
   so.protocol = htype;
-  return std::make_shared<Service>(*runtime_, std::move(so), std::move(*listener), std::move(*handler));
+  return std::make_shared<Service>(*runtime_, std::move(so), std::move(*listener),
+                                   std::move(*handler));
 }
 
 }  // namespace gost

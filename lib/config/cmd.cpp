@@ -5,6 +5,8 @@
 
 #include "gost/config/cmd.hpp"
 
+#include <fmt/format.h>
+
 #include <cstdint>
 #include <initializer_list>
 #include <map>
@@ -12,8 +14,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "config/internal.hpp"
 #include "gost/core/metadata.hpp"
@@ -46,7 +46,8 @@ struct Url {
     auto c = host.rfind(':');
     if (c != std::string::npos) {
       bool digits = true;
-      for (std::size_t i = c + 1; i < host.size(); ++i) digits = digits && std::isdigit(static_cast<unsigned char>(host[i]));
+      for (std::size_t i = c + 1; i < host.size(); ++i)
+        digits = digits && std::isdigit(static_cast<unsigned char>(host[i]));
       if (digits) return host.substr(0, c);
     }
     return host;
@@ -90,7 +91,8 @@ bool valid_optional_port(std::string_view p) {
 }
 
 bool host_char_ok(char c) {
-  if (std::isalnum(static_cast<unsigned char>(c)) || static_cast<unsigned char>(c) >= 0x80) return true;
+  if (std::isalnum(static_cast<unsigned char>(c)) || static_cast<unsigned char>(c) >= 0x80)
+    return true;
   return std::string_view("-_.~!$&'()*+,;=:[]<>\"%").find(c) != std::string_view::npos;
 }
 
@@ -120,7 +122,8 @@ Url parse_url(const std::string& raw) {
     authority = rest.substr(0, p);
     u.path = rest.substr(p);
   }
-  if (!unescape(u.path, false)) throw CmdError{fmt::format("{:?}: invalid URL escape in path", raw)};
+  if (!unescape(u.path, false))
+    throw CmdError{fmt::format("{:?}: invalid URL escape in path", raw)};
   std::string host = authority;
   if (auto at = authority.rfind('@'); at != std::string::npos) {
     std::string ui = authority.substr(0, at);
@@ -148,7 +151,9 @@ Url parse_url(const std::string& raw) {
     }
   }
   for (char c : host) {
-    if (!host_char_ok(c)) throw CmdError{fmt::format("{:?}: invalid character {:?} in host name", raw, std::string(1, c))};
+    if (!host_char_ok(c))
+      throw CmdError{
+          fmt::format("{:?}: invalid character {:?} in host name", raw, std::string(1, c))};
   }
   if (!unescape(host, false)) throw CmdError{fmt::format("{:?}: invalid URL escape in host", raw)};
   u.host = host;
@@ -345,7 +350,8 @@ bool split_host_port(const std::string& hp, std::string& host, std::string& port
     if (end == std::string::npos || end + 1 >= hp.size() || hp[end + 1] != ':') return false;
     host = hp.substr(1, end - 1);
     port = hp.substr(end + 2);
-    return host.find_first_of("[]") == std::string::npos && port.find_first_of("[]") == std::string::npos;
+    return host.find_first_of("[]") == std::string::npos &&
+           port.find_first_of("[]") == std::string::npos;
   }
   auto i = hp.rfind(':');
   if (i == std::string::npos) return false;
@@ -455,7 +461,8 @@ NodeConfig build_node_config(const Url& url, Map& m, const Registry& reg) {
     connector = schemes[0];
     dialer = schemes[1];
   }
-  bool path_based = dialer == "unix" || dialer == "serial" || connector == "unix" || connector == "serial";
+  bool path_based =
+      dialer == "unix" || dialer == "serial" || connector == "unix" || connector == "serial";
   for (auto& s : schemes) path_based = path_based || s == "unix" || s == "serial" || s == "runix";
 
   Md md(m);
@@ -477,7 +484,8 @@ NodeConfig build_node_config(const Url& url, Map& m, const Registry& reg) {
                  "caFile", "ca", "tls.secure", "secure", "tls.servername", "serverName"}) {
     m.erase(k);
   }
-  bool has_tls = tls.secure || !tls.cert_file.empty() || !tls.ca_file.empty() || !tls.server_name.empty();
+  bool has_tls =
+      tls.secure || !tls.cert_file.empty() || !tls.ca_file.empty() || !tls.server_name.empty();
 
   Map node_md, connector_md, dialer_md;
   for (auto& [k, v] : m) {
@@ -569,7 +577,7 @@ std::vector<ServiceConfig> build_service_config(const Url& url, const Registry& 
       }
     }
     if (handler != "relay") {
-      static const char* kForwardListeners[] = {"tcp", "udp", "rtcp", "rudp", "tun",
+      static const char* kForwardListeners[] = {"tcp", "udp", "rtcp", "rudp",  "tun",
                                                 "tap", "dns", "unix", "runix", "serial"};
       bool named = false;
       for (auto* l : kForwardListeners) named = named || listener == l;
@@ -758,8 +766,8 @@ void apply_service_keys(Config& cfg, ServiceConfig& service) {
   }
 }
 
-Config build(const std::vector<std::string>& service_list, const std::vector<std::string>& node_list,
-             const Registry& reg) {
+Config build(const std::vector<std::string>& service_list,
+             const std::vector<std::string>& node_list, const Registry& reg) {
   Config cfg;
   std::optional<ChainConfig> chain;
   if (!node_list.empty()) {

@@ -4,14 +4,14 @@
 // decoder (schema.cpp) handles both. Plain YAML scalars are typed as Go's yaml.v3 types them when
 // decoding into untyped values (GOST reads its config that way, through viper).
 
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <regex>
 #include <sstream>
-
-#include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
 
 #include "config/internal.hpp"
 #include "gost/config/config.hpp"
@@ -20,7 +20,9 @@ namespace gost::config {
 namespace detail {
 namespace {
 
-bool is_yaml_null(std::string_view s) { return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL"; }
+bool is_yaml_null(std::string_view s) {
+  return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL";
+}
 
 std::optional<bool> yaml_bool(std::string_view s) {
   if (s == "true" || s == "True" || s == "TRUE") return true;
@@ -108,7 +110,8 @@ void merge_into(Json& obj, const Json& src) {  // YAML merge key "<<": existing 
 Json to_json_value(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Undefined:
-    case YAML::NodeType::Null: return nullptr;
+    case YAML::NodeType::Null:
+      return nullptr;
     case YAML::NodeType::Scalar: {
       const std::string& tag = n.Tag();
       const std::string& s = n.Scalar();
@@ -203,11 +206,21 @@ void emit(YAML::Emitter& out, const nlohmann::ordered_json& v) {
       }
       return;
     }
-    case nlohmann::ordered_json::value_t::boolean: out << (v.get<bool>() ? "true" : "false"); return;
-    case nlohmann::ordered_json::value_t::number_integer: out << v.get<std::int64_t>(); return;
-    case nlohmann::ordered_json::value_t::number_unsigned: out << v.get<std::uint64_t>(); return;
-    case nlohmann::ordered_json::value_t::number_float: out << float_text(v.get<double>()); return;
-    default: out << YAML::Null; return;
+    case nlohmann::ordered_json::value_t::boolean:
+      out << (v.get<bool>() ? "true" : "false");
+      return;
+    case nlohmann::ordered_json::value_t::number_integer:
+      out << v.get<std::int64_t>();
+      return;
+    case nlohmann::ordered_json::value_t::number_unsigned:
+      out << v.get<std::uint64_t>();
+      return;
+    case nlohmann::ordered_json::value_t::number_float:
+      out << float_text(v.get<double>());
+      return;
+    default:
+      out << YAML::Null;
+      return;
   }
 }
 
@@ -230,7 +243,8 @@ Result<Json, ConfigError> yaml_to_json(std::string_view text) {
   }
 }
 
-Result<Config, ConfigError> parse_config(std::string_view text, Format format, std::string_view origin) {
+Result<Config, ConfigError> parse_config(std::string_view text, Format format,
+                                         std::string_view origin) {
   auto prefixed = [&](const std::string& m) {
     return origin.empty() ? config_error(m) : config_error(fmt::format("{}: {}", origin, m));
   };
@@ -264,8 +278,8 @@ Result<Config, ConfigError> load_config_source(const std::string& source, std::i
     return parse_config(source, Format::json, "inline JSON");
   }
   if (source.rfind("http://", 0) == 0 || source.rfind("https://", 0) == 0) {
-    return config_error(fmt::format("{}: loading a config from a URL is not supported by this build",
-                                    source));
+    return config_error(
+        fmt::format("{}: loading a config from a URL is not supported by this build", source));
   }
   auto dot = source.find_last_of('.');
   auto slash = source.find_last_of('/');
@@ -280,7 +294,8 @@ Result<Config, ConfigError> load_config_source(const std::string& source, std::i
     fmt_ = Format::json;
   } else {
     return config_error(fmt::format(
-        "{}: unsupported config type \"{}\" (the extension must be .yaml, .yml or .json)", source, ext));
+        "{}: unsupported config type \"{}\" (the extension must be .yaml, .yml or .json)", source,
+        ext));
   }
   std::ifstream f(source, std::ios::binary);
   if (!f) return config_error(fmt::format("{}: cannot open: {}", source, std::strerror(errno)));

@@ -3,12 +3,12 @@
 
 #include "gost/config/loader.hpp"
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "config/internal.hpp"
 #include "gost/builder.hpp"
@@ -37,7 +37,9 @@ struct LoadError {
 
 [[noreturn]] void fail(std::string msg) { throw LoadError{std::move(msg)}; }
 
-std::string quoted(std::string_view kind, std::string_view name) { return fmt::format("{} \"{}\"", kind, name); }
+std::string quoted(std::string_view kind, std::string_view name) {
+  return fmt::format("{} \"{}\"", kind, name);
+}
 
 // A GOST key this build keeps for -O output but does not implement must not be set.
 void check_extras(const Json& extras, const std::string& where,
@@ -76,11 +78,14 @@ std::vector<std::string> read_matcher_file(const std::string& path, const std::s
 }
 
 // GOST's auth Info(): the first "user pass" line of auth.file, else username/password.
-std::optional<Credentials> resolve_auth(const std::optional<AuthConfig>& a, const std::string& where) {
+std::optional<Credentials> resolve_auth(const std::optional<AuthConfig>& a,
+                                        const std::string& where) {
   if (!a) return std::nullopt;
   if (!a->file.empty()) {
     std::ifstream f(a->file);
-    if (!f) fail(fmt::format("{}: cannot read auth file \"{}\": {}", where, a->file, std::strerror(errno)));
+    if (!f)
+      fail(fmt::format("{}: cannot read auth file \"{}\": {}", where, a->file,
+                       std::strerror(errno)));
     std::string line;
     while (std::getline(f, line)) {
       auto b = line.find_first_not_of(" \t\r");
@@ -91,7 +96,8 @@ std::optional<Credentials> resolve_auth(const std::optional<AuthConfig>& a, cons
       if (sp == std::string::npos) return Credentials{line, {}};
       auto p = line.substr(sp + 1);
       auto pb = p.find_first_not_of(" \t");
-      return Credentials{line.substr(0, sp), pb == std::string::npos ? std::string() : p.substr(pb)};
+      return Credentials{line.substr(0, sp),
+                         pb == std::string::npos ? std::string() : p.substr(pb)};
     }
     fail(fmt::format("{}: auth file \"{}\" has no credentials", where, a->file));
   }
@@ -107,7 +113,9 @@ std::vector<std::pair<std::string, std::string>> tls_metadata(const std::optiona
   auto add = [&](const char* k, const std::string& v) {
     if (!v.empty()) out.emplace_back(k, v);
   };
-  auto list = [](const std::vector<std::string>& v) { return v.empty() ? std::string() : Json(v).dump(); };
+  auto list = [](const std::vector<std::string>& v) {
+    return v.empty() ? std::string() : Json(v).dump();
+  };
   add("certFile", t->cert_file);
   add("keyFile", t->key_file);
   add("caFile", t->ca_file);
@@ -136,7 +144,8 @@ void merge_tls(Metadata& md, const std::optional<TLSConfig>& t) {
 gost::SelectorConfig selector_of(const std::optional<SelectorConfig>& s, const std::string& where) {
   gost::SelectorConfig sc{"round", 0, std::chrono::milliseconds(0)};
   if (!s) return sc;
-  if (s->max_latency.count() > 0) fail(fmt::format("{}: selector.maxLatency is not supported by this build", where));
+  if (s->max_latency.count() > 0)
+    fail(fmt::format("{}: selector.maxLatency is not supported by this build", where));
   sc.strategy = s->strategy;
   sc.max_fails = s->max_fails;
   sc.fail_timeout = s->fail_timeout;
@@ -147,7 +156,8 @@ gost::SelectorConfig selector_of(const std::optional<SelectorConfig>& s, const s
 
 class Loader {
  public:
-  Loader(Runtime& rt, const Registry& reg, const Config& cfg, App& app) : rt_(rt), reg_(reg), cfg_(cfg), app_(app) {}
+  Loader(Runtime& rt, const Registry& reg, const Config& cfg, App& app)
+      : rt_(rt), reg_(reg), cfg_(cfg), app_(app) {}
 
   void run() {
     check_top_level();
@@ -174,11 +184,13 @@ class Loader {
   template <class M, class T>
   void add(M& m, std::string_view kind, const std::string& name, T v) {
     if (name.empty()) return;  // GOST registers nothing under an empty name
-    if (!m.emplace(name, std::move(v)).second) fail(fmt::format("duplicate {} name \"{}\"", kind, name));
+    if (!m.emplace(name, std::move(v)).second)
+      fail(fmt::format("duplicate {} name \"{}\"", kind, name));
   }
 
   template <class M>
-  auto lookup(const M& m, std::string_view kind, const std::string& name, const std::string& where) {
+  auto lookup(const M& m, std::string_view kind, const std::string& name,
+              const std::string& where) {
     auto it = m.find(name);
     if (it == m.end()) fail(fmt::format("{}: {} \"{}\" is not defined", where, kind, name));
     return it->second;
@@ -194,7 +206,8 @@ class Loader {
     return out;
   }
 
-  BypassPtr bypass_group(const std::string& one, const std::vector<std::string>& many, const std::string& where) {
+  BypassPtr bypass_group(const std::string& one, const std::vector<std::string>& many,
+                         const std::string& where) {
     auto l = bypass_list(one, many, where);
     if (l.empty()) return nullptr;
     if (l.size() == 1) return l[0];
@@ -219,9 +232,11 @@ class Loader {
     if (cfg_.profiling) fail("profiling is not supported by this build");
     if (cfg_.log) {
       check_extras(cfg_.log->extras, "log");
-      if (!parse_log_level(cfg_.log->level)) fail(fmt::format("log.level: unknown level \"{}\"", cfg_.log->level));
+      if (!parse_log_level(cfg_.log->level))
+        fail(fmt::format("log.level: unknown level \"{}\"", cfg_.log->level));
       const auto& f = cfg_.log->format;
-      if (!f.empty() && f != "text" && f != "json") fail(fmt::format("log.format: unknown format \"{}\"", f));
+      if (!f.empty() && f != "text" && f != "json")
+        fail(fmt::format("log.format: unknown format \"{}\"", f));
     }
   }
 
@@ -257,7 +272,8 @@ class Loader {
     check_extras(a.extras, where);
     std::map<std::string, std::string> users;
     for (auto& u : a.auths) {
-      if (!u.file.empty()) fail(fmt::format("{}: auths[].file is not supported (use file.path)", where));
+      if (!u.file.empty())
+        fail(fmt::format("{}: auths[].file is not supported (use file.path)", where));
       if (!u.username.empty()) users[u.username] = u.password;
     }
     if (a.file && !a.file->path.empty()) {
@@ -282,7 +298,8 @@ class Loader {
 
     const ConnectorConfig cc = n.connector.value_or(ConnectorConfig{});
     nb.connector(cc.type.empty() ? "http" : cc.type);
-    if (auto cred = resolve_auth(cc.auth, where + ": connector")) nb.auth(cred->username, cred->password);
+    if (auto cred = resolve_auth(cc.auth, where + ": connector"))
+      nb.auth(cred->username, cred->password);
     Metadata cmd = detail::to_metadata(cc.metadata);
     merge_tls(cmd, cc.tls);
     for (auto& [k, v] : cmd.items()) nb.connector_metadata(k, v);
@@ -320,7 +337,8 @@ class Loader {
       if (h.nodes.empty()) {  // a reference to a top-level hop
         auto it = app_.hops_.find(h.name);
         if (it == app_.hops_.end()) {
-          fail(fmt::format("{}: hop \"{}\" has no nodes and is not a top-level hop", where, h.name));
+          fail(
+              fmt::format("{}: hop \"{}\" has no nodes and is not a top-level hop", where, h.name));
         }
         cb.hop(it->second);
       } else {
@@ -389,17 +407,20 @@ class Loader {
     auto authers = auther_list(hc.auther, hc.authers, where);
     for (auto& a : authers) sb.auther(a);
     if (authers.empty()) {
-      if (auto cred = resolve_auth(hc.auth, where + ": handler")) sb.auth(cred->username, cred->password);
+      if (auto cred = resolve_auth(hc.auth, where + ": handler"))
+        sb.auth(cred->username, cred->password);
     }
 
-    if (!lc.chain.empty()) fail(fmt::format("{}: listener.chain is not supported by this build", where));
+    if (!lc.chain.empty())
+      fail(fmt::format("{}: listener.chain is not supported by this build", where));
     auto lauthers = auther_list(lc.auther, lc.authers, where);
     for (auto& a : lauthers) sb.listener_auther(a);
     if (auto cred = resolve_auth(lc.auth, where + ": listener")) {
       sb.listener_auth(cred->username, cred->password);
     }
 
-    if (!s.admission.empty()) sb.admission(lookup(app_.admissions_, "admission", s.admission, where));
+    if (!s.admission.empty())
+      sb.admission(lookup(app_.admissions_, "admission", s.admission, where));
     for (auto& a : s.admissions) {
       if (!a.empty()) sb.admission(lookup(app_.admissions_, "admission", a, where));
     }
@@ -457,7 +478,8 @@ void App::stop(std::chrono::milliseconds max_wait) {
   for (auto& s : services_) s->stop();
   auto deadline = std::chrono::steady_clock::now() + max_wait;
   for (auto& s : services_) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     s->wait_stopped(std::max(left, std::chrono::milliseconds(0)));
   }
   started_ = false;
@@ -495,11 +517,13 @@ std::optional<ConfigError> apply_log_config(const LogConfig& log, Logger& logger
     } else if (log.format == "text") {
       logger.set_format(LogFormat::text);
     } else {
-      return config_error(fmt::format("log.format: unknown format \"{}\" (text or json)", log.format));
+      return config_error(
+          fmt::format("log.format: unknown format \"{}\" (text or json)", log.format));
     }
   }
   if (!log.output.empty() && !logger.set_output(log.output)) {
-    return config_error(fmt::format("log.output: cannot open \"{}\": {}", log.output, std::strerror(errno)));
+    return config_error(
+        fmt::format("log.output: cannot open \"{}\": {}", log.output, std::strerror(errno)));
   }
   return std::nullopt;
 }

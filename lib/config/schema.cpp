@@ -4,6 +4,8 @@
 // Field names and order follow go-gost/x config/config.go; `always` marks fields GOST writes
 // even when empty (no `omitempty` tag).
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <limits>
@@ -12,8 +14,6 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "config/internal.hpp"
 #include "gost/config/config.hpp"
@@ -30,35 +30,52 @@ std::string lower(std::string_view s) {
 
 std::string describe(const Json& v) {
   switch (v.type()) {
-    case Json::value_t::object: return "a map";
-    case Json::value_t::array: return "a list";
-    default: return v.dump();
+    case Json::value_t::object:
+      return "a map";
+    case Json::value_t::array:
+      return "a list";
+    default:
+      return v.dump();
   }
 }
 
 std::string json_scalar_text(const Json& v) {
   switch (v.type()) {
-    case Json::value_t::string: return v.get<std::string>();
-    case Json::value_t::boolean: return v.get<bool>() ? "true" : "false";
-    case Json::value_t::number_integer: return std::to_string(v.get<std::int64_t>());
-    case Json::value_t::number_unsigned: return std::to_string(v.get<std::uint64_t>());
-    case Json::value_t::number_float: return fmt::format("{}", v.get<double>());
-    case Json::value_t::null: return "";
-    default: return v.dump();
+    case Json::value_t::string:
+      return v.get<std::string>();
+    case Json::value_t::boolean:
+      return v.get<bool>() ? "true" : "false";
+    case Json::value_t::number_integer:
+      return std::to_string(v.get<std::int64_t>());
+    case Json::value_t::number_unsigned:
+      return std::to_string(v.get<std::uint64_t>());
+    case Json::value_t::number_float:
+      return fmt::format("{}", v.get<double>());
+    case Json::value_t::null:
+      return "";
+    default:
+      return v.dump();
   }
 }
 
 bool json_empty(const Json& v) {
   switch (v.type()) {
-    case Json::value_t::null: return true;
-    case Json::value_t::string: return v.get_ref<const std::string&>().empty();
-    case Json::value_t::boolean: return !v.get<bool>();
+    case Json::value_t::null:
+      return true;
+    case Json::value_t::string:
+      return v.get_ref<const std::string&>().empty();
+    case Json::value_t::boolean:
+      return !v.get<bool>();
     case Json::value_t::number_integer:
-    case Json::value_t::number_unsigned: return v.get<std::int64_t>() == 0;
-    case Json::value_t::number_float: return v.get<double>() == 0;
+    case Json::value_t::number_unsigned:
+      return v.get<std::int64_t>() == 0;
+    case Json::value_t::number_float:
+      return v.get<double>() == 0;
     case Json::value_t::object:
-    case Json::value_t::array: return v.empty();
-    default: return false;
+    case Json::value_t::array:
+      return v.empty();
+    default:
+      return false;
   }
 }
 
@@ -113,29 +130,38 @@ std::optional<std::int64_t> parse_go_int(const std::string& s) {
 std::int64_t to_int(const Json& v, const std::string& path) {
   switch (v.type()) {
     case Json::value_t::number_integer:
-    case Json::value_t::number_unsigned: return v.get<std::int64_t>();
+    case Json::value_t::number_unsigned:
+      return v.get<std::int64_t>();
     case Json::value_t::number_float: {
       double d = v.get<double>();
-      if (d == static_cast<double>(static_cast<std::int64_t>(d))) return static_cast<std::int64_t>(d);
+      if (d == static_cast<double>(static_cast<std::int64_t>(d)))
+        return static_cast<std::int64_t>(d);
       break;
     }
-    case Json::value_t::boolean: return v.get<bool>() ? 1 : 0;
-    case Json::value_t::null: return 0;
+    case Json::value_t::boolean:
+      return v.get<bool>() ? 1 : 0;
+    case Json::value_t::null:
+      return 0;
     case Json::value_t::string:
       if (auto n = parse_go_int(v.get<std::string>())) return *n;
       break;
-    default: break;
+    default:
+      break;
   }
   fail(path, "expected an integer, got " + describe(v));
 }
 
 bool to_bool(const Json& v, const std::string& path) {
   switch (v.type()) {
-    case Json::value_t::boolean: return v.get<bool>();
+    case Json::value_t::boolean:
+      return v.get<bool>();
     case Json::value_t::number_integer:
-    case Json::value_t::number_unsigned: return v.get<std::int64_t>() != 0;
-    case Json::value_t::number_float: return v.get<double>() != 0;
-    case Json::value_t::null: return false;
+    case Json::value_t::number_unsigned:
+      return v.get<std::int64_t>() != 0;
+    case Json::value_t::number_float:
+      return v.get<double>() != 0;
+    case Json::value_t::null:
+      return false;
     case Json::value_t::string: {
       const auto& s = v.get_ref<const std::string&>();
       if (s.empty() || s == "0" || s == "f" || s == "F" || s == "false" || s == "False" ||
@@ -145,32 +171,40 @@ bool to_bool(const Json& v, const std::string& path) {
         return true;
       break;
     }
-    default: break;
+    default:
+      break;
   }
   fail(path, "expected a boolean, got " + describe(v));
 }
 
 std::string to_string(const Json& v, const std::string& path) {
   switch (v.type()) {
-    case Json::value_t::string: return v.get<std::string>();
-    case Json::value_t::null: return "";
-    case Json::value_t::boolean: return v.get<bool>() ? "1" : "0";  // mapstructure's weak rule
+    case Json::value_t::string:
+      return v.get<std::string>();
+    case Json::value_t::null:
+      return "";
+    case Json::value_t::boolean:
+      return v.get<bool>() ? "1" : "0";  // mapstructure's weak rule
     case Json::value_t::number_integer:
     case Json::value_t::number_unsigned:
-    case Json::value_t::number_float: return json_scalar_text(v);
-    default: break;
+    case Json::value_t::number_float:
+      return json_scalar_text(v);
+    default:
+      break;
   }
   fail(path, "expected a string, got " + describe(v));
 }
 
 Duration to_duration(const Json& v, const std::string& path) {
   switch (v.type()) {
-    case Json::value_t::null: return Duration{0};
+    case Json::value_t::null:
+      return Duration{0};
     case Json::value_t::number_integer:
     case Json::value_t::number_unsigned: {
       auto n = v.get<std::int64_t>();
       // gost -O json writes Go's time.Duration: nanoseconds.
-      if (n >= 1000000000LL) return std::chrono::duration_cast<Duration>(std::chrono::nanoseconds(n));
+      if (n >= 1000000000LL)
+        return std::chrono::duration_cast<Duration>(std::chrono::nanoseconds(n));
       if (n < 0) break;
       return std::chrono::seconds(n);
     }
@@ -180,7 +214,8 @@ Duration to_duration(const Json& v, const std::string& path) {
       if (auto d = gost::parse_duration(s)) return *d;
       fail(path, fmt::format("expected a duration like \"30s\", got {}", v.dump()));
     }
-    default: break;
+    default:
+      break;
   }
   fail(path, "expected a duration like \"30s\", got " + describe(v));
 }
@@ -195,7 +230,8 @@ class Reader {
     for (auto it = obj.begin(); it != obj.end(); ++it) {
       std::string lk = lower(it.key());
       for (auto& e : entries_) {
-        if (e.lkey == lk) fail(join_path(path_, it.key()), "duplicate key (keys are case-insensitive)");
+        if (e.lkey == lk)
+          fail(join_path(path_, it.key()), "duplicate key (keys are case-insensitive)");
       }
       entries_.push_back({lk, it.key(), &it.value(), false});
     }
@@ -238,7 +274,9 @@ class Reader {
     return nullptr;
   }
 
-  static void decode(const Json& v, std::string& out, const std::string& p) { out = to_string(v, p); }
+  static void decode(const Json& v, std::string& out, const std::string& p) {
+    out = to_string(v, p);
+  }
   static void decode(const Json& v, bool& out, const std::string& p) { out = to_bool(v, p); }
   static void decode(const Json& v, int& out, const std::string& p) {
     auto n = to_int(v, p);
@@ -246,7 +284,9 @@ class Reader {
       fail(p, "integer out of range: " + v.dump());
     out = static_cast<int>(n);
   }
-  static void decode(const Json& v, Duration& out, const std::string& p) { out = to_duration(v, p); }
+  static void decode(const Json& v, Duration& out, const std::string& p) {
+    out = to_duration(v, p);
+  }
   static void decode(const Json& v, Json& out, const std::string& p) {  // metadata
     if (v.is_null()) {
       out = Json::object();
@@ -262,7 +302,8 @@ class Reader {
       out.push_back(to_string(v, p));
       return;
     }
-    for (std::size_t i = 0; i < v.size(); ++i) out.push_back(to_string(v[i], fmt::format("{}[{}]", p, i)));
+    for (std::size_t i = 0; i < v.size(); ++i)
+      out.push_back(to_string(v[i], fmt::format("{}[{}]", p, i)));
   }
   template <class S>
   static void decode(const Json& v, std::optional<S>& out, const std::string& p) {
@@ -370,7 +411,7 @@ class Writer {
 // --- the schema: one visit per struct, in GOST's field order ------------------------------------
 // (In gost::config so that argument-dependent lookup finds them from the templates above.)
 
-#define GOST_SCHEMA(T) \
+#define GOST_SCHEMA(T)        \
   template <class A, class S> \
   static std::enable_if_t<std::is_same_v<std::remove_const_t<S>, T>> visit(A& a, S& s)
 
@@ -616,9 +657,9 @@ GOST_SCHEMA(Config) {
   a("authers", s.authers);
   a("admissions", s.admissions);
   a("bypasses", s.bypasses);
-  for (const char* k : {"resolvers", "hosts", "ingresses", "routers", "sds", "recorders",
-                        "rewriters", "caches", "limiters", "quotas", "climiters", "rlimiters",
-                        "observers", "loggers"}) {
+  for (const char* k :
+       {"resolvers", "hosts", "ingresses", "routers", "sds", "recorders", "rewriters", "caches",
+        "limiters", "quotas", "climiters", "rlimiters", "observers", "loggers"}) {
     a.extra(s.extras, k);
   }
   a("tls", s.tls);

@@ -17,12 +17,11 @@
 
 #include <chrono>
 #include <istream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "gost/core/error.hpp"
 
@@ -39,8 +38,8 @@ struct AuthConfig {
 };
 
 struct TLSOptions {
-  std::string min_version;  // minVersion
-  std::string max_version;  // maxVersion
+  std::string min_version;                 // minVersion
+  std::string max_version;                 // maxVersion
   std::vector<std::string> cipher_suites;  // cipherSuites
   std::vector<std::string> alpn;
   friend bool operator==(const TLSOptions&, const TLSOptions&) = default;
@@ -62,8 +61,8 @@ struct TLSConfig {
 };
 
 struct SelectorConfig {
-  std::string strategy;  // round|rr, rand|random, fifo|ha, hash; empty = round
-  int max_fails = 0;     // maxFails; <= 0 = 1
+  std::string strategy;      // round|rr, rand|random, fifo|ha, hash; empty = round
+  int max_fails = 0;         // maxFails; <= 0 = 1
   Duration fail_timeout{0};  // failTimeout; <= 0 = 10s
   Duration max_latency{0};   // maxLatency (not supported by this build)
   friend bool operator==(const SelectorConfig&, const SelectorConfig&) = default;
@@ -128,7 +127,8 @@ struct NodeConfig {
   std::optional<DialerConfig> dialer;
   std::string iface;  // `interface` (deprecated in GOST: metadata.interface)
   Json metadata = Json::object();
-  Json extras = Json::object();  // network, resolver, hosts, netns, sockopts, filter, matcher, http, tls, probe
+  Json extras = Json::object();  // network, resolver, hosts, netns, sockopts, filter, matcher,
+                                 // http, tls, probe
   friend bool operator==(const NodeConfig&, const NodeConfig&) = default;
 };
 
@@ -158,7 +158,8 @@ struct ForwardNodeConfig {
   std::string bypass;
   std::vector<std::string> bypasses;
   Json metadata = Json::object();  // weight, backup, maxFails, failTimeout
-  Json extras = Json::object();  // network, protocol, host, path, filter, matcher, auth, http, tls, probe
+  Json extras =
+      Json::object();  // network, protocol, host, path, filter, matcher, auth, http, tls, probe
   friend bool operator==(const ForwardNodeConfig&, const ForwardNodeConfig&) = default;
 };
 
@@ -185,7 +186,7 @@ struct HandlerConfig {
 };
 
 struct ListenerConfig {
-  std::string type;  // empty = tcp
+  std::string type;   // empty = tcp
   std::string chain;  // for rtcp/rudp (not supported by this build)
   std::string auther;
   std::vector<std::string> authers;
@@ -215,9 +216,9 @@ struct ServiceConfig {
 };
 
 struct LogConfig {
-  std::string output;  // stderr (default), stdout, none, or a file path
-  std::string level;   // trace, debug, info (default), warn, error, fatal
-  std::string format;  // text (default) or json
+  std::string output;            // stderr (default), stdout, none, or a file path
+  std::string level;             // trace, debug, info (default), warn, error, fatal
+  std::string format;            // text (default) or json
   Json extras = Json::object();  // rotation
   friend bool operator==(const LogConfig&, const LogConfig&) = default;
 };

@@ -32,8 +32,10 @@ namespace gost::config {
 class App {
  public:
   // logger: for the components and the "listening" lines (nullptr: Logger::global()).
-  static Result<std::unique_ptr<App>, ConfigError> create(Runtime& runtime, const Registry& registry,
-                                                          const Config& cfg, LoggerPtr logger = nullptr);
+  static Result<std::unique_ptr<App>, ConfigError> create(Runtime& runtime,
+                                                          const Registry& registry,
+                                                          const Config& cfg,
+                                                          LoggerPtr logger = nullptr);
   ~App();
   App(const App&) = delete;
   App& operator=(const App&) = delete;

@@ -62,13 +62,13 @@ TEST_CASE("cmd: -L scheme is handler[+listener] with GOST's fallbacks", "[cmd]")
       {"http://:8080", "http", "tcp", ":8080"},
       {"socks5://127.0.0.1:1080", "socks5", "tcp", "127.0.0.1:1080"},
       {"socks5+tls://:443", "socks5", "tls", ":443"},
-      {"tls://:443", "auto", "tls", ":443"},          // tls is no handler: auto
-      {"nosuch://:1", "auto", "tcp", ":1"},           // unknown both ways
-      {"http+nosuch://:1", "http", "tcp", ":1"},      // unknown listener: tcp
-      {"https://:443", "http", "tls", ":443"},        // https = http+tls
-      {"ssu://:8338", "ssu", "udp", ":8338"},         // unknown listener for ssu: udp
-      {"HTTP://:80", "http", "tcp", ":80"},           // the scheme is lower-cased
-      {"a+b+c://:80", "auto", "tcp", ":80"},          // more than two parts: nothing matches
+      {"tls://:443", "auto", "tls", ":443"},      // tls is no handler: auto
+      {"nosuch://:1", "auto", "tcp", ":1"},       // unknown both ways
+      {"http+nosuch://:1", "http", "tcp", ":1"},  // unknown listener: tcp
+      {"https://:443", "http", "tls", ":443"},    // https = http+tls
+      {"ssu://:8338", "ssu", "udp", ":8338"},     // unknown listener for ssu: udp
+      {"HTTP://:80", "http", "tcp", ":80"},       // the scheme is lower-cased
+      {"a+b+c://:80", "auto", "tcp", ":80"},      // more than two parts: nothing matches
       {"udp://[::1]:53", "udp", "udp", "[::1]:53"},
   };
   for (auto& c : cases) {
@@ -107,9 +107,9 @@ TEST_CASE("cmd: forward targets in the path", "[cmd]") {
   };
   const Case cases[] = {
       {"udp://:53/1.1.1.1:53", "udp", "udp"},
-      {"tls://:443/10.0.0.1:22", "forward", "tls"},       // not a plain listener: forward
-      {"relay+tls://:443/10.0.0.1:22", "relay", "tls"},   // relay stays relay
-      {"http://:8080/10.0.0.1:80", "tcp", "tcp"},         // handler becomes the listener
+      {"tls://:443/10.0.0.1:22", "forward", "tls"},      // not a plain listener: forward
+      {"relay+tls://:443/10.0.0.1:22", "relay", "tls"},  // relay stays relay
+      {"http://:8080/10.0.0.1:80", "tcp", "tcp"},        // handler becomes the listener
       {":8080/10.0.0.1:80", "tcp", "tcp"},
       {"rtcp://:8080/10.0.0.1:80", "rtcp", "rtcp"},
       {"socks5+udp://:53/10.0.0.1:53", "udp", "udp"},
@@ -284,8 +284,7 @@ TEST_CASE("cmd: -F details", "[cmd]") {
     CHECK(sel->fail_timeout == 30s);
   }
   SECTION("query keys go to hop, node, connector and dialer; prefixes pin them") {
-    auto cfg = cmd({":1"},
-                   {"socks5://h:1?k=v&hop.hk=1&node.nk=2&connector.ck=3&dialer.dk=4"});
+    auto cfg = cmd({":1"}, {"socks5://h:1?k=v&hop.hk=1&node.nk=2&connector.ck=3&dialer.dk=4"});
     auto& hop = cfg.chains[0].hops[0];
     auto& n = hop.nodes[0];
     CHECK(hop.metadata == Json{{"k", "v"}, {"hk", "1"}});
@@ -406,7 +405,8 @@ TEST_CASE("cmd: -L query routing", "[cmd]") {
     CHECK_FALSE(s.handler->metadata.contains("cert"));
   }
   SECTION("resolver, hosts, limiters are kept as GOST writes them") {
-    auto cfg = cmd({"http://:8080?resolver=udp://1.1.1.1:53&hosts=a.com:1.2.3.4&limiter.in=1MB&climiter=10"});
+    auto cfg = cmd(
+        {"http://:8080?resolver=udp://1.1.1.1:53&hosts=a.com:1.2.3.4&limiter.in=1MB&climiter=10"});
     auto& s = only_service(cfg);
     CHECK(s.extras["resolver"] == "resolver-0");
     CHECK(s.extras["hosts"] == "hosts-0");

@@ -1,12 +1,5 @@
 // Config -> running services (App) and the builders: errors at start-up, wiring, a real
 // service on 127.0.0.1:0, and CLI -> YAML -> config building the same services.
-#include <catch2/catch.hpp>
-
-#include <cstdio>
-#include <fstream>
-#include <map>
-#include <mutex>
-
 #include <unistd.h>
 
 #include <asio/co_spawn.hpp>
@@ -14,6 +7,11 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
 #include <asio/write.hpp>
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <mutex>
 
 #include "gost/builder.hpp"
 #include "gost/config/cmd.hpp"
@@ -126,18 +124,22 @@ const char* kSvc = "services:\n- name: s\n  addr: 127.0.0.1:0\n  handler: {type:
 TEST_CASE("loader: unknown component types are start-up errors", "[loader]") {
   CHECK(load_error("services:\n- name: service-0\n  handler: {type: xyz}\n") ==
         "unknown handler type \"xyz\" in service \"service-0\"");
-  CHECK(load_error("services:\n- name: s\n  handler: {type: echo}\n  listener: {type: nosuchlistener}\n") ==
-        "unknown listener type \"nosuchlistener\" in service \"s\"");
+  CHECK(
+      load_error(
+          "services:\n- name: s\n  handler: {type: echo}\n  listener: {type: nosuchlistener}\n") ==
+      "unknown listener type \"nosuchlistener\" in service \"s\"");
   CHECK_THAT(load_error("chains:\n- name: c\n  hops:\n  - name: h\n    nodes:\n    - name: n\n"
                         "      addr: 127.0.0.1:1\n      connector: {type: nosuchconnector}\n"),
              Catch::Contains("unknown connector type \"nosuchconnector\" in node \"n\""));
   CHECK_THAT(load_error("chains:\n- name: c\n  hops:\n  - name: h\n    nodes:\n    - name: n\n"
-                        "      addr: 127.0.0.1:1\n      connector: {type: socks5}\n      dialer: {type: quic9}\n"),
+                        "      addr: 127.0.0.1:1\n      connector: {type: socks5}\n      dialer: "
+                        "{type: quic9}\n"),
              Catch::Contains("unknown dialer type \"quic9\" in node \"n\""));
   // Missing types default as in GOST: handler auto, listener tcp, connector http, dialer tcp.
   Runtime rt(1);
   auto app = load(rt, yaml("services:\n- name: d\n  addr: 127.0.0.1:0\n"
-                           "chains:\n- name: c\n  hops:\n  - name: h\n    nodes: [{name: n, addr: '127.0.0.1:9'}]\n"));
+                           "chains:\n- name: c\n  hops:\n  - name: h\n    nodes: [{name: n, addr: "
+                           "'127.0.0.1:9'}]\n"));
   CHECK(app->services().size() == 1);
   CHECK(app->chain("c")->hops.at(0)->nodes.at(0)->connector);
 }
@@ -163,37 +165,48 @@ TEST_CASE("loader: names that are referenced but not defined", "[loader]") {
   // Definitions must come before use only by kind: a chain may use any top-level hop.
   Runtime rt(1);
   auto app = load(rt, yaml("chains:\n- name: c\n  hops:\n  - name: shared\n"
-                           "hops:\n- name: shared\n  nodes: [{name: n, addr: '127.0.0.1:1', connector: {type: socks5}}]\n"));
+                           "hops:\n- name: shared\n  nodes: [{name: n, addr: '127.0.0.1:1', "
+                           "connector: {type: socks5}}]\n"));
   CHECK(app->chain("c")->hops.at(0) == app->hop("shared"));
 }
 
 TEST_CASE("loader: other start-up errors", "[loader]") {
-  CHECK(load_error("services:\n- name: a\n  handler: {type: echo}\n- name: a\n  handler: {type: echo}\n") ==
-        "duplicate service name \"a\"");
+  CHECK(
+      load_error(
+          "services:\n- name: a\n  handler: {type: echo}\n- name: a\n  handler: {type: echo}\n") ==
+      "duplicate service name \"a\"");
   CHECK(load_error("bypasses:\n- name: b\n- name: b\n") == "duplicate bypass name \"b\"");
   CHECK(load_error("services:\n- addr: ':1'\n") == "services[0]: a service needs a name");
-  CHECK_THAT(load_error("bypasses:\n- name: bad\n  matchers: [10.0.0.0/99]\n"), Catch::StartsWith("bypass \"bad\": "));
+  CHECK_THAT(load_error("bypasses:\n- name: bad\n  matchers: [10.0.0.0/99]\n"),
+             Catch::StartsWith("bypass \"bad\": "));
   CHECK_THAT(load_error("admissions:\n- name: bad\n  matchers: ['192.168.0.0/40']\n"),
              Catch::StartsWith("admission \"bad\": "));
   CHECK_THAT(load_error("bypasses:\n- name: b\n  file: {path: /nonexistent/gost-bypass.txt}\n"),
              Catch::Contains("bypass \"b\": cannot read file \"/nonexistent/gost-bypass.txt\""));
-  CHECK_THAT(load_error("bypasses:\n- name: b\n  network: sctp\n"), Catch::Contains("network \"sctp\""));
-  CHECK_THAT(load_error("hops:\n- name: h\n  selector: {strategy: weird}\n  nodes: [{name: n, addr: '127.0.0.1:1', connector: {type: socks5}}]\n"),
+  CHECK_THAT(load_error("bypasses:\n- name: b\n  network: sctp\n"),
+             Catch::Contains("network \"sctp\""));
+  CHECK_THAT(load_error("hops:\n- name: h\n  selector: {strategy: weird}\n  nodes: [{name: n, "
+                        "addr: '127.0.0.1:1', connector: {type: socks5}}]\n"),
              Catch::StartsWith("hop \"h\": selector"));
   CHECK_THAT(load_error("services:\n- name: s\n  addr: nonsense\n  handler: {type: echo}\n"),
              Catch::Contains("invalid address \"nonsense\""));
-  CHECK_THAT(load_error("services:\n- name: s\n  handler: {type: echo}\n  forwarder:\n    nodes: [{name: t, addr: 'no-port'}]\n"),
+  CHECK_THAT(load_error("services:\n- name: s\n  handler: {type: echo}\n  forwarder:\n    nodes: "
+                        "[{name: t, addr: 'no-port'}]\n"),
              Catch::Contains("invalid address \"no-port\""));
-  CHECK_THAT(load_error("services:\n- name: s\n  handler: {type: echo}\n  forwarder: {nodes: []}\n"),
-             Catch::Contains("forwarder has no nodes"));
+  CHECK_THAT(
+      load_error("services:\n- name: s\n  handler: {type: echo}\n  forwarder: {nodes: []}\n"),
+      Catch::Contains("forwarder has no nodes"));
   CHECK(load_error("log: {level: loud}\n") == "log.level: unknown level \"loud\"");
   CHECK(load_error("log: {format: xml}\n") == "log.format: unknown format \"xml\"");
-  CHECK_THAT(load_error("services:\n- name: s\n  handler: {type: echo}\n  metadata: {dialTimeout: soon}\n"),
-             Catch::Contains("dialTimeout: bad duration \"soon\""));
+  CHECK_THAT(
+      load_error(
+          "services:\n- name: s\n  handler: {type: echo}\n  metadata: {dialTimeout: soon}\n"),
+      Catch::Contains("dialTimeout: bad duration \"soon\""));
 }
 
 TEST_CASE("loader: GOST features this build lacks are refused, not ignored", "[loader]") {
-  CHECK(load_error("resolvers:\n- name: r\n") == "config: \"resolvers\" is not supported by this build");
+  CHECK(load_error("resolvers:\n- name: r\n") ==
+        "config: \"resolvers\" is not supported by this build");
   CHECK(load_error("services:\n- name: s\n  limiter: l\n  handler: {type: echo}\n") ==
         "service \"s\": \"limiter\" is not supported by this build");
   CHECK(load_error("services:\n- name: s\n  handler: {type: echo, observer: o}\n") ==
@@ -202,18 +215,25 @@ TEST_CASE("loader: GOST features this build lacks are refused, not ignored", "[l
   CHECK_THAT(load_error("tls: {certFile: c.pem}\n"), Catch::Contains("tls"));
   CHECK_THAT(load_error("services:\n- name: s\n  interface: eth0\n  handler: {type: echo}\n"),
              Catch::Contains("\"interface\" is not supported by this build"));
-  CHECK_THAT(load_error("hops:\n- name: h\n  metadata: {so_mark: 5}\n  nodes: [{name: n, addr: 'a:1'}]\n"),
-             Catch::Contains("hop \"h\": metadata \"so_mark\" is not supported"));
-  CHECK_THAT(load_error("hops:\n- name: h\n  selector: {maxLatency: 1s}\n  nodes: [{name: n, addr: 'a:1'}]\n"),
-             Catch::Contains("maxLatency"));
-  CHECK_THAT(load_error("hops:\n- name: h\n  nodes: [{name: n, addr: 'a:1', dialer: {type: tcp, auth: {username: u}}}]\n"),
+  CHECK_THAT(
+      load_error("hops:\n- name: h\n  metadata: {so_mark: 5}\n  nodes: [{name: n, addr: 'a:1'}]\n"),
+      Catch::Contains("hop \"h\": metadata \"so_mark\" is not supported"));
+  CHECK_THAT(
+      load_error(
+          "hops:\n- name: h\n  selector: {maxLatency: 1s}\n  nodes: [{name: n, addr: 'a:1'}]\n"),
+      Catch::Contains("maxLatency"));
+  CHECK_THAT(load_error("hops:\n- name: h\n  nodes: [{name: n, addr: 'a:1', dialer: {type: tcp, "
+                        "auth: {username: u}}}]\n"),
              Catch::Contains("dialer auth is not supported"));
-  CHECK_THAT(load_error("services:\n- name: s\n  handler: {type: echo}\n  listener: {type: tcp, chain: c}\n"),
-             Catch::Contains("listener.chain is not supported"));
+  CHECK_THAT(
+      load_error(
+          "services:\n- name: s\n  handler: {type: echo}\n  listener: {type: tcp, chain: c}\n"),
+      Catch::Contains("listener.chain is not supported"));
   // Empty values of those keys are fine (GOST writes some of them itself).
   Runtime rt(1);
-  auto app = load(rt, yaml("services:\n- name: s\n  addr: 127.0.0.1:0\n  limiter: ''\n  handler: {type: echo}\n"
-                           "  status: {state: ready}\nresolvers: []\n"));
+  auto app = load(
+      rt, yaml("services:\n- name: s\n  addr: 127.0.0.1:0\n  limiter: ''\n  handler: {type: echo}\n"
+               "  status: {state: ready}\nresolvers: []\n"));
   CHECK(app->services().size() == 1);
 }
 
@@ -261,12 +281,14 @@ chains:
 authers:
 - name: auther-0
   auths: [{username: u1, password: p1}]
-  file: {path: )" + users + R"(}
+  file: {path: )" +
+                  users + R"(}
 admissions:
 - {name: adm-0, whitelist: true, matchers: [127.0.0.1]}
 bypasses:
 - {name: bp-0, matchers: [10.0.0.0/8]}
-- {name: bp-file, file: {path: )" + matchers + R"(}}
+- {name: bp-file, file: {path: )" +
+                  matchers + R"(}}
 )");
   Runtime rt(1);
   auto app = load(rt, cfg);
@@ -301,7 +323,8 @@ bypasses:
   }
   REQUIRE(full.auther);
   CHECK(authenticate(full.auther, "u1", "p1") == std::optional<std::string>("u1"));
-  CHECK(authenticate(full.auther, "fileuser", "filepass") == std::optional<std::string>("fileuser"));
+  CHECK(authenticate(full.auther, "fileuser", "filepass") ==
+        std::optional<std::string>("fileuser"));
   CHECK_FALSE(authenticate(full.auther, "u1", "bad"));
   REQUIRE(full.bypass);
   CHECK(full.bypass->contains("tcp", "10.0.0.1:80"));
@@ -373,9 +396,10 @@ TEST_CASE("loader: a port in use is one clear error naming the service", "[loade
   asio::ip::tcp::acceptor busy(ctx, {asio::ip::make_address("127.0.0.1"), 0});
   auto port = busy.local_endpoint().port();
   Runtime rt(1);
-  auto app = load(rt, yaml("services:\n- name: first\n  addr: 127.0.0.1:0\n  handler: {type: echo}\n"
-                           "- name: second\n  addr: 127.0.0.1:" + std::to_string(port) +
-                           "\n  handler: {type: echo}\n"));
+  auto app =
+      load(rt, yaml("services:\n- name: first\n  addr: 127.0.0.1:0\n  handler: {type: echo}\n"
+                    "- name: second\n  addr: 127.0.0.1:" +
+                    std::to_string(port) + "\n  handler: {type: echo}\n"));
   rt.start();
   std::string what;
   auto ec = app->start(&what);
@@ -397,10 +421,10 @@ TEST_CASE("loader: CLI -> YAML -> config builds the same services", "[loader]") 
   cli_reg.add_connector("socks5", [](const ConnectorArgs&) -> Result<ConnectorPtr, ConfigError> {
     return ConnectorPtr(std::make_shared<NullConnector>());
   });
-  auto cli = build_config_from_cmd({"echo://u:p@127.0.0.1:0?bypass=10.0.0.0/8&retries=1",
-                                    "tcp://127.0.0.1:0/127.0.0.1:9,127.0.0.1:10?strategy=fifo"},
-                                   {"socks5://127.0.0.1:1080,127.0.0.1:1081", "socks5://127.0.0.1:1082"},
-                                   cli_reg);
+  auto cli = build_config_from_cmd(
+      {"echo://u:p@127.0.0.1:0?bypass=10.0.0.0/8&retries=1",
+       "tcp://127.0.0.1:0/127.0.0.1:9,127.0.0.1:10?strategy=fifo"},
+      {"socks5://127.0.0.1:1080,127.0.0.1:1081", "socks5://127.0.0.1:1082"}, cli_reg);
   REQUIRE(cli);
   auto back = parse_config(write_config(*cli, Format::yaml), Format::yaml);
   REQUIRE(back);
@@ -437,7 +461,8 @@ TEST_CASE("loader: CLI -> YAML -> config builds the same services", "[loader]") 
   auto d2 = describe(*back);
   CHECK(d1 == d2);
   CHECK(d1 ==
-        "service-0 retries=1 bypass auther chain=chain-0 hop-0[node-0@127.0.0.1:1080 node-1@127.0.0.1:1081 ] "
+        "service-0 retries=1 bypass auther chain=chain-0 hop-0[node-0@127.0.0.1:1080 "
+        "node-1@127.0.0.1:1081 ] "
         "hop-1[node-0@127.0.0.1:1082 ]\n"
         "service-1 retries=0 chain=chain-0 hop-0[node-0@127.0.0.1:1080 node-1@127.0.0.1:1081 ] "
         "hop-1[node-0@127.0.0.1:1082 ] forward[target-0@127.0.0.1:9 target-1@127.0.0.1:10 ]\n");
@@ -447,8 +472,11 @@ TEST_CASE("builder: chains and services in code", "[builder]") {
   const Registry& reg = registry();
   auto chain = ChainBuilder(reg)
                    .name("c")
-                   .hop(HopBuilder("h").strategy("fifo").node(
-                       NodeBuilder("n1", "127.0.0.1:1080").connector("socks5").dialer("tcp").auth("u", "p").metadata("k", "v")))
+                   .hop(HopBuilder("h").strategy("fifo").node(NodeBuilder("n1", "127.0.0.1:1080")
+                                                                  .connector("socks5")
+                                                                  .dialer("tcp")
+                                                                  .auth("u", "p")
+                                                                  .metadata("k", "v")))
                    .build();
   REQUIRE(chain);
   auto& n1 = (*chain)->hops.at(0)->nodes.at(0);
@@ -481,9 +509,13 @@ TEST_CASE("builder: chains and services in code", "[builder]") {
   CHECK(a.forwarder->nodes.at(1)->name == "target-1");
   CHECK(a.metadata.get_bool("udp"));
 
-  auto bad = ChainBuilder(reg).name("c").hop(HopBuilder("h").node(NodeBuilder("n", "127.0.0.1:1").connector("nope"))).build();
+  auto bad = ChainBuilder(reg)
+                 .name("c")
+                 .hop(HopBuilder("h").node(NodeBuilder("n", "127.0.0.1:1").connector("nope")))
+                 .build();
   REQUIRE_FALSE(bad);
-  CHECK(bad.error().message == "chain \"c\": hop \"h\": unknown connector type \"nope\" in node \"n\"");
+  CHECK(bad.error().message ==
+        "chain \"c\": hop \"h\": unknown connector type \"nope\" in node \"n\"");
   auto empty_hop = ChainBuilder(reg).name("c").hop(HopBuilder("h")).build();
   REQUIRE_FALSE(empty_hop);
   CHECK_THAT(empty_hop.error().message, Catch::Contains("hop \"h\" has no nodes"));
@@ -508,5 +540,6 @@ TEST_CASE("log config", "[loader]") {
   CHECK(e->message == "log.level: unknown level \"loud\"");
   auto e2 = apply_log_config(LogConfig{"/nonexistent/dir/gost.log", "", "", {}}, l);
   REQUIRE(e2);
-  CHECK_THAT(e2->message, Catch::StartsWith("log.output: cannot open \"/nonexistent/dir/gost.log\""));
+  CHECK_THAT(e2->message,
+             Catch::StartsWith("log.output: cannot open \"/nonexistent/dir/gost.log\""));
 }

@@ -1,11 +1,10 @@
 // The GOST config schema: YAML and JSON parsing, the strict decoder's errors, -O output.
-#include <catch2/catch.hpp>
+#include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
-
-#include <unistd.h>
 
 #include "gost/config/cmd.hpp"
 #include "gost/config/config.hpp"
@@ -173,15 +172,17 @@ TEST_CASE("schema: the reference example parses", "[schema]") {
 }
 
 TEST_CASE("schema: keys are case-insensitive as in GOST (viper)", "[schema]") {
-  auto c = yaml("Services:\n- NAME: s\n  Handler: {TYPE: http, ChainGroup: {chains: [a]}}\n"
-                "Chains:\n- name: c\n  hops:\n  - name: h\n    SELECTOR: {MAXFAILS: 2, failtimeout: 1m}\n"
-                "    nodes: [{name: n, addr: 'a:1'}]\n");
+  auto c = yaml(
+      "Services:\n- NAME: s\n  Handler: {TYPE: http, ChainGroup: {chains: [a]}}\n"
+      "Chains:\n- name: c\n  hops:\n  - name: h\n    SELECTOR: {MAXFAILS: 2, failtimeout: 1m}\n"
+      "    nodes: [{name: n, addr: 'a:1'}]\n");
   CHECK(c.services.at(0).name == "s");
   CHECK(c.services[0].handler->type == "http");
   CHECK(c.services[0].handler->extras.contains("chainGroup"));
   CHECK(c.chains.at(0).hops.at(0).selector->max_fails == 2);
   CHECK(c.chains[0].hops[0].selector->fail_timeout == 60s);
-  CHECK_THAT(yaml_error("services:\n- name: a\n  Name: b\n"), Catch::Contains("duplicate key (keys are case-insensitive)"));
+  CHECK_THAT(yaml_error("services:\n- name: a\n  Name: b\n"),
+             Catch::Contains("duplicate key (keys are case-insensitive)"));
 }
 
 TEST_CASE("schema: unknown keys and wrong types name the path", "[schema]") {
@@ -193,7 +194,8 @@ TEST_CASE("schema: unknown keys and wrong types name the path", "[schema]") {
   CHECK(yaml_error("bogusTopKey: 1\n") == "bogusTopKey: unknown key");
   CHECK(yaml_error("services: {name: s, handler: [1]}\n") ==
         "services[0].handler: expected a map, got a list");
-  CHECK(yaml_error("services:\n- name: [a]\n") == "services[0].name: expected a string, got a list");
+  CHECK(yaml_error("services:\n- name: [a]\n") ==
+        "services[0].name: expected a string, got a list");
   CHECK(yaml_error("bypasses:\n- name: b\n  whitelist: maybe\n") ==
         "bypasses[0].whitelist: expected a boolean, got \"maybe\"");
   CHECK(yaml_error("services:\n- name: s\n  handler: {type: http, retries: 1.5}\n") ==
@@ -207,29 +209,34 @@ TEST_CASE("schema: unknown keys and wrong types name the path", "[schema]") {
 
 TEST_CASE("schema: durations", "[schema]") {
   auto sel = [](const std::string& v) {
-    auto c = yaml("chains:\n- name: c\n  hops:\n  - name: h\n    selector: {failTimeout: " + v + "}\n");
+    auto c =
+        yaml("chains:\n- name: c\n  hops:\n  - name: h\n    selector: {failTimeout: " + v + "}\n");
     return c.chains.at(0).hops.at(0).selector->fail_timeout;
   };
   CHECK(sel("30s") == 30s);
   CHECK(sel("1m30s") == 90s);
   CHECK(sel("500ms") == 500ms);
   CHECK(sel("1h") == std::chrono::hours(1));
-  CHECK(sel("30") == 30s);                     // an integer is seconds
+  CHECK(sel("30") == 30s);  // an integer is seconds
   CHECK(sel("\"30\"") == 30s);
-  CHECK(sel("30000000000") == 30s);            // gost -O json writes nanoseconds
+  CHECK(sel("30000000000") == 30s);  // gost -O json writes nanoseconds
   CHECK(sel("0") == 0s);
-  CHECK(yaml_error("chains:\n- name: c\n  hops:\n  - name: h\n    selector: {failTimeout: abc}\n") ==
-        "chains[0].hops[0].selector.failTimeout: expected a duration like \"30s\", got \"abc\"");
-  CHECK_THAT(yaml_error("chains:\n- name: c\n  hops:\n  - name: h\n    selector: {failTimeout: -5}\n"),
-             Catch::Contains("expected a duration"));
+  CHECK(
+      yaml_error("chains:\n- name: c\n  hops:\n  - name: h\n    selector: {failTimeout: abc}\n") ==
+      "chains[0].hops[0].selector.failTimeout: expected a duration like \"30s\", got \"abc\"");
+  CHECK_THAT(
+      yaml_error("chains:\n- name: c\n  hops:\n  - name: h\n    selector: {failTimeout: -5}\n"),
+      Catch::Contains("expected a duration"));
 }
 
 TEST_CASE("schema: weakly typed values as in GOST (mapstructure)", "[schema]") {
-  auto c = yaml("services:\n- name: 42\n  admissions: adm-0\n  handler: {type: http, retries: \"3\"}\n"
-                "bypasses:\n- {name: b, whitelist: \"true\", reverse: 1}\n"
-                "authers: {name: a, auths: [{username: u, password: 1234}]}\n");
+  auto c = yaml(
+      "services:\n- name: 42\n  admissions: adm-0\n  handler: {type: http, retries: \"3\"}\n"
+      "bypasses:\n- {name: b, whitelist: \"true\", reverse: 1}\n"
+      "authers: {name: a, auths: [{username: u, password: 1234}]}\n");
   CHECK(c.services.at(0).name == "42");
-  CHECK(c.services[0].admissions == std::vector<std::string>{"adm-0"});  // one value, one-element list
+  CHECK(c.services[0].admissions ==
+        std::vector<std::string>{"adm-0"});  // one value, one-element list
   CHECK(c.services[0].handler->retries == 3);
   CHECK(c.bypasses.at(0).whitelist);
   CHECK(c.bypasses[0].reverse);
@@ -238,8 +245,9 @@ TEST_CASE("schema: weakly typed values as in GOST (mapstructure)", "[schema]") {
 }
 
 TEST_CASE("schema: YAML scalars are typed like Go's yaml.v3", "[schema]") {
-  auto j = yaml_to_json("a: 8080\nb: \"8080\"\nc: 127.0.0.1:80\nd: true\ne: 'true'\nf: 1.5\ng: ~\n"
-                        "h: 0x10\ni: 1_000\nj: 10s\nk: yes\nl: !!str 12\nm:\n");
+  auto j = yaml_to_json(
+      "a: 8080\nb: \"8080\"\nc: 127.0.0.1:80\nd: true\ne: 'true'\nf: 1.5\ng: ~\n"
+      "h: 0x10\ni: 1_000\nj: 10s\nk: yes\nl: !!str 12\nm:\n");
   REQUIRE(j);
   CHECK((*j)["a"] == 8080);
   CHECK((*j)["b"] == "8080");
@@ -257,9 +265,10 @@ TEST_CASE("schema: YAML scalars are typed like Go's yaml.v3", "[schema]") {
 }
 
 TEST_CASE("schema: YAML merge keys inside known keys", "[schema]") {
-  auto c = yaml("chains:\n- name: c\n  hops:\n  - name: h\n    nodes:\n"
-                "    - &base {name: a, addr: 'a:1', connector: {type: socks5}}\n"
-                "    - <<: *base\n      name: b\n");
+  auto c = yaml(
+      "chains:\n- name: c\n  hops:\n  - name: h\n    nodes:\n"
+      "    - &base {name: a, addr: 'a:1', connector: {type: socks5}}\n"
+      "    - <<: *base\n      name: b\n");
   auto& nodes = c.chains.at(0).hops.at(0).nodes;
   REQUIRE(nodes.size() == 2);
   CHECK(nodes[1].name == "b");
@@ -268,7 +277,8 @@ TEST_CASE("schema: YAML merge keys inside known keys", "[schema]") {
 }
 
 TEST_CASE("schema: syntax errors say where", "[schema]") {
-  CHECK_THAT(yaml_error("services: [\n  - name: x\n    addr: : :\n"), Catch::StartsWith("yaml: line"));
+  CHECK_THAT(yaml_error("services: [\n  - name: x\n    addr: : :\n"),
+             Catch::StartsWith("yaml: line"));
   CHECK_THAT(json_error("{\"services\": [}"), Catch::StartsWith("json: "));
   auto r = parse_config("services: 1", Format::yaml, "my.yaml");
   REQUIRE_FALSE(r.ok());
@@ -329,8 +339,9 @@ TEST_CASE("schema: -C sources", "[schema]") {
 }
 
 TEST_CASE("schema: several sources merge", "[schema]") {
-  auto a = yaml("services:\n- name: a\nbypasses:\n- name: b1\nlog: {level: debug}\n"
-                "limiters:\n- {name: l1}\n");
+  auto a = yaml(
+      "services:\n- name: a\nbypasses:\n- name: b1\nlog: {level: debug}\n"
+      "limiters:\n- {name: l1}\n");
   auto b = yaml("services:\n- name: b\nbypasses:\n- name: b2\nlimiters:\n- {name: l2}\n");
   auto c = yaml("log: {level: warn}\n");
   merge_config(a, b);
@@ -369,11 +380,12 @@ TEST_CASE("schema: -O output uses GOST's names and omits empty fields", "[schema
   c.chains.push_back(ch);
 
   auto j = to_json(c);
-  CHECK(j.dump() ==
-        R"({"services":[{"name":"service-0","addr":":8080","handler":{"type":"http","chain":"chain-0"},)"
-        R"("listener":{"type":"tcp"}}],"chains":[{"name":"chain-0","hops":[{"name":"hop-0",)"
-        R"("selector":{"strategy":"fifo","maxFails":0,"failTimeout":"30s"},"nodes":[{"name":"node-0",)"
-        R"("addr":"1.2.3.4:1080","connector":{"type":"socks5","metadata":{"k":"true"}}}]}]}]})");
+  CHECK(
+      j.dump() ==
+      R"({"services":[{"name":"service-0","addr":":8080","handler":{"type":"http","chain":"chain-0"},)"
+      R"("listener":{"type":"tcp"}}],"chains":[{"name":"chain-0","hops":[{"name":"hop-0",)"
+      R"("selector":{"strategy":"fifo","maxFails":0,"failTimeout":"30s"},"nodes":[{"name":"node-0",)"
+      R"("addr":"1.2.3.4:1080","connector":{"type":"socks5","metadata":{"k":"true"}}}]}]}]})");
 
   auto y = write_config(c, Format::yaml);
   CHECK_THAT(y, Catch::Contains("failTimeout: 30s"));
@@ -398,7 +410,8 @@ TEST_CASE("schema: -O round trips", "[schema]") {
         {"http://alice:pw@127.0.0.1:0?bypass=~10.0.0.0/8&retries=2&udp=true&ttl=30",
          "tcp://:8000-8001/a:1,b:2?strategy=fifo&maxFails=2",
          "tls://:443?cert=c.pem&key=k.pem&interface=eth0"},
-        {"socks5://u:p@1.2.3.4:1080?keepalive=true", "http://a:1,b:2?strategy=hash&bypass=x.com"}, reg);
+        {"socks5://u:p@1.2.3.4:1080?keepalive=true", "http://a:1,b:2?strategy=hash&bypass=x.com"},
+        reg);
     REQUIRE(cli);
     for (auto f : {Format::yaml, Format::json}) {
       auto text = write_config(*cli, f);
