@@ -267,14 +267,39 @@ class Proc:
         return self.p.returncode, timed_out
 
 
+def _clip(line, n=240):
+    return line if len(line) <= n else line[:n] + " ..."
+
+
 def _sanitizer_report(proc):
+    """The first sanitizer report in the process output, frames clipped to stay readable."""
     txt = proc.text()
     if any(m in txt for m in SANITIZER_MARKS):
         lines = txt.splitlines()
         for i, ln in enumerate(lines):
             if any(m in ln for m in SANITIZER_MARKS):
-                return "\n".join(lines[max(0, i - 3):i + 40])
+                out = [_clip(x) for x in lines[max(0, i - 2):i + 14]]
+                summary = [x for x in lines[i:] if x.startswith("SUMMARY:")]
+                if summary and summary[0] not in out:
+                    out += ["    ...", summary[0]]
+                return "\n".join(out)
     return None
+
+
+def save_log(proc, case_name):
+    """Writes a process's whole output under $GOST_ITEST_LOGDIR (default: /tmp/gost-itest-logs)
+    and returns the path."""
+    d = os.environ.get("GOST_ITEST_LOGDIR") or os.path.join(tempfile.gettempdir(),
+                                                              "gost-itest-logs")
+    try:
+        os.makedirs(d, exist_ok=True)
+        script = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+        path = os.path.join(d, f"{script}.{case_name}.{proc.name}.{proc.pid}.log")
+        with open(path, "w") as f:
+            f.write("$ " + " ".join(proc.argv) + "\n" + proc.text() + "\n")
+        return path
+    except OSError:
+        return None
 
 
 Proc.sanitizer_report = _sanitizer_report
@@ -1013,7 +1038,11 @@ class Case:
         if rep:
             problems.append(f"{g.name} sanitizer report:\n{rep}")
         if problems:
-            problems[-1] += f"\n--- {g.name} ({' '.join(g.argv)}) stderr tail ---\n{g.tail(25)}"
+            tail = "\n".join(_clip(x) for x in g.tail(12).splitlines())
+            problems[-1] += f"\n--- {g.name} ({' '.join(g.argv)}) output tail ---\n{tail}"
+            path = save_log(g, self.name)
+            if path:
+                problems[-1] += f"\n--- full output: {path}"
         return problems
 
     def check_gost_exit(self, g):

@@ -81,7 +81,7 @@ def proto_payloads(kind, origin_port):
         b"POST http://127.0.0.1:" + str(origin_port).encode()
         + b"/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
         b"GET http://127.0.0.1:" + str(origin_port).encode()
-        + b"/ HTTP/1.1\r\nProxy-Authorization: Basic !!!notbase64\r\n\r\n",
+        + b"/ HTTP/1.1\r\nConnection: close\r\nProxy-Authorization: Basic !!!notbase64\r\n\r\n",
         b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 2000 + b"\r\n",
     ]
     socks5 = [
