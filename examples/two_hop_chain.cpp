@@ -25,7 +25,8 @@ gost::NodePtr make_node(const gost::Registry& reg, std::string name, std::string
 
 asio::awaitable<std::string> exchange(gost::RouterPtr router, gost::Address target, std::string msg) {
   gost::DialInfo info;
-  auto conn = co_await router->dial("tcp", target, {}, &info);
+  gost::SelectOptions sel;  // named: see the note on gost::Router about braced temporaries
+  auto conn = co_await router->dial("tcp", target, sel, &info);
   if (!conn) co_return "error: " + conn.error().message();
   std::fprintf(stderr, "route: %s\n", info.route.c_str());
   if (auto ec = co_await gost::write_all(**conn, asio::buffer(msg))) co_return "error: " + ec.message();

@@ -254,6 +254,11 @@ asio::awaitable<BridgeResult> splice_bridge(asio::ip::tcp::socket& a, asio::ip::
 }
 }  // namespace
 
+asio::awaitable<BridgeResult> bridge(Stream& a, Stream& b) {
+  BridgeOptions opts;
+  return bridge(a, b, opts);
+}
+
 asio::awaitable<BridgeResult> bridge(Stream& a, Stream& b, BridgeOptions opts) {
   using namespace asio::experimental::awaitable_operators;
   auto* ta = a.tcp_socket();

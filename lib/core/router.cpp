@@ -29,7 +29,9 @@ asio::awaitable<Result<StreamPtr>> connect_nodes(std::vector<NodePtr> route, std
   const auto& first = route.front();
   auto a0 = Address::parse(first->addr);
   if (!a0) co_return a0.error();
-  auto s = co_await first->dialer->dial(*a0, DialOptions{timeout});
+  DialOptions dopts;
+  dopts.timeout = timeout;
+  auto s = co_await first->dialer->dial(*a0, dopts);
   if (!s) {
     first->marker.mark();
     co_return s.error();
@@ -118,6 +120,17 @@ asio::awaitable<Result<StreamPtr>> Router::dial(std::string network, Address tar
     last = r->error();
   }
   co_return last;
+}
+
+// Plain functions (not coroutines): their temporaries are safe to hand to the coroutines.
+asio::awaitable<Result<StreamPtr>> Router::dial(std::string network, Address target) {
+  SelectOptions sel;
+  return dial(std::move(network), std::move(target), std::move(sel), nullptr);
+}
+
+asio::awaitable<Result<PacketConnPtr>> Router::associate() {
+  SelectOptions sel;
+  return associate(std::move(sel), nullptr);
 }
 
 asio::awaitable<Result<PacketConnPtr>> Router::associate(SelectOptions sel, DialInfo* info) {

@@ -26,6 +26,7 @@ struct BridgeOptions {
 // Copies a -> b and b -> a until both directions ended. When one side ends its direction
 // (EOF), the other side's write half is shut down, and the opposite direction keeps going.
 // Closes both streams at the end.
-asio::awaitable<BridgeResult> bridge(Stream& a, Stream& b, BridgeOptions opts = {});
+asio::awaitable<BridgeResult> bridge(Stream& a, Stream& b, BridgeOptions opts);
+asio::awaitable<BridgeResult> bridge(Stream& a, Stream& b);
 
 }  // namespace gost

@@ -67,18 +67,21 @@ struct DialInfo {
   std::string route;  // "direct" or "node-0@127.0.0.1:1080 > node-1@..."
 };
 
+// Note for callers inside coroutines: GCC 12 destroys a braced temporary (or a defaulted
+// class-type argument) passed to a coroutine twice; pass named variables instead.
 class Router {
  public:
   explicit Router(ChainPtr chain = nullptr, RouterOptions opts = {});
 
   // Connects to target ("tcp", or "udp" for a datagram stream) through the chain or directly.
   // Runs on the calling coroutine's executor.
-  asio::awaitable<Result<StreamPtr>> dial(std::string network, Address target,
-                                          SelectOptions sel = {}, DialInfo* info = nullptr);
+  asio::awaitable<Result<StreamPtr>> dial(std::string network, Address target, SelectOptions sel,
+                                          DialInfo* info);
+  asio::awaitable<Result<StreamPtr>> dial(std::string network, Address target);
   // A UDP relay in which each datagram carries its target: a local UDP socket when there is no
   // chain, else the last node's Connector::associate().
-  asio::awaitable<Result<PacketConnPtr>> associate(SelectOptions sel = {},
-                                                   DialInfo* info = nullptr);
+  asio::awaitable<Result<PacketConnPtr>> associate(SelectOptions sel, DialInfo* info);
+  asio::awaitable<Result<PacketConnPtr>> associate();
 
   const ChainPtr& chain() const noexcept { return chain_; }
   const RouterOptions& options() const noexcept { return opts_; }
