@@ -95,7 +95,16 @@ std::string mark_text(const YAML::Mark& m) {
   return fmt::format("yaml: line {}, column {}", m.line + 1, m.column + 1);
 }
 
-Json to_json_value(const YAML::Node& n);
+// Aliases can make a YAML document a cycle or expand exponentially ("billion laughs"): the
+// conversion is bounded in depth and in the number of values it produces.
+struct Budget {
+  int depth = 0;
+  std::size_t values = 0;
+  static constexpr int kMaxDepth = 200;
+  static constexpr std::size_t kMaxValues = 1000000;
+};
+
+Json to_json_value(const YAML::Node& n, Budget& b);
 
 void merge_into(Json& obj, const Json& src) {  // YAML merge key "<<": existing keys win
   if (src.is_object()) {
@@ -107,7 +116,18 @@ void merge_into(Json& obj, const Json& src) {  // YAML merge key "<<": existing 
   }
 }
 
-Json to_json_value(const YAML::Node& n) {
+Json to_json_value(const YAML::Node& n, Budget& b) {
+  if (++b.values > Budget::kMaxValues) {
+    throw YAML::ParserException(n.Mark(), "too many values (recursive or exploding aliases?)");
+  }
+  if (b.depth >= Budget::kMaxDepth) {
+    throw YAML::ParserException(n.Mark(), "nesting too deep (recursive alias?)");
+  }
+  ++b.depth;
+  struct Restore {
+    int& d;
+    ~Restore() { --d; }
+  } restore{b.depth};
   switch (n.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null:
@@ -119,7 +139,7 @@ Json to_json_value(const YAML::Node& n) {
       if (tag == "!" || tag == "tag:yaml.org,2002:str") return s;
       if (tag == "tag:yaml.org,2002:null") return nullptr;
       if (tag == "tag:yaml.org,2002:bool") {
-        if (auto b = yaml_bool(s)) return *b;
+        if (auto v = yaml_bool(s)) return *v;
         throw YAML::ParserException(n.Mark(), "cannot decode !!str `" + s + "` as a !!bool");
       }
       if (tag == "tag:yaml.org,2002:int") {
@@ -135,7 +155,7 @@ Json to_json_value(const YAML::Node& n) {
     }
     case YAML::NodeType::Sequence: {
       Json a = Json::array();
-      for (const auto& e : n) a.push_back(to_json_value(e));
+      for (const auto& e : n) a.push_back(to_json_value(e, b));
       return a;
     }
     case YAML::NodeType::Map: {
@@ -148,10 +168,10 @@ Json to_json_value(const YAML::Node& n) {
         }
         std::string key = k.IsNull() ? std::string() : k.Scalar();
         if (key == "<<" && k.Tag() == "?") {
-          merges.push_back(to_json_value(kv.second));
+          merges.push_back(to_json_value(kv.second, b));
           continue;
         }
-        o[key] = to_json_value(kv.second);
+        o[key] = to_json_value(kv.second, b);
       }
       for (auto& m : merges) merge_into(o, m);
       return o;
@@ -237,7 +257,8 @@ bool yaml_plain_is_non_string(std::string_view s) {
 Result<Json, ConfigError> yaml_to_json(std::string_view text) {
   try {
     YAML::Node root = YAML::Load(std::string(text));
-    return detail::to_json_value(root);
+    detail::Budget budget;
+    return detail::to_json_value(root, budget);
   } catch (const YAML::Exception& e) {
     return config_error(fmt::format("{}: {}", detail::mark_text(e.mark), e.msg));
   }

@@ -463,6 +463,7 @@ std::error_code App::start(std::string* what) {
       if (what) *what = fmt::format("service \"{}\": cannot listen: {}", s->name(), ec.message());
       for (std::size_t j = 0; j < i; ++j) services_[j]->stop();
       for (std::size_t j = 0; j < i; ++j) services_[j]->wait_stopped(std::chrono::seconds(5));
+      started_ = false;
       return ec;
     }
     started_ = true;

@@ -1,4 +1,5 @@
 // The GOST config schema: YAML and JSON parsing, the strict decoder's errors, -O output.
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -421,4 +422,27 @@ TEST_CASE("schema: -O round trips", "[schema]") {
       CHECK(write_config(*back, f) == text);
     }
   }
+}
+
+TEST_CASE("schema: hostile YAML is an error, not a crash", "[schema]") {
+  auto cyclic = yaml_to_json("a: &x [*x]\n");
+  if (cyclic) {
+    // yaml-cpp may resolve the alias to an empty/undefined node; anything but a crash is fine.
+    SUCCEED();
+  } else {
+    CHECK_THAT(cyclic.error().message, Catch::StartsWith("yaml: "));
+  }
+  std::string laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  const char* names = "abcdefgh";
+  for (int i = 1; i < 8; ++i) {
+    laughs += fmt::format("{}: &{} [", names[i], names[i]);
+    for (int j = 0; j < 10; ++j) laughs += fmt::format("{}*{}", j ? ", " : "", names[i - 1]);
+    laughs += "]\n";
+  }
+  auto r = yaml_to_json(laughs);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message, Catch::Contains("too many values"));
+  std::string deep(1000, '[');
+  auto d = yaml_to_json("a: " + deep);
+  CHECK_FALSE(d);
 }
