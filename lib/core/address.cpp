@@ -44,7 +44,8 @@ Result<Address> Address::parse(std::string_view s, std::optional<std::uint16_t> 
   }
   if (host.size() > 255) return errc::bad_request;
   for (char c : host) {
-    if (static_cast<unsigned char>(c) <= 0x20 || c == '/' || c == '@' || c == '[' || c == ']') {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '/' || c == '@' || c == '[' ||
+        c == ']') {
       return errc::bad_request;
     }
   }

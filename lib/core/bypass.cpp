@@ -1,20 +1,68 @@
-// Address matchers, bypass and admission (GOST x/bypass, x/admission semantics).
+// Address matchers, bypass and admission, with GOST's semantics (go-gost/x bypass/,
+// internal/matcher/, admission/):
+//   - a pattern is, in this order: a CIDR; a glob (contains '*' or '?'); an IP or an IP range
+//     "a-b" (these two ignore the port); else an address "host[:port[-port]]" where host is an
+//     exact name or IP, or ".domain" for the domain and its subdomains;
+//   - an address pattern also matches the subdomains of a name given with a leading dot, and a
+//     name pattern given without one matches only itself;
+//   - a target without a port has port 0 (so "x.com:0-65535" matches "x.com");
+//   - a bypass scoped to a network says "proxy" for every other network;
+//   - an empty bypass says "proxy", except a blacklist scoped to a network, which bypasses all
+//     of that network.
+// GOST silently turns unparsable patterns into address patterns that never match; here they are
+// configuration errors that name the pattern.
 #include "gost/core/bypass.hpp"
 
 #include <algorithm>
+#include <array>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
 #include <cctype>
 #include <charconv>
 #include <optional>
 
+#include "gost/core/log.hpp"
+
 namespace gost {
+namespace {
+
+// One element of a compiled glob: a literal byte, '?', '*', or a bracket class.
+struct GlobTok {
+  enum Kind { kLit, kAny, kStar, kClass } kind = kLit;
+  char c = 0;
+  bool negated = false;
+  std::vector<std::pair<char, char>> ranges;  // kClass: inclusive byte ranges
+
+  bool matches(char x) const {
+    switch (kind) {
+      case kLit:
+        return x == c;
+      case kAny:
+        return true;
+      case kClass: {
+        bool in = std::any_of(ranges.begin(), ranges.end(),
+                              [x](const auto& r) { return x >= r.first && x <= r.second; });
+        return in != negated;
+      }
+      case kStar:
+        break;
+    }
+    return false;
+  }
+};
+using Glob = std::vector<GlobTok>;
+
+}  // namespace
 
 struct AddressMatcher::Rule {
-  enum Kind { kIp, kCidr, kRange, kHost, kDomain, kGlob } kind = kHost;
-  asio::ip::address ip, lo, hi;  // kIp; kRange bounds
-  asio::ip::address net;         // kCidr network
-  unsigned prefix = 0;
-  std::string host;              // kHost exact; kDomain suffix (no leading dot); kGlob pattern
-  std::uint16_t port_lo = 0, port_hi = 0;  // 0/0: any port
+  enum Kind { kCidr, kRange, kAddr, kGlob } kind = kAddr;
+  asio::ip::address lo, hi;  // kRange bounds (equal for one IP); kCidr: lo is the network
+  unsigned prefix = 0;       // kCidr
+  std::string host;          // kAddr: lower-case name, ".domain", or an IP's text
+  std::optional<asio::ip::address> host_ip;  // kAddr whose host is an IP ("[::1]:53")
+  std::vector<Glob> globs;                   // kGlob: the brace alternatives
+  bool any_port = true;                      // kAddr / kGlob
+  std::uint16_t port_lo = 0, port_hi = 0;
 };
 
 namespace {
@@ -22,46 +70,57 @@ namespace {
 std::string lower(std::string_view s) {
   std::string out(s);
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  while (!out.empty() && out.back() == '.') out.pop_back();  // "example.com." == "example.com"
   return out;
 }
 
-std::optional<std::uint16_t> to_port(std::string_view s) {
-  unsigned v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v > 65535) return std::nullopt;
-  return static_cast<std::uint16_t>(v);
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
 }
 
-// '*' matches any run of characters, '?' one character.
-bool glob_match(std::string_view pat, std::string_view s) {
-  std::size_t p = 0, i = 0, star = std::string_view::npos, mark = 0;
-  while (i < s.size()) {
-    if (p < pat.size() && (pat[p] == '?' || pat[p] == s[i])) {
-      ++p;
-      ++i;
-    } else if (p < pat.size() && pat[p] == '*') {
-      star = p++;
-      mark = i;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      i = ++mark;
-    } else {
-      return false;
-    }
+// A DNS name ends with an optional root dot; "example.com." is "example.com".
+std::string_view strip_root_dot(std::string_view s) {
+  if (s.size() > 1 && s.back() == '.') s.remove_suffix(1);
+  return s;
+}
+
+std::optional<unsigned> to_uint(std::string_view s, unsigned max) {
+  unsigned v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size() || v > max) return std::nullopt;
+  return v;
+}
+
+std::optional<asio::ip::address> to_ip(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  std::error_code ec;
+  auto a = asio::ip::make_address(std::string(s), ec);
+  if (ec) return std::nullopt;
+  return a;
+}
+
+// IPv4-mapped IPv6 addresses compare as IPv4 (GOST unmaps before matching).
+asio::ip::address normalize(asio::ip::address a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
   }
-  while (p < pat.size() && pat[p] == '*') ++p;
-  return p == pat.size();
+  if (a.is_v6() && a.to_v6().scope_id() != 0) {
+    auto v6 = a.to_v6();
+    v6.scope_id(0);
+    return v6;
+  }
+  return a;
 }
 
 std::array<unsigned char, 16> bytes16(const asio::ip::address& a) {
-  if (a.is_v4()) return asio::ip::make_address_v6(asio::ip::v4_mapped, a.to_v4()).to_bytes();
+  std::array<unsigned char, 16> out{};
+  if (a.is_v4()) {
+    auto b = a.to_v4().to_bytes();
+    std::copy(b.begin(), b.end(), out.begin() + 12);
+    return out;
+  }
   return a.to_v6().to_bytes();
-}
-
-asio::ip::address normalize(asio::ip::address a) {
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-  return a;
 }
 
 bool in_cidr(const asio::ip::address& a, const asio::ip::address& net, unsigned prefix) {
@@ -70,22 +129,21 @@ bool in_cidr(const asio::ip::address& a, const asio::ip::address& net, unsigned 
   unsigned bits = net.is_v4() ? prefix + 96 : prefix;
   for (unsigned i = 0; i < 16 && bits > 0; ++i) {
     unsigned take = std::min(8u, bits);
-    unsigned char mask = static_cast<unsigned char>(0xFF << (8 - take));
+    auto mask = static_cast<unsigned char>(0xFFu << (8 - take));
     if ((x[i] & mask) != (y[i] & mask)) return false;
     bits -= take;
   }
   return true;
 }
 
-// Splits "host:port", "[v6]:port", "host", "v6" into host and port text.
+// Splits "host:port", "[v6]:port", "[v6]", "host" and a bare IPv6 literal into host and port
+// text. A string with several colons and no brackets is all host, as in Go.
 void split_host_port(std::string_view s, std::string_view& host, std::string_view& port) {
   port = {};
+  host = s;
   if (!s.empty() && s.front() == '[') {
     auto c = s.find(']');
-    if (c == std::string_view::npos) {
-      host = s;
-      return;
-    }
+    if (c == std::string_view::npos) return;
     host = s.substr(1, c - 1);
     if (c + 1 < s.size() && s[c + 1] == ':') port = s.substr(c + 2);
     return;
@@ -94,9 +152,165 @@ void split_host_port(std::string_view s, std::string_view& host, std::string_vie
   if (first != std::string_view::npos && first == s.rfind(':')) {
     host = s.substr(0, first);
     port = s.substr(first + 1);
-  } else {
-    host = s;  // no port, or a bare IPv6 literal
   }
+}
+
+// --- glob ----------------------------------------------------------------------------------------
+// The subset of gobwas/glob that GOST patterns use, without separators: '*' any run, '?' one
+// character, "[abc]" / "[a-z]" / "[!a-z]" classes, "{a,b}" alternatives, '\' escapes.
+
+constexpr std::size_t kMaxGlobAlternatives = 256;
+
+// Expands the first top-level "{...}" of p into each of its alternatives, recursively.
+bool expand_braces(const std::string& p, std::vector<std::string>& out, std::string& err) {
+  std::size_t open = std::string::npos;
+  bool in_class = false;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == '\\') {
+      ++i;
+    } else if (in_class) {
+      if (p[i] == ']') in_class = false;
+    } else if (p[i] == '[') {
+      in_class = true;
+    } else if (p[i] == '{') {
+      open = i;
+      break;
+    }
+  }
+  if (open == std::string::npos) {
+    if (out.size() >= kMaxGlobAlternatives) {
+      err = "too many {} alternatives";
+      return false;
+    }
+    out.push_back(p);
+    return true;
+  }
+  std::vector<std::string> alts;
+  std::string cur;
+  int depth = 0;
+  std::size_t close = std::string::npos;
+  for (std::size_t i = open + 1; i < p.size(); ++i) {
+    char c = p[i];
+    if (c == '\\' && i + 1 < p.size()) {
+      cur += c;
+      cur += p[++i];
+      continue;
+    }
+    if (c == '{') ++depth;
+    if (c == '}') {
+      if (depth == 0) {
+        close = i;
+        break;
+      }
+      --depth;
+    }
+    if (c == ',' && depth == 0) {
+      alts.push_back(std::move(cur));
+      cur.clear();
+      continue;
+    }
+    cur += c;
+  }
+  if (close == std::string::npos) {
+    err = "unclosed '{'";
+    return false;
+  }
+  alts.push_back(std::move(cur));
+  const std::string prefix = p.substr(0, open), suffix = p.substr(close + 1);
+  for (auto& a : alts) {
+    if (!expand_braces(prefix + a + suffix, out, err)) return false;
+  }
+  return true;
+}
+
+bool compile_glob_one(std::string_view p, Glob& g, std::string& err) {
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    GlobTok t;
+    char c = p[i];
+    if (c == '\\') {
+      if (i + 1 == p.size()) {
+        err = "trailing '\\'";
+        return false;
+      }
+      t.c = p[++i];
+    } else if (c == '*') {
+      if (!g.empty() && g.back().kind == GlobTok::kStar) continue;
+      t.kind = GlobTok::kStar;
+    } else if (c == '?') {
+      t.kind = GlobTok::kAny;
+    } else if (c == '[') {
+      t.kind = GlobTok::kClass;
+      std::size_t j = i + 1;
+      if (j < p.size() && (p[j] == '!' || p[j] == '^')) {
+        t.negated = true;
+        ++j;
+      }
+      bool closed = false;
+      for (; j < p.size(); ++j) {
+        if (p[j] == ']') {
+          closed = true;
+          break;
+        }
+        char lo = p[j];
+        if (lo == '\\' && j + 1 < p.size()) lo = p[++j];
+        char hi = lo;
+        if (j + 2 < p.size() && p[j + 1] == '-' && p[j + 2] != ']') {
+          hi = p[j + 2];
+          j += 2;
+          if (hi == '\\' && j + 1 < p.size()) hi = p[++j];
+        }
+        if (lo > hi) {
+          err = "bad range in '[...]'";
+          return false;
+        }
+        t.ranges.emplace_back(lo, hi);
+      }
+      if (!closed) {
+        err = "unclosed '['";
+        return false;
+      }
+      if (t.ranges.empty()) {
+        err = "empty '[]'";
+        return false;
+      }
+      i = j;
+    } else {
+      t.c = c;
+    }
+    g.push_back(std::move(t));
+  }
+  return true;
+}
+
+// Iterative matching with one backtrack point per star: linear in practice and never
+// exponential, whatever the pattern (the subject is a target host from the network).
+bool glob_match(const Glob& g, std::string_view s) {
+  std::size_t p = 0, i = 0, star = std::string_view::npos, mark = 0;
+  while (i < s.size()) {
+    if (p < g.size() && g[p].kind == GlobTok::kStar) {
+      star = p++;
+      mark = i;
+    } else if (p < g.size() && g[p].matches(s[i])) {
+      ++p;
+      ++i;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      i = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < g.size() && g[p].kind == GlobTok::kStar) ++p;
+  return p == g.size();
+}
+
+bool valid_host_chars(std::string_view h) {
+  for (char ch : h) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c == 0x7f) return false;
+    if (std::string_view("[]/\\@,;\"'<>|^`{}#").find(ch) != std::string_view::npos) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -108,67 +322,99 @@ AddressMatcher& AddressMatcher::operator=(AddressMatcher&&) noexcept = default;
 
 bool AddressMatcher::empty() const noexcept { return rules_.empty(); }
 
-Result<AddressMatcher, ConfigError> AddressMatcher::compile(const std::vector<std::string>& patterns) {
+Result<AddressMatcher, ConfigError> AddressMatcher::compile(
+    const std::vector<std::string>& patterns) {
   AddressMatcher m;
   for (const auto& raw : patterns) {
     std::string_view p = raw;
-    while (!p.empty() && std::isspace(static_cast<unsigned char>(p.front()))) p.remove_prefix(1);
-    while (!p.empty() && std::isspace(static_cast<unsigned char>(p.back()))) p.remove_suffix(1);
-    if (p.empty() || p.front() == '#') continue;
-    auto bad = [&](const char* why) { return config_error("invalid matcher \"" + raw + "\": " + why); };
+    if (auto hash = p.find('#'); hash != std::string_view::npos) p = p.substr(0, hash);
+    p = trim(p);
+    if (p.empty()) continue;
+    auto bad = [&raw](const std::string& why) {
+      return config_error("invalid matcher \"" + raw + "\": " + why);
+    };
     Rule r;
-    // CIDR
+
+    // CIDR.
     if (auto slash = p.find('/'); slash != std::string_view::npos) {
-      std::error_code ec;
-      auto net = asio::ip::make_address(std::string(p.substr(0, slash)), ec);
-      auto pre = to_port(p.substr(slash + 1));
-      if (ec || !pre || *pre > (net.is_v4() ? 32 : 128)) return bad("bad CIDR");
+      auto net = to_ip(p.substr(0, slash));
+      auto pre = to_uint(p.substr(slash + 1), 128);
+      if (!net || !pre || *pre > (net->is_v4() ? 32u : 128u)) return bad("not a valid CIDR");
       r.kind = Rule::kCidr;
-      r.net = normalize(net);
+      r.lo = *net;
       r.prefix = *pre;
+      if (net->is_v6() && net->to_v6().is_v4_mapped() && r.prefix >= 96) {
+        r.lo = normalize(*net);  // ::ffff:10.0.0.0/104 is 10.0.0.0/8
+        r.prefix -= 96;
+      }
       m.rules_.push_back(std::move(r));
       continue;
     }
-    // IP range a-b (both sides IPs; a host name may contain '-', so only when both parse)
-    if (auto dash = p.find('-'); dash != std::string_view::npos) {
-      std::error_code e1, e2;
-      auto lo = asio::ip::make_address(std::string(p.substr(0, dash)), e1);
-      auto hi = asio::ip::make_address(std::string(p.substr(dash + 1)), e2);
-      if (!e1 && !e2) {
-        if (lo.is_v4() != hi.is_v4()) return bad("range mixes IPv4 and IPv6");
-        r.kind = Rule::kRange;
-        r.lo = lo;
-        r.hi = hi;
-        m.rules_.push_back(std::move(r));
-        continue;
+
+    // Glob, with an optional port or port range.
+    std::string_view host, port;
+    if (p.find_first_of("*?") != std::string_view::npos) {
+      split_host_port(p, host, port);
+      if (host.empty()) return bad("empty host");
+      r.kind = Rule::kGlob;
+      std::vector<std::string> alts;
+      std::string err;
+      if (!expand_braces(lower(strip_root_dot(host)), alts, err)) return bad(err);
+      for (auto& a : alts) {
+        Glob g;
+        if (!compile_glob_one(a, g, err)) return bad(err);
+        r.globs.push_back(std::move(g));
+      }
+    } else {
+      // One IP, or an IP range "a-b"; both match any port.
+      auto dash = p.find('-');
+      if (dash == std::string_view::npos) {
+        std::string_view bare = p;
+        if (bare.size() > 2 && bare.front() == '[' && bare.back() == ']') {
+          bare = bare.substr(1, bare.size() - 2);
+        }
+        if (auto ip = to_ip(bare)) {
+          r.kind = Rule::kRange;
+          r.lo = r.hi = normalize(*ip);
+          m.rules_.push_back(std::move(r));
+          continue;
+        }
+      } else if (p.find('-', dash + 1) == std::string_view::npos) {
+        auto lo = to_ip(trim(p.substr(0, dash)));
+        auto hi = to_ip(trim(p.substr(dash + 1)));
+        if (lo && hi) {
+          r.kind = Rule::kRange;
+          r.lo = normalize(*lo);
+          r.hi = normalize(*hi);
+          if (r.lo.is_v4() != r.hi.is_v4()) return bad("IP range mixes IPv4 and IPv6");
+          if (bytes16(r.lo) > bytes16(r.hi)) return bad("IP range is reversed");
+          m.rules_.push_back(std::move(r));
+          continue;
+        }
+        if (lo || hi) return bad("not a valid IP range");
+      }
+      // An address: host with an optional port or port range.
+      split_host_port(p, host, port);
+      if (host.empty()) return bad("empty host");
+      r.kind = Rule::kAddr;
+      if (auto ip = to_ip(host)) {
+        r.host_ip = normalize(*ip);
+      } else if (!valid_host_chars(host)) {
+        return bad("not a valid host name");
+      } else {
+        r.host = lower(strip_root_dot(host));
+        if (r.host == ".") return bad("empty domain");
       }
     }
-    std::string_view host, port;
-    split_host_port(p, host, port);
+    if (port.empty() && p.back() == ':') return bad("empty port");
     if (!port.empty()) {
       auto dash = port.find('-');
-      auto a = to_port(port.substr(0, dash));
-      auto b = dash == std::string_view::npos ? a : to_port(port.substr(dash + 1));
-      if (!a || !b || *a > *b) return bad("bad port or port range");
-      r.port_lo = *a;
-      r.port_hi = *b;
-    }
-    if (host.empty()) return bad("empty host");
-    std::error_code ec;
-    auto ip = asio::ip::make_address(std::string(host), ec);
-    if (!ec) {
-      r.kind = Rule::kIp;
-      r.ip = normalize(ip);
-    } else if (host.find_first_of("*?") != std::string_view::npos) {
-      r.kind = Rule::kGlob;
-      r.host = lower(host);
-    } else if (host.front() == '.') {
-      r.kind = Rule::kDomain;
-      r.host = lower(host.substr(1));
-      if (r.host.empty()) return bad("empty domain");
-    } else {
-      r.kind = Rule::kHost;
-      r.host = lower(host);
+      auto a = to_uint(port.substr(0, dash), 65535);
+      auto b = dash == std::string_view::npos ? a : to_uint(port.substr(dash + 1), 65535);
+      if (!a || !b || *a > *b) return bad("not a valid port or port range");
+      r.any_port = false;
+      r.port_lo = static_cast<std::uint16_t>(*a);
+      r.port_hi = static_cast<std::uint16_t>(*b);
     }
     m.rules_.push_back(std::move(r));
   }
@@ -177,41 +423,49 @@ Result<AddressMatcher, ConfigError> AddressMatcher::compile(const std::vector<st
 
 bool AddressMatcher::matches(std::string_view host_in, std::uint16_t port) const {
   if (rules_.empty() || host_in.empty()) return false;
-  std::error_code ec;
-  auto ip_raw = asio::ip::make_address(std::string(host_in), ec);
-  const bool is_ip = !ec;
-  const auto ip = is_ip ? normalize(ip_raw) : asio::ip::address{};
-  const std::string host = is_ip ? std::string() : lower(host_in);
+  if (host_in.size() > 2 && host_in.front() == '[' && host_in.back() == ']') {
+    host_in = host_in.substr(1, host_in.size() - 2);
+  }
+  const auto ip_raw = to_ip(host_in);
+  const std::optional<asio::ip::address> ip =
+      ip_raw ? std::optional<asio::ip::address>(normalize(*ip_raw)) : std::nullopt;
+  const std::string host = lower(ip ? host_in : strip_root_dot(host_in));
   for (const auto& r : rules_) {
-    if (r.port_lo || r.port_hi) {
-      if (port == 0 || port < r.port_lo || port > r.port_hi) continue;
-    }
     switch (r.kind) {
-      case Rule::kIp:
-        if (is_ip && ip == r.ip) return true;
-        break;
       case Rule::kCidr:
-        if (is_ip && in_cidr(ip, r.net, r.prefix)) return true;
-        break;
+        if (ip && in_cidr(*ip, r.lo, r.prefix)) return true;
+        continue;
       case Rule::kRange:
-        if (is_ip && ip.is_v4() == r.lo.is_v4()) {
-          auto x = bytes16(ip), lo = bytes16(r.lo), hi = bytes16(r.hi);
-          if (x >= lo && x <= hi) return true;
+        if (ip && ip->is_v4() == r.lo.is_v4()) {
+          auto x = bytes16(*ip);
+          if (x >= bytes16(r.lo) && x <= bytes16(r.hi)) return true;
         }
-        break;
-      case Rule::kHost:
-        if (!is_ip && host == r.host) return true;
-        break;
-      case Rule::kDomain:
-        if (!is_ip && (host == r.host || (host.size() > r.host.size() &&
-                                          host.compare(host.size() - r.host.size(), r.host.size(), r.host) == 0 &&
-                                          host[host.size() - r.host.size() - 1] == '.'))) {
-          return true;
-        }
-        break;
+        continue;
+      case Rule::kAddr:
       case Rule::kGlob:
-        if (glob_match(r.host, is_ip ? std::string(host_in) : host)) return true;
         break;
+    }
+    if (!r.any_port && (port < r.port_lo || port > r.port_hi)) continue;
+    if (r.kind == Rule::kGlob) {
+      for (const auto& g : r.globs) {
+        if (glob_match(g, host)) return true;
+      }
+      continue;
+    }
+    if (r.host_ip) {
+      if (ip && *ip == *r.host_ip) return true;
+      continue;
+    }
+    // "x.com" matches only x.com; ".x.com" matches x.com and every name under it.
+    if (host == r.host) return true;
+    if (r.host.front() == '.') {
+      if (host.size() + 1 == r.host.size() && r.host.compare(1, std::string::npos, host) == 0) {
+        return true;
+      }
+      if (host.size() > r.host.size() &&
+          host.compare(host.size() - r.host.size(), r.host.size(), r.host) == 0) {
+        return true;
+      }
     }
   }
   return false;
@@ -220,12 +474,9 @@ bool AddressMatcher::matches(std::string_view host_in, std::uint16_t port) const
 bool AddressMatcher::matches_addr(std::string_view addr) const {
   std::string_view host, port;
   split_host_port(addr, host, port);
+  // As GOST (strconv.Atoi): an unreadable port counts as no port.
   std::uint16_t p = 0;
-  if (!port.empty()) {
-    auto v = to_port(port);
-    if (!v) return false;
-    p = *v;
-  }
+  if (auto v = to_uint(port, 65535)) p = static_cast<std::uint16_t>(*v);
   return matches(host, p);
 }
 
@@ -236,12 +487,12 @@ class MatcherBypass final : public Bypass {
   MatcherBypass(AddressMatcher m, bool whitelist, std::string network)
       : m_(std::move(m)), whitelist_(whitelist), network_(std::move(network)) {}
   bool is_whitelist() const noexcept override { return whitelist_; }
-  bool contains(std::string_view network, std::string_view addr, const BypassOptions&) const override {
+  bool contains(std::string_view network, std::string_view addr,
+                const BypassOptions&) const override {
     if (addr.empty()) return false;
-    // A bypass scoped to one network says nothing about the other.
-    if (!network_.empty() && !network.empty() && network.substr(0, 3) != std::string_view(network_).substr(0, 3)) {
-      return false;
-    }
+    // A bypass scoped to one network lets every other network through the proxy.
+    if (!network_.empty() && network_ != network) return false;
+    if (m_.empty()) return !network_.empty() && !whitelist_;
     const bool matched = m_.matches_addr(addr);
     return whitelist_ ? !matched : matched;
   }
@@ -255,22 +506,26 @@ class MatcherBypass final : public Bypass {
 class BypassGroup final : public Bypass {
  public:
   explicit BypassGroup(std::vector<BypassPtr> v) : v_(std::move(v)) {}
+  // A group may mix both kinds; as a member of another group it counts as a blacklist.
   bool is_whitelist() const noexcept override { return false; }
-  bool contains(std::string_view network, std::string_view addr, const BypassOptions& o) const override {
-    // Whitelists must all let the address through; then any blacklist match bypasses it.
-    bool any_white = false, white_all_contain = true, black_any = false;
-    for (auto& b : v_) {
-      if (!b) continue;
-      const bool c = b->contains(network, addr, o);
-      if (b->is_whitelist()) {
-        any_white = true;
-        if (!c) white_all_contain = false;
-      } else if (c) {
-        black_any = true;
+  bool contains(std::string_view network, std::string_view addr,
+                const BypassOptions& o) const override {
+    // Whitelists: bypass when every one of them says so.
+    bool any_white = false, all_white = true;
+    for (const auto& b : v_) {
+      if (!b->is_whitelist()) continue;
+      any_white = true;
+      if (!b->contains(network, addr, o)) {
+        all_white = false;
+        break;
       }
     }
-    if (any_white && white_all_contain) return true;
-    return black_any;
+    if (any_white && all_white) return true;
+    // Then blacklists: bypass when any one of them says so.
+    for (const auto& b : v_) {
+      if (!b->is_whitelist() && b->contains(network, addr, o)) return true;
+    }
+    return false;
   }
 
  private:
@@ -281,6 +536,7 @@ class MatcherAdmission final : public Admission {
  public:
   MatcherAdmission(AddressMatcher m, bool whitelist) : m_(std::move(m)), whitelist_(whitelist) {}
   bool admit(std::string_view, const Address& client) const override {
+    if (client.host.empty()) return true;
     const bool matched = m_.matches(client.host, 0);
     return whitelist_ ? matched : !matched;
   }
@@ -294,22 +550,27 @@ class AdmissionGroup final : public Admission {
  public:
   explicit AdmissionGroup(std::vector<AdmissionPtr> v) : v_(std::move(v)) {}
   bool admit(std::string_view network, const Address& client) const override {
-    for (auto& a : v_) {
-      if (a && !a->admit(network, client)) return false;
-    }
-    return true;
+    return std::all_of(v_.begin(), v_.end(),
+                       [&](const AdmissionPtr& a) { return a->admit(network, client); });
   }
 
  private:
   std::vector<AdmissionPtr> v_;
 };
 
+bool is_host_name(std::string_view s) {
+  if (s.empty() || s.size() > 253 || s.front() == '.' || s.front() == '-') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+  });
+}
+
 }  // namespace
 
 Result<BypassPtr, ConfigError> make_bypass(const std::vector<std::string>& matchers, bool whitelist,
                                            std::string network) {
   if (!network.empty() && network != "tcp" && network != "udp") {
-    return config_error("bypass network must be tcp or udp, got \"" + network + "\"");
+    return config_error("bypass network must be \"tcp\" or \"udp\", got \"" + network + "\"");
   }
   auto m = AddressMatcher::compile(matchers);
   if (!m) return m.error();
@@ -317,20 +578,54 @@ Result<BypassPtr, ConfigError> make_bypass(const std::vector<std::string>& match
 }
 
 BypassPtr make_bypass_group(std::vector<BypassPtr> bypasses) {
-  bypasses.erase(std::remove(bypasses.begin(), bypasses.end(), nullptr), bypasses.end());
+  std::erase(bypasses, nullptr);
   if (bypasses.empty()) return nullptr;
-  if (bypasses.size() == 1) return bypasses.front();
   return std::make_shared<BypassGroup>(std::move(bypasses));
 }
 
-Result<AdmissionPtr, ConfigError> make_admission(const std::vector<std::string>& matchers, bool whitelist) {
-  auto m = AddressMatcher::compile(matchers);
+// GOST's admission knows IPs, CIDRs and host names, which it resolves once when it loads the
+// list (a name that does not resolve is skipped). IP ranges are accepted too; anything else
+// (globs, ".domain", ports) can never match a client address and is a configuration error.
+Result<AdmissionPtr, ConfigError> make_admission(const std::vector<std::string>& matchers,
+                                                 bool whitelist) {
+  std::vector<std::string> patterns;
+  for (const auto& raw : matchers) {
+    std::string_view p = raw;
+    if (auto hash = p.find('#'); hash != std::string_view::npos) p = p.substr(0, hash);
+    p = trim(p);
+    if (p.empty()) continue;
+    if (to_ip(p) || p.find('/') != std::string_view::npos) {
+      patterns.emplace_back(p);
+      continue;
+    }
+    if (auto dash = p.find('-');
+        dash != std::string_view::npos &&
+        (to_ip(trim(p.substr(0, dash))) || to_ip(trim(p.substr(dash + 1))))) {
+      patterns.emplace_back(p);  // an IP range, checked by the matcher
+      continue;
+    }
+    if (!is_host_name(p)) {
+      return config_error("invalid admission matcher \"" + raw +
+                          "\": expected an IP, a CIDR, an IP range or a host name");
+    }
+    asio::io_context io;
+    asio::ip::tcp::resolver resolver(io);
+    std::error_code ec;
+    auto results = resolver.resolve(std::string(p), "", ec);
+    if (ec || results.empty()) {
+      Logger::global().warn("admission: cannot resolve host name, skipped",
+                            {{"matcher", raw}, {"error", ec ? ec.message() : "no address"}});
+      continue;
+    }
+    for (const auto& e : results) patterns.push_back(e.endpoint().address().to_string());
+  }
+  auto m = AddressMatcher::compile(patterns);
   if (!m) return m.error();
   return AdmissionPtr(std::make_shared<MatcherAdmission>(std::move(*m), whitelist));
 }
 
 AdmissionPtr make_admission_group(std::vector<AdmissionPtr> admissions) {
-  admissions.erase(std::remove(admissions.begin(), admissions.end(), nullptr), admissions.end());
+  std::erase(admissions, nullptr);
   if (admissions.empty()) return nullptr;
   if (admissions.size() == 1) return admissions.front();
   return std::make_shared<AdmissionGroup>(std::move(admissions));

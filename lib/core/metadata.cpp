@@ -4,7 +4,6 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
-
 #include <nlohmann/json.hpp>
 
 namespace gost {
@@ -31,7 +30,8 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view in) {
   }
   if (s.empty()) return std::nullopt;
   // A plain number means seconds.
-  if (std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+  if (std::all_of(s.begin(), s.end(),
+                  [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
     long long v = 0;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc() || v > 100'000'000'000LL) return std::nullopt;
@@ -52,17 +52,26 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view in) {
     auto unit = s.substr(0, j);
     s.remove_prefix(j);
     double mul;
-    if (unit == "ns") mul = 1e-6;
-    else if (unit == "us" || unit == "µs" || unit == "μs") mul = 1e-3;
-    else if (unit == "ms") mul = 1;
-    else if (unit == "s") mul = 1000;
-    else if (unit == "m") mul = 60'000;
-    else if (unit == "h") mul = 3'600'000;
-    else return std::nullopt;
+    if (unit == "ns")
+      mul = 1e-6;
+    else if (unit == "us" || unit == "µs" || unit == "μs")
+      mul = 1e-3;
+    else if (unit == "ms")
+      mul = 1;
+    else if (unit == "s")
+      mul = 1000;
+    else if (unit == "m")
+      mul = 60'000;
+    else if (unit == "h")
+      mul = 3'600'000;
+    else
+      return std::nullopt;
     total_ms += v * mul;
   }
   if (!std::isfinite(total_ms) || total_ms > 1e15) return std::nullopt;
   auto ms = static_cast<long long>(std::llround(total_ms));
+  // Below a millisecond, round up: "10us" must not become 0, which means "none" to a timeout.
+  if (ms == 0 && total_ms > 0) ms = 1;
   return std::chrono::milliseconds(neg ? -ms : ms);
 }
 
@@ -87,7 +96,9 @@ std::string format_duration(std::chrono::milliseconds d) {
   return out + "s";
 }
 
-void Metadata::set(std::string_view key, std::string value) { items_[lower(key)] = std::move(value); }
+void Metadata::set(std::string_view key, std::string value) {
+  items_[lower(key)] = std::move(value);
+}
 void Metadata::erase(std::string_view key) { items_.erase(lower(key)); }
 bool Metadata::contains(std::string_view key) const { return items_.count(lower(key)) > 0; }
 
@@ -106,8 +117,9 @@ bool Metadata::get_bool(std::string_view key, bool def) const {
   auto v = get(key);
   if (!v) return def;
   auto l = lower(trim(*v));
-  if (l == "true" || l == "1" || l == "yes" || l == "on") return true;
-  if (l == "false" || l == "0" || l == "no" || l == "off") return false;
+  // Go's strconv.ParseBool words (1, t, true, 0, f, false) plus yes/on and no/off.
+  if (l == "true" || l == "1" || l == "t" || l == "yes" || l == "on") return true;
+  if (l == "false" || l == "0" || l == "f" || l == "no" || l == "off") return false;
   return def;
 }
 
@@ -115,6 +127,12 @@ std::int64_t Metadata::get_int(std::string_view key, std::int64_t def) const {
   auto v = get(key);
   if (!v) return def;
   auto t = trim(*v);
+  // A boolean counts as 1 / 0, as in GOST's mdutil.GetInt.
+  if (auto l = lower(t); l == "true")
+    return 1;
+  else if (l == "false")
+    return 0;
+  if (t.size() > 1 && t.front() == '+') t.remove_prefix(1);
   std::int64_t out = 0;
   auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), out);
   if (ec != std::errc() || p != t.data() + t.size()) return def;
@@ -131,7 +149,8 @@ double Metadata::get_float(std::string_view key, double def) const {
   return out;
 }
 
-std::chrono::milliseconds Metadata::get_duration(std::string_view key, std::chrono::milliseconds def) const {
+std::chrono::milliseconds Metadata::get_duration(std::string_view key,
+                                                 std::chrono::milliseconds def) const {
   auto v = get(key);
   if (!v) return def;
   auto d = parse_duration(*v);
@@ -153,7 +172,8 @@ std::vector<std::string> Metadata::get_strings(std::string_view key) const {
   std::size_t start = 0;
   while (start <= t.size()) {
     auto comma = t.find(',', start);
-    auto part = trim(t.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+    auto part = trim(
+        t.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
     if (!part.empty()) out.emplace_back(part);
     if (comma == std::string_view::npos) break;
     start = comma + 1;
@@ -176,7 +196,8 @@ std::map<std::string, std::string> Metadata::get_string_map(std::string_view key
   for (auto& item : get_strings(key)) {
     auto c = item.find(':');
     if (c == std::string::npos) continue;
-    out[std::string(trim(std::string_view(item).substr(0, c)))] = std::string(trim(std::string_view(item).substr(c + 1)));
+    out[std::string(trim(std::string_view(item).substr(0, c)))] =
+        std::string(trim(std::string_view(item).substr(c + 1)));
   }
   return out;
 }

@@ -6,7 +6,9 @@
 // there (a bypass on the first hop means "direct"). The Router turns a target into a
 // connection over a route, with retries and a timeout.
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +46,9 @@ class Hop {
   BypassPtr bypass;
   // nullptr when the hop's bypass contains the target or no node is usable.
   NodePtr select(const SelectOptions& opts) const;
+
+  // Round-robin position of the default selection (selector == nullptr), one per hop.
+  mutable std::atomic<std::uint64_t> default_rr{0};
 };
 using HopPtr = std::shared_ptr<Hop>;
 
