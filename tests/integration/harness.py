@@ -604,9 +604,16 @@ def have_ipv6():
         return False
 
 
+_RESERVED = []
+
+
 def dead_port():
-    """A loopback TCP port with nothing listening (bound then closed)."""
-    return free_port()
+    """A loopback TCP port that refuses connections: bound but never listening, and kept bound
+    for the life of the test process so nobody else can take it."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((LOOPBACK, 0))
+    _RESERVED.append(s)
+    return s.getsockname()[1]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1103,6 +1110,8 @@ def run(cases, argv=None):
     """Runs the case functions; prints one line per case and 'N passed, M failed'."""
     opts = parse_args(argv)
     opts.gost = os.path.abspath(opts.gost)
+    if opts.examples_dir:
+        opts.examples_dir = os.path.abspath(opts.examples_dir)
     socket.setdefaulttimeout(15)
     passed = failed = skipped = 0
     for fn in cases:
