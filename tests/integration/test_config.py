@@ -297,6 +297,17 @@ def case_cli_bad_port(t):
     check((out + err).strip() != "", "no message for a bad -L port")
 
 
+def case_cli_unknown_flag(t):
+    rc, out, err = run_gost_once(t.gost_bin, ["-no-such-flag"], timeout=15)
+    check(rc != 0, "gost accepted an unknown flag")
+    check("no-such-flag" in out + err, f"message does not name the flag: {(out + err)[-400:]}")
+
+
+def case_cli_version(t):
+    rc, out, err = run_gost_once(t.gost_bin, ["-V"], timeout=15)
+    check(rc == 0 and (out + err).strip() != "", f"-V: rc={rc} out={out!r} err={err[-300:]!r}")
+
+
 def case_cli_debug_flag(t):
     o = t.origin()
     g = t.gost("-D", "-L", "http://127.0.0.1:0")
@@ -326,6 +337,8 @@ CASES = [
     case_config_chain_reference_missing,
     case_cli_unknown_scheme_is_auto,
     case_cli_bad_port,
+    case_cli_unknown_flag,
+    case_cli_version,
     case_cli_debug_flag,
 ]
 
