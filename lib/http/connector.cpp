@@ -1,3 +1,8 @@
+// The "http" connector: asks an HTTP proxy for a tunnel with CONNECT (go-gost/x connector/http).
+//   CONNECT host:port HTTP/1.1 / Host: host:port / [metadata header fields] /
+//   Proxy-Connection: keep-alive / [Proxy-Authorization: Basic ...]
+// 200 gives the tunnel (bytes the proxy sent after its response head stay in front of it);
+// 407 is errc::auth_failed; any other answer is errc::proxy_error.
 #include "gost/core/timeout.hpp"
 #include "gost/http/http.hpp"
 #include "http/codec.hpp"
@@ -7,16 +12,19 @@ namespace {
 
 class HttpConnector final : public Connector {
  public:
-  explicit HttpConnector(const ConnectorArgs& a)
-      : auth_(a.auth), headers_(a.metadata.get_string_map("header")),
-        timeout_(a.metadata.get_duration("connectTimeout", std::chrono::milliseconds(0))) {}
+  HttpConnector(std::optional<Credentials> auth,
+                std::vector<std::pair<std::string, std::string>> headers,
+                std::chrono::milliseconds timeout)
+      : auth_(std::move(auth)), headers_(std::move(headers)), timeout_(timeout) {}
 
-  asio::awaitable<Result<StreamPtr>> connect(StreamPtr conn, std::string network, Address target) override {
-    if (network != "tcp") {
+  asio::awaitable<Result<StreamPtr>> connect(StreamPtr conn, std::string network,
+                                             Address target) override {
+    if (network != "tcp" && network != "tcp4" && network != "tcp6") {
+      // UDP over HTTP (X-Gost-Protocol: udp) is not implemented yet.
       conn->close();
       co_return make_error_code(errc::unsupported);
     }
-    auto r = co_await with_timeout(do_connect(std::move(conn), target), timeout_);
+    auto r = co_await with_timeout(do_connect(std::move(conn), std::move(target)), timeout_);
     if (!r) co_return make_error_code(errc::timeout);
     co_return std::move(*r);
   }
@@ -27,9 +35,9 @@ class HttpConnector final : public Connector {
     req.method = "CONNECT";
     req.target = target.to_string();
     req.headers.add("Host", req.target);
-    req.headers.add("Proxy-Connection", "keep-alive");
-    if (auth_) req.headers.add("Proxy-Authorization", basic_auth_value(*auth_));
     for (auto& [k, v] : headers_) req.headers.set(k, v);
+    req.headers.set("Proxy-Connection", "keep-alive");
+    if (auth_) req.headers.set("Proxy-Authorization", basic_auth_value(*auth_));
     std::string out;
     serialize(req, out);
     if (auto ec = co_await write_all(*conn, asio::buffer(out))) {
@@ -37,36 +45,54 @@ class HttpConnector final : public Connector {
       co_return ec;
     }
     StreamReader rd(*conn, kMaxHeadSize);
-    for (;;) {
+    for (int interim = 0; interim < 16;) {
       auto p = parse_response_head(Bytes(rd.data(), rd.size()));
-      if (p.failed()) {
-        conn->close();
-        co_return p.ec;
+      if (p.failed()) break;
+      if (p.need_more()) {
+        if (auto ec = co_await rd.fill()) {
+          conn->close();
+          co_return ec == asio::error::eof || ec == errc::message_too_large
+              ? make_error_code(errc::proxy_error)
+              : ec;
+        }
+        continue;
       }
-      if (p.ok()) {
-        rd.consume(p.consumed);
-        if (p.value.status == 200) co_return make_prefixed(std::move(conn), rd.take_rest());
-        conn->close();
-        if (p.value.status == 407) co_return make_error_code(errc::auth_failed);
-        if (p.value.status == 403) co_return make_error_code(errc::forbidden);
-        co_return make_error_code(errc::proxy_error);
+      rd.consume(p.consumed);
+      const int status = p.value.status;
+      if (status >= 100 && status < 200 && status != 101) {
+        ++interim;  // 1xx before the answer: skip it
+        continue;
       }
-      if (auto ec = co_await rd.fill()) {
-        conn->close();
-        co_return ec == asio::error::eof ? make_error_code(errc::proxy_error) : ec;
-      }
+      if (status == 200) co_return make_prefixed(std::move(conn), rd.take_rest());
+      conn->close();
+      co_return make_error_code(status == 407 ? errc::auth_failed : errc::proxy_error);
     }
+    conn->close();
+    co_return make_error_code(errc::proxy_error);
   }
 
   std::optional<Credentials> auth_;
-  std::map<std::string, std::string> headers_;
+  std::vector<std::pair<std::string, std::string>> headers_;
   std::chrono::milliseconds timeout_;
 };
 
 }  // namespace
 
 Result<ConnectorPtr, ConfigError> make_http_connector(const ConnectorArgs& args) {
-  return ConnectorPtr(std::make_shared<HttpConnector>(args));
+  const Metadata& md = args.metadata;
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (auto& [k, v] : md.get_string_map("header")) {
+    if (k.empty() || k.find_first_of(":\r\n ") != std::string::npos ||
+        v.find_first_of("\r\n") != std::string::npos) {
+      return config_error("http connector: bad header \"" + k + "\" in metadata header");
+    }
+    headers.emplace_back(k, v);
+  }
+  // GOST reads the key `timeout`; `connectTimeout` is accepted too.
+  auto timeout =
+      md.get_duration("connectTimeout", md.get_duration("timeout", std::chrono::milliseconds(0)));
+  if (timeout.count() < 0) timeout = std::chrono::milliseconds(0);
+  return ConnectorPtr(std::make_shared<HttpConnector>(args.auth, std::move(headers), timeout));
 }
 
 }  // namespace gost::http
