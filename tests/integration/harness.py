@@ -462,6 +462,60 @@ class TcpEcho:
                     pass
 
 
+class LateReplyServer:
+    """Reads until the client's EOF, then writes `chunks` lines 50 ms apart and closes. Through a
+    proxy whose client has already closed, the proxy's writes hit a reset socket (EPIPE)."""
+
+    def __init__(self, chunks=4, host=LOOPBACK):
+        self.sock = socket.socket(socket.AF_INET)
+        self.sock.bind((host, 0))
+        self.sock.listen(64)
+        self.host = host
+        self.port = self.sock.getsockname()[1]
+        self.chunks = chunks
+        self.accepts = 0
+        self.finished = 0  # connections fully answered and closed
+        self.stop_ev = threading.Event()
+        self.t = threading.Thread(target=self._loop, daemon=True)
+        self.t.start()
+
+    @property
+    def addr(self):
+        return f"{self.host}:{self.port}"
+
+    def _loop(self):
+        while not self.stop_ev.is_set():
+            r, _, _ = select.select([self.sock], [], [], 0.1)
+            if not r:
+                continue
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepts += 1
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        c.settimeout(5)
+        try:
+            for _ in range(1000):
+                if not c.recv(65536):
+                    break
+            for i in range(self.chunks):
+                c.sendall(b"late reply %d\n" % i)
+                time.sleep(0.05)
+        except OSError:
+            pass
+        finally:
+            c.close()
+            self.finished += 1
+
+    def close(self):
+        self.stop_ev.set()
+        self.t.join(2)
+        self.sock.close()
+
+
 class UdpEcho:
     """Echoes each datagram back to its sender; records the sender addresses."""
 
@@ -1061,6 +1115,11 @@ class Case:
         e = TcpEcho(host)
         self.defer(e.close)
         return e
+
+    def late_reply(self, chunks=4):
+        srv = LateReplyServer(chunks)
+        self.defer(srv.close)
+        return srv
 
     def udp_echo(self, host=LOOPBACK):
         e = UdpEcho(host)

@@ -1,12 +1,13 @@
 """TCP port forwarding: direct, with a dead target, through chains, and the target selector."""
 
 import os
+import socket
 import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Skip, check, check_eq, connect, curl_ok, dead_port,  # noqa: E402
-                     echo_roundtrip, have_ipv6, recv_until_closed, run)
+                     echo_roundtrip, have_ipv6, recv_until_closed, run, wait_until)
 
 
 def which_target(targets, port, payload=b"which?"):
@@ -150,6 +151,26 @@ def case_tcp_forward_via_chain_dead_target_skipped(t):
     check_eq(e.accepts, 4, "connections at the live target")
 
 
+def case_tcp_forward_target_writes_after_client_closed(t):
+    # The client sends a line and closes; the target answers afterwards in several writes.
+    # gost's writes towards the closed client fail (RST, then EPIPE): gost must survive that.
+    srv = t.late_reply()
+    g = t.gost("-L", f"tcp://127.0.0.1:0/{srv.addr}")
+    for i in range(3):
+        with connect(g.port()) as s:
+            s.sendall(b"hello\n")
+        wait_until(lambda: not g.alive() or srv.finished >= i + 1, 10,
+                   what="the target to finish its late reply")
+        check(g.alive(), f"gost died after its client closed (rc={g.p.returncode}; "
+                         "-13 = SIGPIPE)")
+    # The same service still relays a late reply to a client that only half-closed.
+    with connect(g.port()) as s:
+        s.sendall(b"hello\n")
+        s.shutdown(socket.SHUT_WR)
+        data, closed = recv_until_closed(s, 10)
+    check(closed and data.count(b"late reply") == 4, f"late reply after half-close: {data!r}")
+
+
 def case_selector_round_robin(t):
     a, b = t.tcp_echo(), t.tcp_echo()
     g = t.gost("-L", f"tcp://127.0.0.1:0/{a.addr},{b.addr}")
@@ -211,6 +232,7 @@ CASES = [
     case_tcp_forward_via_microsocks,
     case_tcp_forward_via_dante,
     case_tcp_forward_via_chain_dead_target_skipped,
+    case_tcp_forward_target_writes_after_client_closed,
     case_selector_round_robin,
     case_selector_round_explicit,
     case_selector_fifo,

@@ -5,8 +5,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Skip, check, check_eq, curl, curl_ok, dead_port, have_ipv6,  # noqa: E402
-                     http_request, run)
+from harness import (Skip, check, check_eq, connect, curl, curl_ok, dead_port,  # noqa: E402
+                     have_ipv6, http_request, read_http_head, run, wait_until)
 
 
 def case_http_absolute_uri(t):
@@ -107,6 +107,25 @@ def case_http_post_and_large_body(t):
         check_eq(len(r.out[0]), 2000000, f"large body length {mode}")
 
 
+def case_http_connect_target_writes_after_client_closed(t):
+    # The target answers after the client has gone: gost's writes to the closed client fail
+    # (RST, then EPIPE) and gost must survive.
+    srv = t.late_reply()
+    g = t.gost("-L", "http://127.0.0.1:0")
+    for i in range(3):
+        with connect(g.port()) as s:
+            s.sendall(f"CONNECT {srv.addr} HTTP/1.1\r\nHost: {srv.addr}\r\n\r\n".encode())
+            st, _, _ = read_http_head(s)
+            check_eq(st, 200, "CONNECT status")
+            s.sendall(b"hello\n")
+        wait_until(lambda: not g.alive() or srv.finished >= i + 1, 10,
+                   what="the target to finish its late reply")
+        check(g.alive(), f"gost died after its client closed (rc={g.p.returncode}; "
+                         "-13 = SIGPIPE)")
+    o = t.origin()
+    curl_ok("-x", f"http://{g.hostport()}", o.url(), want_body=o.body())
+
+
 def case_http_dead_target(t):
     port = dead_port()
     g = t.gost("-L", "http://127.0.0.1:0")
@@ -161,6 +180,7 @@ CASES = [
     case_http_two_requests_one_connection_absolute,
     case_http_two_requests_one_connection_connect,
     case_http_post_and_large_body,
+    case_http_connect_target_writes_after_client_closed,
     case_http_dead_target,
     case_http_bypass_refused,
     case_http_bypass_whitelist,

@@ -6,7 +6,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (LOOPBACK, Failure, check, check_eq, connect, curl, curl_ok,  # noqa: E402
                      dead_port, recv_exact, recv_until_closed, run, socks5_connect,
-                     socks5_greet, socks5_request)
+                     socks5_greet, socks5_request, wait_until)
 
 
 def case_socks5_hostname(t):
@@ -146,6 +146,22 @@ def case_socks5_bypass(t):
     curl_ok("--socks5-hostname", g.hostport(), o.url(), want_body=o.body())
 
 
+def case_socks5_target_writes_after_client_closed(t):
+    # The target answers after the client has gone: gost's writes to the closed client fail
+    # (RST, then EPIPE) and gost must survive.
+    srv = t.late_reply()
+    g = t.gost("-L", "socks5://127.0.0.1:0")
+    for i in range(3):
+        with socks5_connect(g.port(), LOOPBACK, srv.port) as s:
+            s.sendall(b"hello\n")
+        wait_until(lambda: not g.alive() or srv.finished >= i + 1, 10,
+                   what="the target to finish its late reply")
+        check(g.alive(), f"gost died after its client closed (rc={g.p.returncode}; "
+                         "-13 = SIGPIPE)")
+    o = t.origin()
+    curl_ok("--socks5-hostname", g.hostport(), o.url(), want_body=o.body())
+
+
 def case_socks4(t):
     o = t.origin()
     g = t.gost("-L", "socks4://127.0.0.1:0")
@@ -242,6 +258,7 @@ CASES = [
     case_socks5_bind,
     case_socks5_bind_disabled,
     case_socks5_bypass,
+    case_socks5_target_writes_after_client_closed,
     case_socks4,
     case_socks4a_scheme,
     case_socks4_dead_target,
