@@ -430,7 +430,8 @@ class Loader {
     auto svc = sb.build();
     if (!svc) fail(svc.error().message);
     app_.services_.push_back(std::move(*svc));
-    app_.info_.push_back({hc.type.empty() ? "auto" : hc.type, lc.type.empty() ? "tcp" : lc.type});
+    app_.info_.push_back(
+        {s.addr, hc.type.empty() ? "auto" : hc.type, lc.type.empty() ? "tcp" : lc.type});
   }
 
   Runtime& rt_;
@@ -460,7 +461,10 @@ std::error_code App::start(std::string* what) {
   for (std::size_t i = 0; i < services_.size(); ++i) {
     auto& s = services_[i];
     if (auto ec = s->start()) {
-      if (what) *what = fmt::format("service \"{}\": cannot listen: {}", s->name(), ec.message());
+      if (what) {
+        *what = fmt::format("service \"{}\": cannot listen on {}: {}", s->name(),
+                            info_[i].addr.empty() ? ":0" : info_[i].addr, ec.message());
+      }
       for (std::size_t j = 0; j < i; ++j) services_[j]->stop();
       for (std::size_t j = 0; j < i; ++j) services_[j]->wait_stopped(std::chrono::seconds(5));
       started_ = false;

@@ -43,7 +43,7 @@ class App {
   // Starts every service in config order and logs, for each, one line
   //   msg=listening service=<name> addr=<bound host:port> handler=<type> listener=<type>
   // On the first failure, stops the services already started, sets *what (if given) to a line
-  // naming the service and address, and returns the error. The runtime should be running.
+  // naming the service and its address, and returns the error. The runtime should be running.
   std::error_code start(std::string* what = nullptr);
   // Stops every service and waits (bounded by max_wait in total) for their connections to end.
   void stop(std::chrono::milliseconds max_wait = std::chrono::seconds(5));
@@ -57,6 +57,7 @@ class App {
   AutherPtr auther(std::string_view name) const;
 
   struct ServiceInfo {
+    std::string addr;  // as configured
     std::string handler;
     std::string listener;
   };

@@ -404,7 +404,8 @@ TEST_CASE("loader: a port in use is one clear error naming the service", "[loade
   std::string what;
   auto ec = app->start(&what);
   CHECK(ec);
-  CHECK_THAT(what, Catch::StartsWith("service \"second\": cannot listen"));
+  CHECK_THAT(what, Catch::StartsWith("service \"second\": cannot listen on 127.0.0.1:" +
+                                     std::to_string(port) + ": "));
   rt.stop();
   rt.join();
 }
