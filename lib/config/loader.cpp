@@ -427,6 +427,18 @@ class Loader {
     for (auto& b : bypass_list(s.bypass, s.bypasses, where)) sb.bypass(b);
     if (s.forwarder) load_forwarder(sb, *s.forwarder, where);
 
+    // As GOST does while it builds a service: the metadata each component gets, at debug level.
+    Logger& log = app_.logger_ ? *app_.logger_ : Logger::global();
+    if (log.enabled(LogLevel::debug)) {
+      log.debug("metadata", {{"service", s.name},
+                             {"kind", "listener"},
+                             {"listener", lc.type},
+                             {"metadata", lc.metadata.dump()}});
+      log.debug("metadata", {{"service", s.name},
+                             {"kind", "handler"},
+                             {"handler", hc.type},
+                             {"metadata", hc.metadata.dump()}});
+    }
     auto svc = sb.build();
     if (!svc) fail(svc.error().message);
     app_.services_.push_back(std::move(*svc));
