@@ -1,12 +1,11 @@
 #include "socks/codec.hpp"
 
 #include <array>
-#include <cstring>
-#include <optional>
-
 #include <asio/ip/address.hpp>
 #include <asio/ip/address_v4.hpp>
 #include <asio/ip/address_v6.hpp>
+#include <cstring>
+#include <optional>
 
 namespace gost::socks {
 namespace {
@@ -108,8 +107,8 @@ Parsed<Socks4Request> parse_socks4_request(Bytes in) {
     if (dom.too_long) return P::fail(bad());
     if (!dom.complete) return P::more();
     if (dom.end == consumed) return P::fail(bad());  // empty domain name
-    req.target = Address(std::string(reinterpret_cast<const char*>(in.data() + consumed), dom.end - consumed),
-                         port);
+    req.target = Address(
+        std::string(reinterpret_cast<const char*>(in.data() + consumed), dom.end - consumed), port);
     req.socks4a = true;
     consumed = dom.end + 1;
   } else {
@@ -119,7 +118,8 @@ Parsed<Socks4Request> parse_socks4_request(Bytes in) {
 }
 
 std::error_code serialize(const Socks4Request& req, std::vector<std::uint8_t>& out) {
-  if (req.userid.size() > kSocks4MaxUserId || req.userid.find('\0') != std::string::npos) return bad();
+  if (req.userid.size() > kSocks4MaxUserId || req.userid.find('\0') != std::string::npos)
+    return bad();
   std::array<std::uint8_t, 4> ip{};
   bool domain = false;
   if (auto b = ipv4_bytes(req.target)) {
@@ -127,7 +127,9 @@ std::error_code serialize(const Socks4Request& req, std::vector<std::uint8_t>& o
   } else if (ip_of(req.target)) {
     return bad();  // IPv6 cannot be carried by SOCKS4
   } else {
-    if (req.target.host.size() > kSocks4MaxDomain || req.target.host.find('\0') != std::string::npos) return bad();
+    if (req.target.host.size() > kSocks4MaxDomain ||
+        req.target.host.find('\0') != std::string::npos)
+      return bad();
     ip = {0, 0, 0, 1};
     domain = true;
   }

@@ -1,18 +1,17 @@
 #pragma once
 // Internal helpers shared by the SOCKS handlers and connectors.
 
+#include <asio/awaitable.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/use_awaitable.hpp>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
-
-#include <asio/awaitable.hpp>
-#include <asio/experimental/as_tuple.hpp>
-#include <asio/ip/address.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/use_awaitable.hpp>
 
 #include "gost/core/chain.hpp"
 #include "gost/core/handler.hpp"
@@ -55,8 +54,8 @@ Address reply_address(const Address& a);
 std::uint8_t socks5_reply_code(const std::error_code& ec);
 
 // Selection options for reaching target on behalf of the client in rec.
-SelectOptions select_options(const ConnRecord& rec, const std::string& network, const Address& target,
-                             bool hash_host);
+SelectOptions select_options(const ConnRecord& rec, const std::string& network,
+                             const Address& target, bool hash_host);
 
 // Handler settings read from metadata.
 struct HandlerConfig {
@@ -71,15 +70,18 @@ struct HandlerConfig {
   std::string public_addr;
   bool hash_host = false;
 };
-Result<HandlerConfig, ConfigError> parse_handler_config(const HandlerArgs& args, const std::string& name);
+Result<HandlerConfig, ConfigError> parse_handler_config(const HandlerArgs& args,
+                                                        const std::string& name);
 
 // Opens a listening TCP socket on ip:port for BIND.
-std::error_code open_bind_acceptor(asio::ip::tcp::acceptor& acc, const asio::ip::address& ip, std::uint16_t port);
+std::error_code open_bind_acceptor(asio::ip::tcp::acceptor& acc, const asio::ip::address& ip,
+                                   std::uint16_t port);
 
 // Waits for the one inbound connection of a BIND, at most `timeout`. Meanwhile the control
 // stream is read: bytes the client sends early are appended to *early (at most 64 KiB), and its
 // EOF or an error ends the wait with that error. errc::timeout when nobody connected in time.
-asio::awaitable<Result<asio::ip::tcp::socket>> accept_bind_peer(Stream* ctrl, asio::ip::tcp::acceptor* acc,
+asio::awaitable<Result<asio::ip::tcp::socket>> accept_bind_peer(Stream* ctrl,
+                                                                asio::ip::tcp::acceptor* acc,
                                                                 std::chrono::milliseconds timeout,
                                                                 std::vector<unsigned char>* early);
 

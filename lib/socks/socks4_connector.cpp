@@ -17,7 +17,8 @@ class Socks4Connector final : public Connector {
         send_domains_(socks4a && !a.metadata.get_bool("disable4a")),
         timeout_(a.metadata.get_duration("connectTimeout", std::chrono::milliseconds(0))) {}
 
-  asio::awaitable<Result<StreamPtr>> connect(StreamPtr conn, std::string network, Address target) override {
+  asio::awaitable<Result<StreamPtr>> connect(StreamPtr conn, std::string network,
+                                             Address target) override {
     if (network != "tcp" && network != "tcp4" && network != "tcp6") {
       conn->close();
       co_return make_error_code(errc::unsupported);
@@ -33,7 +34,8 @@ class Socks4Connector final : public Connector {
   }
 
  private:
-  asio::awaitable<std::error_code> request(Stream* s, Address target, std::vector<unsigned char>* rest) {
+  asio::awaitable<std::error_code> request(Stream* s, Address target,
+                                           std::vector<unsigned char>* rest) {
     Socks4Request req;
     req.command = kSocks4Connect;
     req.userid = userid_;
@@ -45,7 +47,8 @@ class Socks4Connector final : public Connector {
     } else {
       // Plain SOCKS4: resolve the name here, to an IPv4 address.
       tcp::resolver res(s->get_executor());
-      auto [ec, eps] = co_await res.async_resolve(tcp::v4(), target.host, std::to_string(target.port), use_tuple);
+      auto [ec, eps] = co_await res.async_resolve(tcp::v4(), target.host,
+                                                  std::to_string(target.port), use_tuple);
       if (ec || eps.empty()) co_return make_error_code(errc::host_unreachable);
       req.target = Address(eps.begin()->endpoint().address().to_string(), target.port);
     }

@@ -43,17 +43,23 @@ class Session {
   }
 
  private:
-  asio::awaitable<std::error_code> reply(std::uint8_t code, Address addr = Address("0.0.0.0", 0)) {
+  // Plain functions build the reply; the coroutine only writes it. (No class-type default
+  // arguments on coroutines: GCC 12 destroys such temporaries twice.)
+  asio::awaitable<std::error_code> reply(std::uint8_t code, const Address& addr) {
     std::vector<std::uint8_t> out;
     (void)serialize(Socks4Reply{code, v4_or_zero(addr)}, out);
-    co_return co_await write_bytes(conn_.get(), std::move(out));
+    return write_bytes(conn_.get(), std::move(out));
+  }
+  asio::awaitable<std::error_code> reply(std::uint8_t code) {
+    return reply(code, Address("0.0.0.0", 0));
   }
 
-  asio::awaitable<void> fail(std::error_code ec, std::string why = {}) {
+  asio::awaitable<void> fail(std::error_code ec, const char* why) {
     co_await reply(kSocks4Rejected);
     rec_.ec = ec;
-    if (!why.empty()) rec_.error = std::move(why);
+    if (why) rec_.error = why;
   }
+  asio::awaitable<void> fail(std::error_code ec) { return fail(ec, nullptr); }
 
   asio::awaitable<std::error_code> handshake() {
     auto rq = co_await read_message(&reader_, parse_socks4_request);
@@ -65,7 +71,12 @@ class Session {
     rec_.protocol = req_.socks4a ? "socks4a" : "socks4";
     rec_.target = req_.target.to_string();
     if (sh_->args.auther) {
-      auto id = co_await sh_->args.auther->authenticate(req_.userid, "", AuthOptions{sh_->args.service, rec_.client});
+      // Named, not a braced temporary: GCC 12 mis-copies aggregate temporaries passed to
+      // coroutines.
+      AuthOptions ao;
+      ao.service = sh_->args.service;
+      ao.client = rec_.client;
+      auto id = co_await sh_->args.auther->authenticate(req_.userid, std::string(), std::move(ao));
       if (!id) {
         co_await reply(kSocks4Rejected);
         rec_.error = "socks4: user id \"" + req_.userid + "\" rejected";
@@ -76,7 +87,7 @@ class Session {
     co_return std::error_code{};
   }
 
-  asio::awaitable<void> relay(StreamPtr out, std::vector<unsigned char> early = {}) {
+  asio::awaitable<void> relay(StreamPtr out, std::vector<unsigned char> early) {
     auto rest = reader_.take_rest();
     rest.insert(rest.end(), early.begin(), early.end());
     StreamPtr client = make_prefixed(std::move(conn_), std::move(rest));
@@ -90,13 +101,14 @@ class Session {
   asio::awaitable<void> connect() {
     const auto& target = req_.target;
     const std::string ts = target.to_string();
-    if (sh_->args.bypass && sh_->args.bypass->contains("tcp", ts, BypassOptions{sh_->args.service, {}, {}})) {
+    if (sh_->args.bypass &&
+        sh_->args.bypass->contains("tcp", ts, BypassOptions{sh_->args.service, {}, {}})) {
       co_await fail(make_error_code(errc::bypassed));
       co_return;
     }
     DialInfo info;
-    auto out = co_await sh_->args.router->dial("tcp", target, select_options(rec_, "tcp", target, sh_->cfg.hash_host),
-                                               &info);
+    auto out = co_await sh_->args.router->dial(
+        "tcp", target, select_options(rec_, "tcp", target, sh_->cfg.hash_host), &info);
     rec_.route = info.route;
     if (!out) {
       co_await fail(out.error());
@@ -107,7 +119,8 @@ class Session {
       (*out)->close();
       co_return;
     }
-    co_await relay(std::move(*out));
+    std::vector<unsigned char> early;
+    co_await relay(std::move(*out), std::move(early));
   }
 
   asio::awaitable<void> bind() {
@@ -116,7 +129,8 @@ class Session {
       co_return;
     }
     if (sh_->args.router->chain()) {
-      co_await fail(make_error_code(errc::unsupported), "socks4: BIND through a chain is not supported");
+      co_await fail(make_error_code(errc::unsupported),
+                    "socks4: BIND through a chain is not supported");
       co_return;
     }
     auto local = plain_ip(conn_->local_address());
@@ -151,7 +165,8 @@ class Session {
       rec_.ec = wec;
       co_return;
     }
-    co_await relay(std::make_unique<TcpStream>(std::move(*peer)), std::move(early));
+    StreamPtr out = std::make_unique<TcpStream>(std::move(*peer));
+    co_await relay(std::move(out), std::move(early));
   }
 
   std::shared_ptr<const Shared> sh_;

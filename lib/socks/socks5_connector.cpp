@@ -1,11 +1,10 @@
 // SOCKS5 client: method negotiation (+ RFC 1929), CONNECT, and standard UDP ASSOCIATE.
 #include <array>
-#include <cstring>
-
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/ip/udp.hpp>
 #include <asio/this_coro.hpp>
+#include <cstring>
 
 #include "gost/core/timeout.hpp"
 #include "gost/socks/socks.hpp"
@@ -74,7 +73,8 @@ class Socks5PacketConn final : public PacketConn {
 
   asio::awaitable<PacketResult> recv_from(asio::mutable_buffer out) override {
     for (;;) {
-      if (st_->closed || st_->ctrl_ended) co_return PacketResult{make_error_code(errc::closed), 0, {}};
+      if (st_->closed || st_->ctrl_ended)
+        co_return PacketResult{make_error_code(errc::closed), 0, {}};
       auto [ec, n] = co_await st_->sock.async_receive(asio::buffer(buf_), use_tuple);
       if (st_->ctrl_ended) co_return PacketResult{make_error_code(errc::closed), 0, {}};
       if (ec) co_return PacketResult{ec, 0, {}};
@@ -116,7 +116,8 @@ class Socks5PacketConn final : public PacketConn {
 // "udp" connect: a datagram stream to one fixed target over an association.
 class UdpTargetStream final : public Stream {
  public:
-  UdpTargetStream(PacketConnPtr pc, Address target) : pc_(std::move(pc)), target_(std::move(target)) {}
+  UdpTargetStream(PacketConnPtr pc, Address target)
+      : pc_(std::move(pc)), target_(std::move(target)) {}
   asio::any_io_executor get_executor() override { return pc_->get_executor(); }
   asio::awaitable<IoResult> read_some(asio::mutable_buffer buf) override {
     auto r = co_await pc_->recv_from(buf);
@@ -140,9 +141,11 @@ class UdpTargetStream final : public Stream {
 class Socks5Connector final : public Connector {
  public:
   explicit Socks5Connector(const ConnectorArgs& a)
-      : auth_(a.auth), timeout_(a.metadata.get_duration("connectTimeout", std::chrono::milliseconds(0))) {
+      : auth_(a.auth),
+        timeout_(a.metadata.get_duration("connectTimeout", std::chrono::milliseconds(0))) {
     std::int64_t bs = a.metadata.get_int("udp.bufferSize", a.metadata.get_int("udpBufferSize", 0));
-    udp_buffer_ = bs > 0 ? static_cast<std::size_t>(std::clamp<std::int64_t>(bs, 512, 65535)) : 65535;
+    udp_buffer_ =
+        bs > 0 ? static_cast<std::size_t>(std::clamp<std::int64_t>(bs, 512, 65535)) : 65535;
   }
 
   asio::awaitable<Result<StreamPtr>> handshake(StreamPtr s) override {
@@ -156,7 +159,8 @@ class Socks5Connector final : public Connector {
     co_return make_prefixed(std::move(s), std::move(rest));
   }
 
-  asio::awaitable<Result<StreamPtr>> connect(StreamPtr conn, std::string network, Address target) override {
+  asio::awaitable<Result<StreamPtr>> connect(StreamPtr conn, std::string network,
+                                             Address target) override {
     if (network == "udp" || network == "udp4" || network == "udp6") {
       auto pc = co_await associate(std::move(conn));
       if (!pc) co_return pc.error();
@@ -167,7 +171,8 @@ class Socks5Connector final : public Connector {
       co_return make_error_code(errc::unsupported);
     }
     std::vector<unsigned char> rest;
-    auto r = co_await with_timeout(request(conn.get(), kCmdConnect, std::move(target), &rest), timeout_);
+    auto r =
+        co_await with_timeout(request(conn.get(), kCmdConnect, std::move(target), &rest), timeout_);
     if (!r || !*r) {
       conn->close();
       co_return r ? r->error() : make_error_code(errc::timeout);
@@ -193,7 +198,8 @@ class Socks5Connector final : public Connector {
       rip = plain_ip(conn->remote_address());
     } else if (!rip && !relay.host.empty()) {
       udp::resolver res(conn->get_executor());
-      auto [ec, eps] = co_await res.async_resolve(relay.host, std::to_string(relay.port), use_tuple);
+      auto [ec, eps] =
+          co_await res.async_resolve(relay.host, std::to_string(relay.port), use_tuple);
       if (ec || eps.empty()) {
         conn->close();
         co_return make_error_code(errc::host_unreachable);
@@ -237,7 +243,8 @@ class Socks5Connector final : public Connector {
       case kMethodUserPass: {
         if (!auth_) co_return make_error_code(errc::auth_required);
         out.clear();
-        if (auto ec = serialize(UserPassRequest{auth_->username, auth_->password}, out)) co_return ec;
+        if (auto ec = serialize(UserPassRequest{auth_->username, auth_->password}, out))
+          co_return ec;
         if (auto ec = co_await write_bytes(s, std::move(out))) co_return ec;
         auto urep = co_await read_message(&reader, parse_userpass_reply);
         if (!urep) co_return urep.error();

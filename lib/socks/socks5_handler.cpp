@@ -1,13 +1,13 @@
 // SOCKS5 server (RFC 1928) with username/password authentication (RFC 1929): CONNECT, BIND and
 // UDP ASSOCIATE.
 #include <algorithm>
-#include <cstring>
-#include <random>
-
+#include <asio/error.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
+#include <cstring>
+#include <random>
 
 #include "gost/core/bridge.hpp"
 #include "gost/core/timeout.hpp"
@@ -30,10 +30,16 @@ struct Shared {
 // PacketConn supports).
 class UdpAssociation {
  public:
-  UdpAssociation(asio::any_io_executor ex, Stream* ctrl, PacketConnPtr relay, PacketConnPtr upstream,
-                 asio::ip::address client_ip, const Shared* sh, ConnRecord* rec)
-      : ctrl_(ctrl), relay_(std::move(relay)), upstream_(std::move(upstream)), client_ip_(client_ip), sh_(sh),
-        rec_(rec), idle_(ex) {}
+  UdpAssociation(asio::any_io_executor ex, Stream* ctrl, PacketConnPtr relay,
+                 PacketConnPtr upstream, asio::ip::address client_ip, const Shared* sh,
+                 ConnRecord* rec)
+      : ctrl_(ctrl),
+        relay_(std::move(relay)),
+        upstream_(std::move(upstream)),
+        client_ip_(client_ip),
+        sh_(sh),
+        rec_(rec),
+        idle_(ex) {}
 
   asio::awaitable<void> run() {
     using namespace asio::experimental::awaitable_operators;
@@ -56,7 +62,8 @@ class UdpAssociation {
     while (!stopped_) {
       auto r = co_await ctrl_->read_some(asio::buffer(buf));
       if (r.ec) {
-        if (r.ec != asio::error::eof && r.ec != asio::error::operation_aborted && !stopped_) rec_->ec = r.ec;
+        if (r.ec != asio::error::eof && r.ec != asio::error::operation_aborted && !stopped_)
+          rec_->ec = r.ec;
         break;
       }
     }
@@ -64,9 +71,9 @@ class UdpAssociation {
   }
 
   static bool transient(const std::error_code& ec) {
-    return ec == std::errc::connection_refused || ec == std::errc::connection_reset ||
-           ec == std::errc::host_unreachable || ec == std::errc::network_unreachable ||
-           ec == std::errc::message_size || ec == std::errc::no_buffer_space;
+    return ec == asio::error::connection_refused || ec == asio::error::connection_reset ||
+           ec == asio::error::host_unreachable || ec == asio::error::network_unreachable ||
+           ec == asio::error::message_size || ec == asio::error::no_buffer_space;
   }
 
   asio::awaitable<void> client_to_target() {
@@ -85,7 +92,8 @@ class UdpAssociation {
       auto h = parse_udp_header(Bytes(buf.data(), r.bytes));
       if (!h.ok() || h.value.frag != 0) continue;  // malformed, or a fragment: dropped
       const std::string target = h.value.addr.to_string();
-      if (sh_->args.bypass && sh_->args.bypass->contains("udp", target, BypassOptions{sh_->args.service, {}, {}})) {
+      if (sh_->args.bypass &&
+          sh_->args.bypass->contains("udp", target, BypassOptions{sh_->args.service, {}, {}})) {
         continue;
       }
       if (rec_->target.empty()) rec_->target = target;
@@ -106,7 +114,8 @@ class UdpAssociation {
     std::vector<std::uint8_t> hdr;
     hdr.reserve(kMaxUdpHeader);
     while (!stopped_) {
-      auto r = co_await upstream_->recv_from(asio::buffer(buf.data() + kMaxUdpHeader, sh_->cfg.udp_buffer));
+      auto r = co_await upstream_->recv_from(
+          asio::buffer(buf.data() + kMaxUdpHeader, sh_->cfg.udp_buffer));
       if (stopped_) break;
       if (r.ec) {
         if (transient(r.ec)) continue;
@@ -196,14 +205,20 @@ class Session {
  private:
   asio::awaitable<std::error_code> reply(std::uint8_t code, Address addr) {
     std::vector<std::uint8_t> out;
-    if (serialize(Reply{code, std::move(addr)}, out)) serialize(Reply{code, Address("0.0.0.0", 0)}, out);
+    if (serialize(Reply{code, std::move(addr)}, out))
+      serialize(Reply{code, Address("0.0.0.0", 0)}, out);
     co_return co_await write_bytes(conn_.get(), std::move(out));
   }
 
-  asio::awaitable<void> fail(std::uint8_t code, std::error_code ec, std::string why = {}) {
-    co_await reply(code, Address("0.0.0.0", 0));
+  // No class-type default arguments on coroutines (GCC 12 destroys such temporaries twice).
+  asio::awaitable<void> fail(std::uint8_t code, std::error_code ec, const char* why) {
+    Address none("0.0.0.0", 0);
+    co_await reply(code, std::move(none));
     rec_.ec = ec;
-    if (!why.empty()) rec_.error = std::move(why);
+    if (why) rec_.error = why;
+  }
+  asio::awaitable<void> fail(std::uint8_t code, std::error_code ec) {
+    return fail(code, ec, nullptr);
   }
 
   // Method selection, authentication and the request: bounded by readTimeout as a whole.
@@ -211,7 +226,9 @@ class Session {
     auto mr = co_await read_message(&reader_, parse_method_request);
     if (!mr) co_return mr.error();
     const auto& methods = mr->methods;
-    auto offered = [&](std::uint8_t m) { return std::find(methods.begin(), methods.end(), m) != methods.end(); };
+    auto offered = [&](std::uint8_t m) {
+      return std::find(methods.begin(), methods.end(), m) != methods.end();
+    };
     std::uint8_t method = kMethodNoAcceptable;
     if (sh_->args.auther) {
       if (offered(kMethodUserPass)) method = kMethodUserPass;
@@ -231,8 +248,13 @@ class Session {
       if (!up) co_return up.error();
       bool ok = true;
       if (sh_->args.auther) {
-        auto id = co_await sh_->args.auther->authenticate(up->username, up->password,
-                                                          AuthOptions{sh_->args.service, rec_.client});
+        // Named, not a braced temporary: GCC 12 mis-copies aggregate temporaries passed to
+        // coroutines.
+        AuthOptions ao;
+        ao.service = sh_->args.service;
+        ao.client = rec_.client;
+        auto id =
+            co_await sh_->args.auther->authenticate(up->username, up->password, std::move(ao));
         ok = id.has_value();
         if (ok) rec_.user = *id;
       }
@@ -248,7 +270,8 @@ class Session {
     auto rq = co_await read_message(&reader_, parse_request);
     if (!rq) {
       if (rq.error() == errc::unsupported) {
-        co_await reply(kRepAddressNotSupported, Address("0.0.0.0", 0));
+        Address none("0.0.0.0", 0);
+        co_await reply(kRepAddressNotSupported, std::move(none));
         rec_.error = "socks5: address type not supported";
       }
       co_return rq.error();
@@ -260,13 +283,14 @@ class Session {
   asio::awaitable<void> connect() {
     const auto& target = req_.addr;
     const std::string ts = target.to_string();
-    if (sh_->args.bypass && sh_->args.bypass->contains("tcp", ts, BypassOptions{sh_->args.service, {}, {}})) {
+    if (sh_->args.bypass &&
+        sh_->args.bypass->contains("tcp", ts, BypassOptions{sh_->args.service, {}, {}})) {
       co_await fail(kRepNotAllowed, make_error_code(errc::bypassed));
       co_return;
     }
     DialInfo info;
-    auto out = co_await sh_->args.router->dial("tcp", target, select_options(rec_, "tcp", target, sh_->cfg.hash_host),
-                                               &info);
+    auto out = co_await sh_->args.router->dial(
+        "tcp", target, select_options(rec_, "tcp", target, sh_->cfg.hash_host), &info);
     rec_.route = info.route;
     if (!out) {
       co_await fail(socks5_reply_code(out.error()), out.error());
@@ -277,11 +301,12 @@ class Session {
       (*out)->close();
       co_return;
     }
-    co_await relay(std::move(*out));
+    std::vector<unsigned char> early;
+    co_await relay(std::move(*out), std::move(early));
   }
 
   // Bridges the client (with the bytes it sent past the request) and out.
-  asio::awaitable<void> relay(StreamPtr out, std::vector<unsigned char> early = {}) {
+  asio::awaitable<void> relay(StreamPtr out, std::vector<unsigned char> early) {
     auto rest = reader_.take_rest();
     rest.insert(rest.end(), early.begin(), early.end());
     StreamPtr client = make_prefixed(std::move(conn_), std::move(rest));
@@ -294,7 +319,8 @@ class Session {
 
   asio::awaitable<void> bind() {
     if (!sh_->cfg.enable_bind) {
-      co_await fail(kRepCommandNotSupported, make_error_code(errc::unsupported), "socks5: BIND is disabled");
+      co_await fail(kRepCommandNotSupported, make_error_code(errc::unsupported),
+                    "socks5: BIND is disabled");
       co_return;
     }
     if (sh_->args.router->chain()) {
@@ -304,7 +330,8 @@ class Session {
     }
     auto local = plain_ip(conn_->local_address());
     if (!local) {
-      co_await fail(kRepGeneralFailure, make_error_code(errc::unsupported), "socks5: no local address to bind on");
+      co_await fail(kRepGeneralFailure, make_error_code(errc::unsupported),
+                    "socks5: no local address to bind on");
       co_return;
     }
     // GOST binds the requested port when the client asks for one on an unspecified address
@@ -327,7 +354,10 @@ class Session {
     acc.close(ec);
     if (!peer) {
       rec_.ec = peer.error();
-      if (peer.error() == errc::timeout) co_await reply(kRepTtlExpired, Address("0.0.0.0", 0));
+      if (peer.error() == errc::timeout) {
+        Address none("0.0.0.0", 0);
+        co_await reply(kRepTtlExpired, std::move(none));
+      }
       co_return;
     }
     auto peer_ep = peer->remote_endpoint(ec);
@@ -338,7 +368,8 @@ class Session {
       rec_.ec = wec;
       co_return;
     }
-    co_await relay(std::make_unique<TcpStream>(std::move(*peer)), std::move(early));
+    StreamPtr out = std::make_unique<TcpStream>(std::move(*peer));
+    co_await relay(std::move(out), std::move(early));
   }
 
   Result<PacketConnPtr> open_relay_socket(const asio::ip::address& ip) {
@@ -355,7 +386,7 @@ class Session {
       auto pc = open_udp(ex, Address(ip.to_string(), port));
       if (pc) return pc;
       last = pc.error();
-      if (last != std::errc::address_in_use) break;
+      if (last != asio::error::address_in_use) break;
     }
     return last;
   }
@@ -397,8 +428,8 @@ class Session {
       rec_.ec = ec;
       co_return;
     }
-    UdpAssociation a(conn_->get_executor(), conn_.get(), std::move(*relay), std::move(*upstream), *client_ip,
-                     sh_.get(), &rec_);
+    UdpAssociation a(conn_->get_executor(), conn_.get(), std::move(*relay), std::move(*upstream),
+                     *client_ip, sh_.get(), &rec_);
     co_await a.run();
   }
 

@@ -1,11 +1,10 @@
 // Fuzzes the SOCKS4/4a request and reply parsers; what parses must serialize and parse back
 // to the same value.
-#include <cstdint>
 #include <algorithm>
+#include <asio/ip/address.hpp>
+#include <cstdint>
 #include <cstdlib>
 #include <vector>
-
-#include <asio/ip/address.hpp>
 
 #include "socks/codec.hpp"
 
@@ -38,7 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         again.value.target.port != req.value.target.port) {
       std::abort();
     }
-    if (!is_ip_literal(req.value.target.host) && again.value.target.host != req.value.target.host) std::abort();
+    if (!is_ip_literal(req.value.target.host) && again.value.target.host != req.value.target.host)
+      std::abort();
   }
   auto rep = parse_socks4_reply(in);
   if (rep.ok()) {

@@ -1,11 +1,10 @@
 // Fuzzes the SOCKS5 / RFC 1929 parsers (method selection, username/password, request, reply,
 // UDP header) on the same input; what parses must serialize and parse back to the same value.
 #include <algorithm>
+#include <asio/ip/address.hpp>
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
-
-#include <asio/ip/address.hpp>
 
 #include "socks/codec.hpp"
 
@@ -38,15 +37,19 @@ void roundtrip(Bytes in, Parse parse, Same same) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   Bytes in(data, size);
-  roundtrip<MethodRequest>(in, parse_method_request,
-                           [](const MethodRequest& a, const MethodRequest& b) { return a.methods == b.methods; });
-  roundtrip<MethodReply>(in, parse_method_reply,
-                         [](const MethodReply& a, const MethodReply& b) { return a.method == b.method; });
-  roundtrip<UserPassRequest>(in, parse_userpass_request, [](const UserPassRequest& a, const UserPassRequest& b) {
-    return a.username == b.username && a.password == b.password;
+  roundtrip<MethodRequest>(
+      in, parse_method_request,
+      [](const MethodRequest& a, const MethodRequest& b) { return a.methods == b.methods; });
+  roundtrip<MethodReply>(in, parse_method_reply, [](const MethodReply& a, const MethodReply& b) {
+    return a.method == b.method;
   });
-  roundtrip<UserPassReply>(in, parse_userpass_reply,
-                           [](const UserPassReply& a, const UserPassReply& b) { return a.status == b.status; });
+  roundtrip<UserPassRequest>(in, parse_userpass_request,
+                             [](const UserPassRequest& a, const UserPassRequest& b) {
+                               return a.username == b.username && a.password == b.password;
+                             });
+  roundtrip<UserPassReply>(
+      in, parse_userpass_reply,
+      [](const UserPassReply& a, const UserPassReply& b) { return a.status == b.status; });
   roundtrip<Request>(in, parse_request, [](const Request& a, const Request& b) {
     return a.command == b.command && same_address(a.addr, b.addr);
   });

@@ -1,6 +1,5 @@
 // SOCKS4/4a, SOCKS5 and RFC 1929 codecs from byte vectors.
 #include <catch2/catch.hpp>
-
 #include <string>
 #include <vector>
 
@@ -236,7 +235,8 @@ TEST_CASE("socks5 requests with each address type", "[socks][codec]") {
   CHECK(parse_request(bytes({5, 1, 0, 3, 0, 0, 80})).failed());
   // Oversized domain cannot be serialized.
   out.clear();
-  CHECK(serialize(Request{kCmdConnect, Address(std::string(256, 'a'), 80)}, out) == errc::bad_request);
+  CHECK(serialize(Request{kCmdConnect, Address(std::string(256, 'a'), 80)}, out) ==
+        errc::bad_request);
   CHECK(out.empty());
   // 255 is the limit.
   CHECK_FALSE(serialize(Request{kCmdConnect, Address(std::string(255, 'a'), 80)}, out));
