@@ -6,6 +6,11 @@ servers, temporary files) and tears it down at the end.  Teardown stops every go
 (by PID), waits for it (bounded) and fails the case if gost exited non-zero or printed a sanitizer
 report (ASan, UBSan "runtime error:", LeakSanitizer).
 
+Run one script by hand:  python3 tests/integration/test_http.py --gost build/dev/cli/gost
+  [--examples-dir build/dev/examples] [-k <substring of case names>] [-v]
+Whole output of a gost that failed a case is saved under $GOST_ITEST_LOGDIR
+(default /tmp/gost-itest-logs).
+
 Rules the harness keeps: loopback only (127.0.0.1 / ::1), port 0 wherever the program can bind it,
 readiness by log line or by a bounded connect loop (never a blind sleep), every loop bounded in
 time and in count.

@@ -218,6 +218,18 @@ def case_yaml_config_stdin(t):
     curl_ok("--socks5-hostname", g.hostport("from-stdin"), o.url(), want_body=o.body())
 
 
+def case_config_json_log_format(t):
+    # log.format json: the readiness line is a JSON object (the harness parses both forms).
+    o = t.origin()
+    text = ("services:\n- name: js\n  addr: 127.0.0.1:0\n  handler:\n    type: http\n"
+            "  listener:\n    type: tcp\nlog:\n  level: debug\n  format: json\n")
+    g = t.gost("-C", t.write("jsonlog.yaml", text), services=["js"])
+    curl_ok("-x", f"http://{g.hostport('js')}", o.url(), want_body=o.body())
+    line = g.wait_line(lambda s, ln: '"msg":"listening"' in ln.replace(" ", ""), timeout=5,
+                       what="a JSON 'listening' line")
+    check(json.loads(line).get("service") == "js", f"JSON log line: {line}")
+
+
 def _expect_config_error(t, text, needle, ext="yaml"):
     path = t.write(f"bad.{ext}", text)
     rc, out, err = run_gost_once(t.gost_bin, ["-C", path], timeout=15)
@@ -326,6 +338,7 @@ CASES = [
     case_json_config_file,
     case_json_config_inline,
     case_yaml_config_stdin,
+    case_config_json_log_format,
     case_config_unknown_top_level_key,
     case_config_unknown_service_key,
     case_config_unknown_handler_type,
