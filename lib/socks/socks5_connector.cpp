@@ -1,4 +1,5 @@
 // SOCKS5 client: method negotiation (+ RFC 1929), CONNECT, and standard UDP ASSOCIATE.
+#include <algorithm>
 #include <array>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -142,6 +143,7 @@ class Socks5Connector final : public Connector {
  public:
   explicit Socks5Connector(const ConnectorArgs& a)
       : auth_(a.auth),
+        node_addr_(a.node_addr),
         timeout_(a.metadata.get_duration("connectTimeout", std::chrono::milliseconds(0))) {
     std::int64_t bs = a.metadata.get_int("udp.bufferSize", a.metadata.get_int("udpBufferSize", 0));
     udp_buffer_ =
@@ -195,16 +197,10 @@ class Socks5Connector final : public Connector {
     Address relay = (*r)->addr;
     auto rip = plain_ip(relay);
     if (rip && rip->is_unspecified()) {
-      rip = plain_ip(conn->remote_address());
+      rip = co_await proxy_ip(conn.get());
     } else if (!rip && !relay.host.empty()) {
-      udp::resolver res(conn->get_executor());
-      auto [ec, eps] =
-          co_await res.async_resolve(relay.host, std::to_string(relay.port), use_tuple);
-      if (ec || eps.empty()) {
-        conn->close();
-        co_return make_error_code(errc::host_unreachable);
-      }
-      rip = plain_ip(eps.begin()->endpoint().address());
+      auto ips = co_await resolve(conn->get_executor(), relay.host);
+      if (!ips.empty()) rip = ips.front();
     }
     if (!rip) {
       conn->close();
@@ -226,6 +222,38 @@ class Socks5Connector final : public Connector {
   }
 
  private:
+  // All addresses of host (IPv4 first), bounded by connectTimeout (10 s when unset).
+  asio::awaitable<std::vector<asio::ip::address>> resolve(asio::any_io_executor ex,
+                                                          std::string host) {
+    udp::resolver res(ex);
+    auto limit = timeout_.count() > 0 ? timeout_ : std::chrono::milliseconds(10000);
+    auto r = co_await with_timeout(res.async_resolve(host, "0", use_tuple), limit);
+    std::vector<asio::ip::address> v4, v6;
+    if (!r) co_return v4;
+    auto& [ec, eps] = *r;
+    if (ec) co_return v4;
+    for (const auto& e : eps) {
+      auto ip = plain_ip(e.endpoint().address());
+      (ip.is_v4() ? v4 : v6).push_back(ip);
+    }
+    v4.insert(v4.end(), v6.begin(), v6.end());
+    co_return v4;
+  }
+
+  // The proxy's IP, for a relay announced as 0.0.0.0 / ::. The peer of the control connection
+  // is the proxy when it was reached directly; when this node sits behind other hops, that peer
+  // is the first hop, so the node's configured address is preferred (keeping the peer's IP when
+  // it is one of the names' addresses).
+  asio::awaitable<std::optional<asio::ip::address>> proxy_ip(Stream* conn) {
+    auto peer = plain_ip(conn->remote_address());
+    if (node_addr_.host.empty()) co_return peer;
+    if (auto ip = plain_ip(node_addr_)) co_return ip;
+    auto ips = co_await resolve(conn->get_executor(), node_addr_.host);
+    if (peer && std::find(ips.begin(), ips.end(), *peer) != ips.end()) co_return peer;
+    if (!ips.empty()) co_return ips.front();
+    co_return peer;
+  }
+
   // Method selection (RFC 1928 §3) and, when chosen, username/password (RFC 1929).
   asio::awaitable<std::error_code> negotiate(Stream* s, std::vector<unsigned char>* rest) {
     MethodRequest mreq;
@@ -275,6 +303,7 @@ class Socks5Connector final : public Connector {
   }
 
   std::optional<Credentials> auth_;
+  Address node_addr_;
   std::chrono::milliseconds timeout_;
   std::size_t udp_buffer_ = 65535;
 };

@@ -137,8 +137,9 @@ struct Fixture {
   }
 
   ConnectorPtr connector(const std::string& name, std::optional<Credentials> auth = {},
-                         Metadata md = {}) {
+                         Metadata md = {}, Address node = {}) {
     ConnectorArgs ca;
+    ca.node_addr = std::move(node);
     ca.auth = std::move(auth);
     ca.metadata = std::move(md);
     const auto* f = reg.connector(name);
@@ -701,6 +702,17 @@ TEST_CASE("socks5 UDP through the connector: associate() and a udp connect()",
   auto ec = f.run(associate_then_wait(c, svc->address(), svc));
   CHECK(ec);
   CHECK(ec != errc::timeout);
+
+  // A relay announced as 0.0.0.0 is reached at the proxy's address: the control connection's
+  // peer, or the node's configured address (by name here).
+  Fixture::Opts po = o;
+  po.md.set("publicAddr", "0.0.0.0");
+  auto anon = f.start("socks5", po);
+  auto a1 = f.run(udp_echo_via(c, anon->address(), local(echo.port()), "unspecified bnd"));
+  CHECK(a1.data == "unspecified bnd");
+  auto named = f.connector("socks5", {}, {}, Address("localhost", anon->address().port));
+  auto a2 = f.run(udp_echo_via(named, anon->address(), local(echo.port()), "node by name"));
+  CHECK(a2.data == "node by name");
 
   // udp disabled on the server: the connector reports unsupported.
   auto off = f.start("socks5");
