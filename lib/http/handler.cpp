@@ -1,10 +1,13 @@
 // The "http" handler: CONNECT tunnels and absolute-URI forwarding with keep-alive, Basic proxy
 // authentication, service bypass. Behaviour follows GOST v3 (go-gost/x handler/http):
-//   - 400 for a request that is neither CONNECT nor an absolute http:// URI (GOST also sends 400
-//     for PRI and non-http schemes), 407 + Proxy-Authenticate: Basic realm="gost" when an auther
-//     is set and the credentials are missing or wrong, 403 when the service bypass contains the
-//     target, 503 when the target cannot be reached (GOST sends 503 for every dial error,
-//     timeouts included), "200 Connection established" with Proxy-Agent for CONNECT.
+//   - 400 for a request that is neither CONNECT host:port nor an absolute http:// URI (GOST
+//     sends 400 for PRI and non-http schemes too; unlike GOST, an origin-form request is not
+//     forwarded to its Host), 407 + Proxy-Authenticate: Basic realm="gost" when an auther is set
+//     and the credentials are missing or wrong, 403 when the service bypass contains the target,
+//     503 when the target cannot be reached (GOST sends 503 for every dial error, timeouts
+//     included), "200 Connection established" with Proxy-Agent for CONNECT.
+//   - Plain forwarding: 502 for a broken origin response, 504 when idleTimeout passes before
+//     the origin's response head (GOST sends 503 for both).
 //   - Every error reply ends the connection ("Connection: close").
 // Plain forwarding keeps one upstream connection per client connection and reuses it while
 // the target stays the same (GOST's http.Transport dials per request unless `keepalive`).
@@ -26,6 +29,7 @@ using namespace std::chrono_literals;
 constexpr std::size_t kCopyBuffer = 16 * 1024;
 constexpr int kMaxInterim = 16;           // 1xx responses before the final one
 constexpr milliseconds kLingerTime = 2s;  // draining a client before closing
+constexpr milliseconds kLingerQuiet = 500ms;
 constexpr std::size_t kLingerBytes = 256 * 1024;
 
 struct Config {
@@ -127,13 +131,15 @@ asio::awaitable<Result<T>> read_head(StreamReader& rd, Parsed<T> (*parse)(Bytes)
   }
 }
 
+// Reads and drops what a client still sends, until it has been quiet for a moment, has closed,
+// or sent too much.
 asio::awaitable<void> drain(Stream& s) {
   std::array<unsigned char, 4096> buf;
   std::size_t total = 0;
   while (total < kLingerBytes) {
-    auto r = co_await s.read_some(asio::buffer(buf));
-    if (r.ec || r.bytes == 0) co_return;
-    total += r.bytes;
+    auto r = co_await with_timeout(s.read_some(asio::buffer(buf)), kLingerQuiet);
+    if (!r || r->ec || r->bytes == 0) co_return;
+    total += r->bytes;
   }
 }
 
@@ -386,7 +392,7 @@ class Session {
     if (!rr) {
       close_upstream();
       if (rr.error() == errc::closed) co_return Next::close;  // the client is gone
-      co_return co_await fail(502, rr.error());
+      co_return co_await fail(rr.error() == errc::timeout ? 504 : 502, rr.error());
     }
     ResponseHead resp = std::move(*rr);
 

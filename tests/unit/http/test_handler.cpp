@@ -1206,6 +1206,31 @@ TEST_CASE("connector: a chain of two http proxies", "[http][connector]") {
   CHECK(r.echoed == "through two");
 }
 
+TEST_CASE("a silent origin gets 504 after idleTimeout, a garbled one 502", "[http][handler]") {
+  Fixture f;
+  ProxyOptions opt;
+  opt.md.set("idleTimeout", "300ms");
+  auto port = f.start(opt);
+  {
+    FakeProxy silent("");
+    Client c(port);
+    c.send("GET http://127.0.0.1:" + std::to_string(silent.port()) + "/ HTTP/1.1\r\n\r\n");
+    auto r = c.response();
+    REQUIRE(r);
+    CHECK(r->head.status == 504);
+    CHECK(c.closed_within(5s));
+  }
+  {
+    FakeProxy garbled("SSH-2.0-OpenSSH\r\n\r\n");
+    Client c(port);
+    c.send("GET http://127.0.0.1:" + std::to_string(garbled.port()) + "/ HTTP/1.1\r\n\r\n");
+    auto r = c.response();
+    REQUIRE(r);
+    CHECK(r->head.status == 502);
+    CHECK(c.closed_within(5s));
+  }
+}
+
 // ---- curl --------------------------------------------------------------------------------------
 
 namespace {
