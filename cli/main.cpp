@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -218,6 +219,9 @@ AddrFlag parse_addr_flag(std::string v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that resets a connection must not kill the process: writes to it (and splice(2),
+  // which has no MSG_NOSIGNAL) then fail with EPIPE instead, as in Go programs.
+  std::signal(SIGPIPE, SIG_IGN);
   Flags flags;
   if (auto code = parse_flags(argc, argv, flags)) return *code;
   if (flags.version) {
