@@ -681,6 +681,33 @@ TEST_CASE("socks5 UDP ASSOCIATE from raw bytes", "[socks][socks5][udp]") {
   CHECK(drained(svc));
 }
 
+TEST_CASE("socks5 UDP association ends after the idle ttl", "[socks][socks5][udp]") {
+  Fixture f;
+  test::UdpEchoServer echo;
+  Fixture::Opts o;
+  o.md.set("udp", "true");
+  o.md.set("ttl", "300ms");
+  auto svc = f.start("socks5", o);
+  Raw c(svc->address().port);
+  c.send(B{5, 1, 0, 5, socks::kCmdUdpAssociate, 0, 1, 0, 0, 0, 0, 0, 0});
+  CHECK(c.recv(2) == B{5, 0});
+  auto rep = c.reply();
+  REQUIRE(rep.reply == socks::kRepSucceeded);
+  asio::io_context ctx;
+  asio::ip::udp::socket u(ctx, {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ip::udp::endpoint relay(asio::ip::make_address("127.0.0.1"), rep.addr.port);
+  B dgram = B{0, 0, 0, 1, 127, 0, 0, 1} + port_be(echo.port()) + str("once");
+  std::optional<B> got;
+  for (int i = 0; i < 5 && !got; ++i) {
+    u.send_to(asio::buffer(dgram), relay);
+    got = recv_datagram(u, 1000);
+  }
+  CHECK(got == dgram);
+  // No more traffic: the server ends the association and closes the control connection.
+  CHECK(c.closed());
+  CHECK(drained(svc));
+}
+
 TEST_CASE("socks5 UDP through the connector: associate() and a udp connect()",
           "[socks][socks5][udp]") {
   Fixture f;
