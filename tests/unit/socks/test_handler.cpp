@@ -681,6 +681,37 @@ TEST_CASE("socks5 UDP ASSOCIATE from raw bytes", "[socks][socks5][udp]") {
   CHECK(drained(svc));
 }
 
+TEST_CASE("socks5 UDP relay port from udp.bindRange", "[socks][socks5][udp]") {
+  Fixture f;
+  std::uint16_t free_port;
+  {
+    asio::io_context c;
+    asio::ip::udp::socket s(c, {asio::ip::make_address("127.0.0.1"), 0});
+    free_port = s.local_endpoint().port();
+  }
+  Fixture::Opts o;
+  o.md.set("udp", "true");
+  o.md.set("udp.bindRange.min", std::to_string(free_port));
+  o.md.set("udp.bindRange.max", std::to_string(free_port));
+  auto svc = f.start("socks5", o);
+  Raw c(svc->address().port);
+  c.send(B{5, 1, 0, 5, socks::kCmdUdpAssociate, 0, 1, 0, 0, 0, 0, 0, 0});
+  CHECK(c.recv(2) == B{5, 0});
+  auto rep = c.reply();
+  CHECK(rep.reply == socks::kRepSucceeded);
+  CHECK(rep.addr.port == free_port);
+  // A second association finds the only port taken: general failure.
+  Raw c2(svc->address().port);
+  c2.send(B{5, 1, 0, 5, socks::kCmdUdpAssociate, 0, 1, 0, 0, 0, 0, 0, 0});
+  CHECK(c2.recv(2) == B{5, 0});
+  CHECK(c2.reply().reply == socks::kRepGeneralFailure);
+  // An inverted range is a configuration error.
+  Fixture::Opts bad;
+  bad.md.set("udp.bindRange.min", "2000");
+  bad.md.set("udp.bindRange.max", "1000");
+  CHECK_FALSE(socks::make_socks5_handler(f.handler_args(bad)));
+}
+
 TEST_CASE("socks5 UDP association ends after the idle ttl", "[socks][socks5][udp]") {
   Fixture f;
   test::UdpEchoServer echo;
