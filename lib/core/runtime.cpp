@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 
@@ -40,7 +43,16 @@ void Runtime::start() {
   }
   for (auto& c : contexts_) {
     asio::io_context* ctx = c.get();
-    threads_.emplace_back([ctx] { ctx->run(); });
+    threads_.emplace_back([ctx] {
+      // splice(2) into a socket whose peer has gone raises SIGPIPE (it has no MSG_NOSIGNAL).
+      // SIGPIPE is thread-directed: blocking it here makes such writes fail with EPIPE
+      // instead of killing the embedding program, without touching its signal handlers.
+      sigset_t set;
+      sigemptyset(&set);
+      sigaddset(&set, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &set, nullptr);
+      ctx->run();
+    });
   }
 }
 
