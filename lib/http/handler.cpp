@@ -29,7 +29,7 @@ using namespace std::chrono_literals;
 constexpr std::size_t kCopyBuffer = 16 * 1024;
 constexpr int kMaxInterim = 16;           // 1xx responses before the final one
 constexpr milliseconds kLingerTime = 2s;  // draining a client before closing
-constexpr milliseconds kLingerQuiet = 500ms;
+constexpr milliseconds kLingerQuiet = 250ms;
 constexpr std::size_t kLingerBytes = 256 * 1024;
 
 struct Config {
@@ -308,7 +308,9 @@ class Session {
     }
     // Whatever the client sent after the CONNECT head (a TLS ClientHello...) goes first.
     StreamPtr client = make_prefixed(std::move(conn_), rd_.take_rest());
-    auto res = co_await bridge(*client, **out);
+    BridgeOptions bo;
+    bo.idle_timeout = cfg_.idle_timeout;  // GOST's idleTimeout on tunnels
+    auto res = co_await bridge(*client, **out, bo);
     rec_.bytes_up += res.a_to_b;
     rec_.bytes_down += res.b_to_a;
     if (res.ec) rec_.ec = res.ec;
@@ -479,7 +481,9 @@ class Session {
     auto rest = urd_->take_rest();
     urd_.reset();
     StreamPtr origin = make_prefixed(std::move(up_), std::move(rest));
-    auto res = co_await bridge(*client, *origin);
+    BridgeOptions bo;
+    bo.idle_timeout = cfg_.idle_timeout;
+    auto res = co_await bridge(*client, *origin, bo);
     rec_.bytes_up += res.a_to_b;
     rec_.bytes_down += res.b_to_a;
     if (res.ec) rec_.ec = res.ec;

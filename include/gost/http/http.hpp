@@ -7,9 +7,9 @@
 // (403), 503 when the target cannot be reached. Metadata: authBasicRealm ("gost"), proxyAgent
 // or http.proxyAgent ("gost/3.0"), header or http.header (map of extra fields for the proxy's
 // own responses), readTimeout (15s, reading a request head), idleTimeout (waiting for the next
-// keep-alive request and for an origin's response head; default: readTimeout between requests,
-// no limit for responses), hash ("host"), udp (UDP over HTTP is not implemented: requests with
-// X-Gost-Protocol: udp get 403, or 501 when udp=true).
+// keep-alive request, for an origin's response head, and idle tunnels; default: readTimeout
+// between requests, no limit otherwise), hash ("host"), udp (UDP over HTTP is not implemented:
+// requests with X-Gost-Protocol: udp get 403, or 501 when udp=true).
 //
 // Connector: CONNECT host:port with Proxy-Connection: keep-alive and Proxy-Authorization when
 // ConnectorArgs::auth is set; metadata header (extra request fields), timeout or connectTimeout

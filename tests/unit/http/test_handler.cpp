@@ -8,6 +8,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/read.hpp>
 #include <asio/write.hpp>
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -361,10 +362,18 @@ class Direct {
     handler_ = *h;
   }
   std::uint16_t port() const { return acc_.local_endpoint().port(); }
-  // Accepts the connection the test has opened and serves it.
-  void serve() {
+  // Accepts the connection the test has opened and serves it. With peek, the first byte is
+  // read here and handed over in front of the stream, as the auto handler does.
+  void serve(bool peek = false) {
     auto sock = acc_.accept();
-    asio::co_spawn(acc_.get_executor(), run(handler_, std::make_unique<TcpStream>(std::move(sock))),
+    StreamPtr s = std::make_unique<TcpStream>(std::move(sock));
+    if (peek) {
+      std::vector<unsigned char> first(1);
+      asio::read(static_cast<TcpStream&>(*s).socket(), asio::buffer(first));
+      s = make_prefixed(std::move(s), std::move(first));
+    }
+    result_ = done_.get_future();
+    asio::co_spawn(acc_.get_executor(), run(handler_, std::move(s)),
                    [this](std::exception_ptr e, ConnRecord rec) {
                      if (e)
                        done_.set_exception(e);
@@ -373,9 +382,14 @@ class Direct {
                    });
   }
   ConnRecord record() {
-    auto f = done_.get_future();
-    REQUIRE(f.wait_for(20s) == std::future_status::ready);
-    return f.get();
+    REQUIRE(result_.valid());
+    REQUIRE(result_.wait_for(20s) == std::future_status::ready);
+    return result_.get();
+  }
+  // The handler's coroutine refers to done_: wait for it (bounded) before going away. The test
+  // has closed its client by then (clients are declared after the Direct they talk to).
+  ~Direct() {
+    if (result_.valid()) result_.wait_for(20s);
   }
 
  private:
@@ -388,6 +402,7 @@ class Direct {
   asio::ip::tcp::acceptor acc_;
   HandlerPtr handler_;
   std::promise<ConnRecord> done_;
+  std::future<ConnRecord> result_;
 };
 
 AutherPtr alice() { return make_static_auther({{"alice", "s3cret"}}); }
@@ -706,6 +721,35 @@ TEST_CASE("a dead origin gets 503", "[http][handler]") {
   REQUIRE(r);
   CHECK(r->head.status == 503);
   CHECK(c.closed_within(5s));
+}
+
+TEST_CASE("a stream whose first byte was already read (auto handler) is served",
+          "[http][handler]") {
+  Fixture f;
+  Origin o;
+  test::EchoServer echo;
+  {
+    Direct d(f, {});
+    Client c(d.port());
+    c.send(get(o, "/peeked"));
+    d.serve(true);
+    auto r = c.response();
+    REQUIRE(r);
+    CHECK(r->body == "path=/peeked");
+    c.shutdown_write();
+    CHECK(c.closed_within(5s));
+    CHECK(d.record().target == o.authority());
+  }
+  {
+    Direct d(f, {});
+    Client c(d.port());
+    c.send("CONNECT 127.0.0.1:" + std::to_string(echo.port()) + " HTTP/1.1\r\n\r\nabc");
+    d.serve(true);
+    auto r = c.response("CONNECT");
+    REQUIRE(r);
+    CHECK(r->head.status == 200);
+    CHECK(c.read_exact(3) == "abc");
+  }
 }
 
 // ---- refusals ----------------------------------------------------------------------------------
