@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of gost and peer programs on loopback.
+
+Starts gost and every peer that is installed (socat, haproxy with and without splice,
+microsocks, dante, tinyproxy, v2ray), runs each scenario against each (medians of --runs runs),
+prints one table with ratios against gost, and cleans up every process it started.
+
+  python3 benchmarks/run.py --gost build/release/cli/gost --loadgen build/release/benchmarks/gost_loadgen
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+PROCS = []
+TMP = tempfile.mkdtemp(prefix="gost-bench-")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, limit=10.0):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited early with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"port {port} not ready")
+
+
+def start(args, port=None, stdin=None, **kw):
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=stdin, **kw)
+    PROCS.append(p)
+    if port:
+        wait_port(port, p)
+    return p
+
+
+def stop(p):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    if p in PROCS:
+        PROCS.remove(p)
+
+
+def cleanup():
+    for p in list(PROCS):
+        stop(p)
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+def write(name, text):
+    path = os.path.join(TMP, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def target_server(loadgen, mode):
+    p = start([loadgen, "server", mode])
+    line = p.stdout.readline().decode()
+    return p, int(line.split()[1])
+
+
+# ---- peers: each returns (process, port, proxy-kind) for a target
+
+
+def gost_fwd(a, target):
+    port = free_port()
+    return start([a.gost, "-L", f"tcp://127.0.0.1:{port}/127.0.0.1:{target}", "-C", write("g.json", '{"log":{"level":"error"}}')], port), port, "fwd"
+
+
+def gost_socks5(a, target):
+    port = free_port()
+    return start([a.gost, "-L", f"socks5://127.0.0.1:{port}", "-C", write("g.json", '{"log":{"level":"error"}}')], port), port, "socks5"
+
+
+def gost_http(a, target):
+    port = free_port()
+    return start([a.gost, "-L", f"http://127.0.0.1:{port}", "-C", write("g.json", '{"log":{"level":"error"}}')], port), port, "http"
+
+
+def socat_fwd(a, target):
+    port = free_port()
+    return start(["socat", f"TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr", f"TCP:127.0.0.1:{target},nodelay"], port), port, "fwd"
+
+
+def haproxy_cfg(port, target, splice):
+    opts = "    option splice-auto\n" if splice else ""
+    return f"""global
+    maxconn 8000
+    maxpipes 1000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+{opts}frontend f
+    bind 127.0.0.1:{port}
+    default_backend b
+backend b
+    server s 127.0.0.1:{target}
+"""
+
+
+def haproxy_fwd(a, target, splice=True):
+    port = free_port()
+    cfg = write(f"haproxy{int(splice)}.cfg", haproxy_cfg(port, target, splice))
+    return start(["haproxy", "-f", cfg, "-db"], port), port, "fwd"
+
+
+def haproxy_nosplice(a, target):
+    return haproxy_fwd(a, target, splice=False)
+
+
+def microsocks(a, target):
+    port = free_port()
+    return start(["microsocks", "-i", "127.0.0.1", "-p", str(port)], port), port, "socks5"
+
+
+def dante(a, target):
+    port = free_port()
+    cfg = write("danted.conf", f"""logoutput: /dev/null
+internal: 127.0.0.1 port = {port}
+external: 127.0.0.1
+clientmethod: none
+socksmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
+socks pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
+""")
+    return start(["danted", "-f", cfg, "-N", "2"], port), port, "socks5"
+
+
+def tinyproxy(a, target):
+    port = free_port()
+    cfg = write("tinyproxy.conf", f"""Port {port}
+Listen 127.0.0.1
+Timeout 600
+MaxClients 20000
+Allow 127.0.0.1
+ConnectPort {target}
+LogLevel Critical
+""")
+    return start(["tinyproxy", "-d", "-c", cfg], port), port, "http"
+
+
+def v2ray(a, target, proto="socks"):
+    port = free_port()
+    settings = '{"auth":"noauth","udp":true}' if proto == "socks" else "{}"
+    cfg = write(f"v2ray-{proto}.json", json.dumps({
+        "log": {"loglevel": "none"},
+        "inbounds": [{"listen": "127.0.0.1", "port": port, "protocol": proto, "settings": json.loads(settings)}],
+        "outbounds": [{"protocol": "freedom"}]}))
+    return start(["v2ray", "run", "-c", cfg] if v2ray_has_run() else ["v2ray", "-config", cfg], port), port, "socks5" if proto == "socks" else "http"
+
+
+_V2RAY_RUN = None
+
+
+def v2ray_has_run():
+    global _V2RAY_RUN
+    if _V2RAY_RUN is None:
+        out = subprocess.run(["v2ray", "help"], capture_output=True, text=True)
+        _V2RAY_RUN = " run " in (out.stdout + out.stderr)
+    return _V2RAY_RUN
+
+
+def v2ray_http(a, target):
+    return v2ray(a, target, "http")
+
+
+PEERS = {
+    "forward": [("gost", gost_fwd, None), ("socat", socat_fwd, "socat"), ("haproxy+splice", haproxy_fwd, "haproxy"),
+                ("haproxy", haproxy_nosplice, "haproxy")],
+    "socks5": [("gost", gost_socks5, None), ("microsocks", microsocks, "microsocks"), ("dante", dante, "danted"),
+               ("v2ray", v2ray, "v2ray")],
+    "http": [("gost", gost_http, None), ("tinyproxy", tinyproxy, "tinyproxy"), ("v2ray", v2ray_http, "v2ray")],
+}
+
+
+def proxy_arg(kind, port, target):
+    if kind == "fwd":
+        return "fwd", f"127.0.0.1:{port}"
+    return f"{kind}://127.0.0.1:{port}", f"127.0.0.1:{target}"
+
+
+def loadgen(a, *args, timeout=120):
+    out = subprocess.run([a.loadgen, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    line = [l for l in out.stdout.splitlines() if l.startswith("{")]
+    if not line:
+        raise RuntimeError(f"loadgen {args[0]} failed: {out.stderr.strip()}")
+    return json.loads(line[-1])
+
+
+def children(pid):
+    try:
+        return [int(k) for k in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
+    except OSError:
+        return []
+
+
+def cpu_seconds(pid):
+    """CPU of the process, its reaped children and its live children (socat and dante fork)."""
+    total = 0
+    for i, p in enumerate([pid] + children(pid)):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                parts = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(parts[11]) + int(parts[12])
+        if i == 0:
+            total += int(parts[13]) + int(parts[14])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid):
+    # Sum over the process and its children (dante forks workers).
+    total = 0
+    for p in [pid] + children(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                m = re.search(r"VmRSS:\s+(\d+)", f.read())
+                total += int(m.group(1)) if m else 0
+        except OSError:
+            pass
+    return total
+
+
+def measure(a, scenario, family, name, factory, targets):
+    """Returns {metric: value} for one peer in one scenario (one run)."""
+    kind_target = targets["sink"] if scenario in ("up1", "up4") else targets["source"] if scenario in ("down1", "down4") else targets["echo"]
+    proc, port, kind = factory(a, kind_target)
+    try:
+        px, tgt = proxy_arg(kind, port, kind_target)
+        if scenario in ("up1", "up4", "down1", "down4"):
+            streams = 1 if scenario.endswith("1") else 4
+            c0 = cpu_seconds(proc.pid)
+            r = loadgen(a, "throughput", px, tgt, streams, a.seconds, "up" if scenario.startswith("up") else "down")
+            cpu = cpu_seconds(proc.pid) - c0
+            gb = r["bytes"] / 1e9
+            return {"gbps": r["gbps"], "cpu_s_per_gb": cpu / gb if gb > 0 else float("nan")}
+        if scenario == "connrate":
+            r = loadgen(a, "connrate", px, tgt, 8, a.seconds)
+            return {"conn_per_s": r["per_sec"]}
+        if scenario == "latency":
+            r = loadgen(a, "latency", px, tgt, 20000, 64)
+            return {"p50_us": r["p50_us"], "p99_us": r["p99_us"]}
+        if scenario.startswith("idle"):
+            n = int(scenario[4:])
+            base = rss_kib(proc.pid)
+            lg = start([a.loadgen, "idle", px, tgt, str(n)], stdin=subprocess.PIPE)
+            line = lg.stdout.readline().decode()
+            if not line.startswith("ready"):
+                raise RuntimeError("idle loadgen failed")
+            used = rss_kib(proc.pid) - base
+            lg.stdin.close()
+            stop(lg)
+            return {"kib_per_conn": used / n}
+    finally:
+        stop(proc)
+
+
+SCENARIOS = ["up1", "up4", "down1", "down4", "connrate", "latency", "idle1000", "idle9000"]
+HIGHER_BETTER = {"gbps", "conn_per_s"}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gost", required=True)
+    ap.add_argument("--loadgen", required=True)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--families", default="forward,socks5,http")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    a = ap.parse_args()
+    targets = {}
+    for mode in ("sink", "source", "echo"):
+        _, targets[mode] = target_server(a.loadgen, mode)
+    rows = []
+    for family in a.families.split(","):
+        for scenario in a.scenarios.split(","):
+            results = {}
+            for name, factory, binary in PEERS[family]:
+                if binary and not shutil.which(binary):
+                    continue
+                runs = []
+                for _ in range(a.runs):
+                    try:
+                        runs.append(measure(a, scenario, family, name, factory, targets))
+                    except Exception as e:  # a peer that fails a scenario is reported, not fatal
+                        print(f"# {family}/{scenario}/{name}: {e}", file=sys.stderr)
+                if runs:
+                    results[name] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+            g = results.get("gost")
+            for name, m in results.items():
+                for k, v in m.items():
+                    ratio = ""
+                    if g and name != "gost" and v:
+                        ratio = f"{g[k] / v:.2f}"
+                    rows.append((family, scenario, name, k, v, ratio))
+                    print(f"{family:8} {scenario:9} {name:15} {k:13} {v:12.2f} {ratio:>6}", flush=True)
+    print("\n(gost/peer: higher is better for gbps and conn_per_s; lower is better for the rest)")
+    print("\n| family | scenario | peer | metric | median | gost/peer |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.2f} | {r[5]} |")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        cleanup()
