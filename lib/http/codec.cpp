@@ -277,6 +277,75 @@ std::size_t find_head_end(Bytes in, std::size_t from) {
   return kNotFound;
 }
 
+bool RequestLineChecker::feed(Bytes in) {
+  static constexpr std::string_view kVersion = "HTTP/1.";
+  for (auto byte : in) {
+    const char c = static_cast<char>(byte);
+    switch (phase_) {
+      case Phase::leading:  // empty lines before the request-line
+        if (c == '\r')
+          phase_ = Phase::leading_lf;
+        else if (c != '\n') {
+          phase_ = Phase::method;
+          n_ = 0;
+          if (!is_tchar(c))
+            phase_ = Phase::bad;
+          else
+            n_ = 1;
+        }
+        break;
+      case Phase::leading_lf:
+        // "\r" not followed by "\n" starts the request-line, and no method holds a CR.
+        phase_ = c == '\n' ? Phase::leading : Phase::bad;
+        break;
+      case Phase::method:
+        if (c == ' ' && n_ > 0) {
+          phase_ = Phase::target;
+          n_ = 0;
+        } else if (is_tchar(c)) {
+          ++n_;
+        } else {
+          phase_ = Phase::bad;
+        }
+        break;
+      case Phase::target: {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == ' ' && n_ > 0) {
+          phase_ = Phase::version;
+          n_ = 0;
+        } else if (u <= 0x20 || u == 0x7f) {
+          phase_ = Phase::bad;
+        } else {
+          ++n_;
+        }
+        break;
+      }
+      case Phase::version:
+        if (n_ < kVersion.size()) {
+          if (c != kVersion[n_]) phase_ = Phase::bad;
+        } else if (n_ == kVersion.size()) {
+          if (c != '0' && c != '1') phase_ = Phase::bad;
+        } else if (c == '\r') {
+          phase_ = Phase::version_lf;
+        } else if (c == '\n') {
+          phase_ = Phase::done;
+        } else {
+          phase_ = Phase::bad;
+        }
+        ++n_;
+        break;
+      case Phase::version_lf:
+        phase_ = c == '\n' ? Phase::done : Phase::bad;
+        break;
+      case Phase::done:
+        return true;
+      case Phase::bad:
+        return false;
+    }
+  }
+  return phase_ != Phase::bad;
+}
+
 Parsed<RequestHead> parse_request_head(Bytes in) {
   return parse_head<RequestHead>(in, parse_request_line);
 }

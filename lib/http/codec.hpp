@@ -87,6 +87,23 @@ Parsed<ResponseHead> parse_response_head(Bytes in);
 // kNotFound when there is no complete head yet. Leading empty lines do not end a head.
 std::size_t find_head_end(Bytes in, std::size_t from = 0);
 
+// Tells early that a request cannot be valid: fed with the bytes of a request as they arrive,
+// it checks the request-line (method token, target without controls or spaces, HTTP/1.0 or
+// HTTP/1.1) and turns bad at the first byte that cannot belong to one, so a client sending
+// garbage without line ends need not be waited for. It never rejects what parse_request_head
+// accepts; the field lines are left to parse_request_head.
+class RequestLineChecker {
+ public:
+  // Checks the next bytes; false once the request-line is known to be bad.
+  bool feed(Bytes in);
+  bool bad() const noexcept { return phase_ == Phase::bad; }
+
+ private:
+  enum class Phase { leading, leading_lf, method, target, version, version_lf, done, bad };
+  Phase phase_ = Phase::leading;
+  std::size_t n_ = 0;  // bytes of the current part
+};
+
 void serialize(const RequestHead& h, std::string& out);
 void serialize(const ResponseHead& h, std::string& out);
 

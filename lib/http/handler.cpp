@@ -108,12 +108,15 @@ bool is_conn_reset(const std::error_code& ec) {
          ec == asio::error::broken_pipe || ec == asio::error::connection_aborted;
 }
 
-// Reads one message head with `parse`, scanning only new bytes for its end.
+// Reads one message head with `parse`, scanning only new bytes for its end. With `check`, a
+// request-line that cannot be valid fails at once instead of when the head is complete.
 template <class T>
-asio::awaitable<Result<T>> read_head(StreamReader& rd, Parsed<T> (*parse)(Bytes)) {
+asio::awaitable<Result<T>> read_head(StreamReader& rd, Parsed<T> (*parse)(Bytes),
+                                     RequestLineChecker* check) {
   std::size_t scanned = 0;
   for (;;) {
     const Bytes b(rd.data(), rd.size());
+    if (check && !check->feed(b.subspan(scanned))) co_return make_error_code(errc::bad_request);
     if (find_head_end(b, scanned) != kNotFound || b.size() >= kMaxHeadSize) {
       auto p = parse(b);
       if (p.ok()) {
@@ -184,8 +187,9 @@ class Session {
       if (!r) co_return make_error_code(errc::closed);
       if (*r) co_return is_conn_reset(*r) ? make_error_code(errc::closed) : *r;
     }
-    auto r =
-        co_await with_timeout(read_head<RequestHead>(rd_, parse_request_head), cfg_.read_timeout);
+    RequestLineChecker check;
+    auto r = co_await with_timeout(read_head<RequestHead>(rd_, parse_request_head, &check),
+                                   cfg_.read_timeout);
     if (!r) co_return make_error_code(errc::timeout);
     co_return std::move(*r);
   }
@@ -449,7 +453,7 @@ class Session {
   // Reads the final response head, passing 1xx interim responses on (to HTTP/1.1 clients).
   asio::awaitable<Result<ResponseHead>> read_response(int client_minor) {
     for (int i = 0; i < kMaxInterim; ++i) {
-      auto r = co_await with_timeout(read_head<ResponseHead>(*urd_, parse_response_head),
+      auto r = co_await with_timeout(read_head<ResponseHead>(*urd_, parse_response_head, nullptr),
                                      cfg_.idle_timeout);
       if (!r) co_return make_error_code(errc::timeout);
       if (!*r) co_return r->error();

@@ -22,8 +22,18 @@ void check(bool ok) {
   if (!ok) std::abort();
 }
 
-void request_head(Bytes in) {
+void request_head(Bytes in, std::size_t step) {
   auto p = parse_request_head(in);
+  // The early request-line check agrees with itself fed whole or in pieces, and never rejects
+  // what parses.
+  RequestLineChecker whole, split;
+  const bool whole_ok = whole.feed(in);
+  bool split_ok = true;
+  for (std::size_t off = 0; off < in.size(); off += step) {
+    split_ok = split.feed(in.subspan(off, std::min(step, in.size() - off)));
+  }
+  check(whole_ok == split_ok);
+  if (p.ok()) check(whole_ok);
   if (!p.ok()) return;
   check(p.consumed > 0 && p.consumed <= in.size() && p.consumed <= kMaxHeadSize);
   check(p.value.headers.items.size() <= kMaxHeaders);
@@ -129,7 +139,7 @@ void text(std::string_view s) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const Bytes in(data, size);
   const std::size_t step = size ? data[0] % 7 + 1 : 1;
-  request_head(in);
+  request_head(in, step);
   response_head(in);
   chunked(in, step);
   head_end(in, step);

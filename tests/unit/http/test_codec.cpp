@@ -146,6 +146,30 @@ TEST_CASE("request head: header count and size limits", "[http][codec]") {
   CHECK(req(fits).ok());
 }
 
+TEST_CASE("request-line checker rejects early and never rejects a valid request", "[http][codec]") {
+  auto check = [](std::string_view s) {
+    RequestLineChecker c;
+    bool ok = true;
+    for (char ch : s) ok = c.feed(bytes(std::string_view(&ch, 1)));
+    RequestLineChecker whole;
+    CHECK(whole.feed(bytes(s)) == ok);
+    return ok;
+  };
+  for (auto s :
+       {"", "G", "GET", "GET ", "GET http://h/x", "GET http://h/x HTTP/1.", "GET / HTTP/1.1",
+        "GET / HTTP/1.1\r", "GET / HTTP/1.0\n", "\r\n\nCONNECT h:1 HTTP/1.1\r\nX: \x01",
+        "GET / HTTP/1.1\r\nanything \x00 goes here"}) {
+    INFO(s);
+    CHECK(check(s));
+  }
+  for (auto s : {" ", "\x16\x03\x01", "GET  /", "GET /\x01", "GET / HTTP/2", "GET / HTTP/1.2",
+                 "GET / HTTP/1.1 ", "GET / HTTP/1.1\rX", "\rX", "G\tT / HTTP/1.1", "GET\r\n"}) {
+    INFO(s);
+    CHECK_FALSE(check(s));
+    CHECK_FALSE(req(std::string(s) + "\r\n\r\n").ok());
+  }
+}
+
 TEST_CASE("find_head_end scans incrementally", "[http][codec]") {
   const std::string_view m = "GET / HTTP/1.1\r\nA: b\r\n\r\nrest";
   CHECK(find_head_end(bytes(m)) == m.size() - 4);

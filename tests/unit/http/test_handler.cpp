@@ -972,6 +972,24 @@ TEST_CASE("garbage is recorded as bad_request with a 400", "[http][handler]") {
   CHECK(rec.ec == errc::bad_request);
 }
 
+TEST_CASE("garbage without a line end is refused at once, not at readTimeout", "[http][handler]") {
+  Fixture f;
+  ProxyOptions opt;
+  opt.md.set("readTimeout", "30s");
+  auto port = f.start(opt);
+  for (std::string g : {std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11),
+                        std::string("\x05\x01\x00", 3), std::string("GET /a b")}) {
+    const auto t0 = Clock::now();
+    Client c(port);
+    c.send(g);
+    auto r = c.response("GET", 5s);
+    REQUIRE(r);
+    CHECK(r->head.status == 400);
+    CHECK(c.closed_within(5s));
+    CHECK(Clock::now() - t0 < 5s);
+  }
+}
+
 TEST_CASE("a slow head is cut at readTimeout while other clients are served", "[http][handler]") {
   Fixture f;
   Origin o;
