@@ -177,10 +177,22 @@ constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 
 asio::awaitable<void> splice_dir(asio::ip::tcp::socket& from, asio::ip::tcp::socket& to, std::uint64_t& count,
-                                 std::error_code& err) {
+                                 std::error_code& err, Shared& sh, std::chrono::milliseconds idle) {
   const int in = from.native_handle(), out = to.native_handle();
   for (;;) {
-    auto [wec] = co_await from.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
+    std::error_code wec;
+    if (idle.count() > 0) {
+      auto r = co_await with_timeout(from.async_wait(asio::ip::tcp::socket::wait_read, use_tuple), idle);
+      if (!r) {
+        // Idle in this direction: end only when the other direction is idle too.
+        if (sh.done || clock_type::now() - sh.last_activity >= idle) break;
+        continue;
+      }
+      wec = std::get<0>(*r);
+    } else {
+      auto [e] = co_await from.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
+      wec = e;
+    }
     if (wec) {
       if (!benign(wec)) err = wec;
       break;
@@ -206,6 +218,7 @@ asio::awaitable<void> splice_dir(asio::ip::tcp::socket& from, asio::ip::tcp::soc
         }
       } else {
         pending += static_cast<std::size_t>(n);
+        sh.last_activity = clock_type::now();
       }
       while (pending > 0) {
         ssize_t m = ::splice(pipe.rd(), nullptr, out, nullptr, pending, kSpliceFlags);
@@ -236,19 +249,22 @@ asio::awaitable<void> splice_dir(asio::ip::tcp::socket& from, asio::ip::tcp::soc
       co_return;  // half-close: the other direction keeps going
     }
   }
+  sh.done = true;
   std::error_code ec;
   from.close(ec);
   to.close(ec);
 }
 
-asio::awaitable<BridgeResult> splice_bridge(asio::ip::tcp::socket& a, asio::ip::tcp::socket& b) {
+asio::awaitable<BridgeResult> splice_bridge(asio::ip::tcp::socket& a, asio::ip::tcp::socket& b,
+                                            std::chrono::milliseconds idle) {
   using namespace asio::experimental::awaitable_operators;
   BridgeResult res;
   std::error_code e1, e2;
   std::error_code ec;
   a.native_non_blocking(true, ec);
   b.native_non_blocking(true, ec);
-  co_await (splice_dir(a, b, res.a_to_b, e1) && splice_dir(b, a, res.b_to_a, e2));
+  Shared sh;
+  co_await (splice_dir(a, b, res.a_to_b, e1, sh, idle) && splice_dir(b, a, res.b_to_a, e2, sh, idle));
   res.ec = e1 ? e1 : e2;
   co_return res;
 }
@@ -264,7 +280,7 @@ asio::awaitable<BridgeResult> bridge(Stream& a, Stream& b, BridgeOptions opts) {
   auto* ta = a.tcp_socket();
   auto* tb = b.tcp_socket();
   if (ta && tb && !a.is_datagram() && !b.is_datagram()) {
-    auto res = co_await splice_bridge(*ta, *tb);
+    auto res = co_await splice_bridge(*ta, *tb, opts.idle_timeout);
     a.close();
     b.close();
     co_return res;

@@ -319,8 +319,8 @@ class Session {
 
   asio::awaitable<void> bind() {
     if (!sh_->cfg.enable_bind) {
-      co_await fail(kRepCommandNotSupported, make_error_code(errc::unsupported),
-                    "socks5: BIND is disabled");
+      // GOST answers a disabled BIND with 0x02 (not allowed by ruleset).
+      co_await fail(kRepNotAllowed, make_error_code(errc::forbidden), "socks5: BIND is disabled");
       co_return;
     }
     if (sh_->args.router->chain()) {
@@ -394,8 +394,8 @@ class Session {
   asio::awaitable<void> associate() {
     rec_.network = "udp";
     if (!sh_->cfg.enable_udp) {
-      co_await fail(kRepCommandNotSupported, make_error_code(errc::unsupported),
-                    "socks5: UDP relay is disabled");
+      // GOST answers a disabled UDP ASSOCIATE with 0x02 (not allowed by ruleset).
+      co_await fail(kRepNotAllowed, make_error_code(errc::forbidden), "socks5: UDP relay is disabled");
       co_return;
     }
     rec_.target.clear();

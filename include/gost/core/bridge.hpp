@@ -19,7 +19,7 @@ struct BridgeResult {
 };
 
 struct BridgeOptions {
-  // For datagram streams: end when neither side sent anything for this long (0 = never).
+  // End when neither side sent anything for this long (0 = never).
   std::chrono::milliseconds idle_timeout{};
 };
 

@@ -564,12 +564,12 @@ TEST_CASE("socks5 unknown commands and address types", "[socks][socks5]") {
     CHECK(c.reply().reply == socks::kRepAddressNotSupported);
     CHECK(c.closed());
   }
-  // BIND and UDP ASSOCIATE are off by default.
+  // BIND and UDP ASSOCIATE are off by default; GOST refuses them with 0x02.
   for (std::uint8_t cmd : {socks::kCmdBind, socks::kCmdUdpAssociate}) {
     Raw c(svc->address().port);
     c.send(B{5, 1, 0, 5, cmd, 0, 1, 0, 0, 0, 0, 0, 0});
     CHECK(c.recv(2) == B{5, 0});
-    CHECK(c.reply().reply == socks::kRepCommandNotSupported);
+    CHECK(c.reply().reply == socks::kRepNotAllowed);
     CHECK(c.closed());
   }
 }
@@ -772,10 +772,10 @@ TEST_CASE("socks5 UDP through the connector: associate() and a udp connect()",
   auto a2 = f.run(udp_echo_via(named, anon->address(), local(echo.port()), "node by name"));
   CHECK(a2.data == "node by name");
 
-  // udp disabled on the server: the connector reports unsupported.
+  // udp disabled on the server (0x02, as GOST answers): the connector reports forbidden.
   auto off = f.start("socks5");
   auto d = f.run(udp_echo_via(c, off->address(), local(echo.port()), "x"));
-  CHECK(d.ec == errc::unsupported);
+  CHECK(d.ec == errc::forbidden);
 }
 
 TEST_CASE("socks5 UDP and CONNECT through a chain (connector -> handler -> handler -> echo)",
