@@ -301,6 +301,7 @@ struct ProxyOptions {
   Metadata md;
   AutherPtr auther;
   BypassPtr bypass;
+  LoggerPtr logger;
 };
 
 struct Fixture {
@@ -329,6 +330,7 @@ struct Fixture {
     ha.router = std::make_shared<Router>();
     ha.auther = o.auther;
     ha.bypass = o.bypass;
+    ha.logger = o.logger;
     return ha;
   }
 
@@ -555,7 +557,10 @@ TEST_CASE("keep-alive: several requests on one connection, one upstream, then an
 TEST_CASE("pipelined requests are answered in order", "[http][handler]") {
   Fixture f;
   Origin o;
-  auto port = f.start();
+  ProxyOptions opt;  // with debug logging on, to run that path too
+  opt.logger = std::make_shared<Logger>(LogLevel::trace, LogFormat::json,
+                                        std::fopen("/dev/null", "w"), true);
+  auto port = f.start(opt);
   Client c(port);
   c.send(get(o, "/p1") + get(o, "/p2") + get(o, "/p3"));
   for (auto p : {"/p1", "/p2", "/p3"}) {
