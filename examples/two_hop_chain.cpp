@@ -10,18 +10,10 @@
 
 #include <asio/co_spawn.hpp>
 
+#include "gost/builder.hpp"
 #include "gost/core.hpp"
 
 namespace {
-
-gost::NodePtr make_node(const gost::Registry& reg, std::string name, std::string addr, const char* connector) {
-  auto n = std::make_shared<gost::Node>();
-  n->name = std::move(name);
-  n->addr = std::move(addr);
-  n->dialer = *(*reg.dialer("tcp"))(gost::DialerArgs{});
-  n->connector = *(*reg.connector(connector))(gost::ConnectorArgs{});
-  return n;
-}
 
 asio::awaitable<std::string> exchange(gost::RouterPtr router, gost::Address target, std::string msg) {
   gost::DialInfo info;
@@ -51,16 +43,16 @@ int main(int argc, char** argv) {
   gost::Registry reg;
   gost::register_builtin_modules(reg);
 
-  auto chain = std::make_shared<gost::Chain>();
-  chain->name = "chain-0";
-  const char* connectors[] = {"socks5", "http"};
-  for (int i = 0; i < 2; ++i) {
-    auto hop = std::make_shared<gost::Hop>();
-    hop->name = "hop-" + std::to_string(i);
-    hop->nodes.push_back(make_node(reg, "node-" + std::to_string(i), argv[1 + i], connectors[i]));
-    chain->hops.push_back(hop);
+  auto chain = gost::ChainBuilder(reg)
+                   .name("chain-0")
+                   .hop(gost::HopBuilder("hop-0").node(gost::NodeBuilder("node-0", argv[1]).connector("socks5")))
+                   .hop(gost::HopBuilder("hop-1").node(gost::NodeBuilder("node-1", argv[2]).connector("http")))
+                   .build();
+  if (!chain) {
+    std::fprintf(stderr, "%s\n", chain.error().message.c_str());
+    return 2;
   }
-  auto router = std::make_shared<gost::Router>(chain, gost::RouterOptions{.retries = 1});
+  auto router = std::make_shared<gost::Router>(*chain, gost::RouterOptions{.retries = 1});
   auto target = gost::Address::parse(argv[3]);
   if (!target) {
     std::fprintf(stderr, "bad target %s\n", argv[3]);
