@@ -14,8 +14,13 @@ if(Asio_FOUND AND NOT TARGET Asio::asio)
   add_library(Asio::asio INTERFACE IMPORTED)
   set_target_properties(Asio::asio PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${Asio_INCLUDE_DIR}")
   # One compiled Asio (lib/core/asio_impl.cpp) instead of header-only instantiation everywhere.
+  # Asio's config.hpp includes no standard header, so whether it sees
+  # _GLIBCXX_HAVE_ALIGNED_ALLOC depends on include order: one translation unit would
+  # allocate coroutine frames with aligned_alloc and another free them with operator
+  # delete. Pin the choice for every translation unit.
   target_compile_definitions(Asio::asio INTERFACE ASIO_SEPARATE_COMPILATION ASIO_NO_DEPRECATED
-                                                  ASIO_NO_TS_EXECUTORS)
+                                                  ASIO_NO_TS_EXECUTORS
+                                                  ASIO_DISABLE_STD_ALIGNED_ALLOC)
   find_package(Threads REQUIRED)
   target_link_libraries(Asio::asio INTERFACE Threads::Threads)
 endif()
