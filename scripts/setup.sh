@@ -4,13 +4,23 @@
 set -euo pipefail
 
 BUILD_PKGS=(build-essential cmake ninja-build ccache pkg-config git
-            libasio-dev libssl-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev catch2)
-TEST_PKGS=(python3 curl socat microsocks dante-server tinyproxy netcat-openbsd iproute2 procps)
+            libasio-dev libssl-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev catch2
+            libnghttp2-dev android-libboringssl-dev)
+# Peers the integration tests talk to.
+TEST_PKGS=(python3 curl socat microsocks dante-server tinyproxy netcat-openbsd iproute2 procps
+           openssl nghttp2-client nghttp2-server python3-websockets python3-h2 shadowsocks-libev
+           kcptun)
+# Further peers only the benchmarks start.
+BENCH_PKGS=(haproxy v2ray)
 
 want=("${BUILD_PKGS[@]}")
-if [[ "${1:-}" == "--test" ]]; then
-  want+=("${TEST_PKGS[@]}")
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --test) want+=("${TEST_PKGS[@]}") ;;
+    --bench) want+=("${TEST_PKGS[@]}" "${BENCH_PKGS[@]}") ;;
+    *) echo "usage: $0 [--test] [--bench]" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${want[@]}"; do
