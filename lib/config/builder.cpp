@@ -453,6 +453,7 @@ Result<ServicePtr, ConfigError> ServiceBuilder::build() const {
   ha.router = std::move(router);
   ha.forwarder = std::move(forwarder);
   ha.auther = combine(authers_, auth_);
+  ha.auth = auth_;
   ha.bypass = std::move(bypass);
   ha.logger = logger_;
   auto handler = (*hf)(ha);

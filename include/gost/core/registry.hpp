@@ -43,6 +43,7 @@ struct HandlerArgs {
   RouterPtr router;     // never null: a chain-less router dials directly
   HopPtr forwarder;     // forward targets (port forwarding), may be null
   AutherPtr auther;     // from handler.auth / handler.auther; null = no authentication
+  std::optional<Credentials> auth;  // handler.auth as given (ss/ssu take method:password here)
   BypassPtr bypass;     // service bypass: targets it contains are refused
   LoggerPtr logger;
 };
