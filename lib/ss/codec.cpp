@@ -1,0 +1,434 @@
+#include "ss/codec.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "socks/codec.hpp"
+#include "ss/blake3.hpp"
+
+namespace gost::ss {
+namespace {
+
+constexpr std::string_view kSessionContext = "shadowsocks 2022 session subkey";
+constexpr std::string_view kIdentityContext = "shadowsocks 2022 identity subkey";
+
+std::uint16_t be16(const std::uint8_t* p) {
+  return static_cast<std::uint16_t>(static_cast<unsigned>(p[0]) << 8 | p[1]);
+}
+void put16(std::uint8_t* p, std::size_t v) {
+  p[0] = static_cast<std::uint8_t>(v >> 8);
+  p[1] = static_cast<std::uint8_t>(v);
+}
+std::int64_t be64(const std::uint8_t* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = v << 8 | p[i];
+  return static_cast<std::int64_t>(v);
+}
+void put64(std::uint8_t* p, std::int64_t sv) {
+  auto v = static_cast<std::uint64_t>(sv);
+  for (int i = 7; i >= 0; --i) {
+    p[i] = static_cast<std::uint8_t>(v);
+    v >>= 8;
+  }
+}
+
+std::array<std::uint8_t, 16> psk_hash(const std::vector<std::uint8_t>& psk) {
+  std::array<std::uint8_t, 16> h{};
+  blake3_hash(psk.data(), psk.size(), h.data(), h.size());
+  return h;
+}
+
+}  // namespace
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<Keys, std::string> make_keys(const std::string& method, const std::string& password,
+                                    const std::map<std::string, std::string>& users) {
+  Keys k;
+  k.method = find_method(method);
+  if (!k.method) return std::string("unsupported method \"" + method + "\"");
+  if (k.method->edition == Edition::aead) {
+    if (password.empty()) return std::string("empty password");
+    k.psks.push_back(password_key(password, k.method->key_size));
+    return k;
+  }
+  std::size_t start = 0;
+  for (;;) {
+    auto end = password.find(':', start);
+    auto part = password.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    auto d = base64_decode(part);
+    if (!d) return std::string("the 2022 PSK \"" + part + "\" is not base64");
+    if (d->size() != k.method->key_size) {
+      return std::string("the 2022 PSK \"" + part + "\" has " + std::to_string(d->size()) +
+                         " bytes, " + method + " needs " + std::to_string(k.method->key_size));
+    }
+    k.psks.push_back(std::move(*d));
+    if (k.psks.size() > 4) return std::string("at most 4 PSKs (identity hops) are supported");
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  for (const auto& [name, pass] : users) {
+    auto d = base64_decode(pass);
+    if (!d || d->size() != k.method->key_size) {
+      return std::string("user \"" + name + "\": the PSK must be base64 of " +
+                         std::to_string(k.method->key_size) + " bytes");
+    }
+    const auto h = psk_hash(*d);  // before *d is moved from
+    k.users[h] = {name, std::move(*d)};
+  }
+  return k;
+}
+
+// ---------------------------------------------------------------- Decoder
+
+Decoder::Step Decoder::fail(std::error_code ec) {
+  Step s;
+  s.status = ParseStatus::error;
+  s.ec = ec;
+  return s;
+}
+
+Decoder::Step Decoder::step(std::uint8_t* data, std::size_t size, std::uint8_t* out,
+                            std::size_t out_cap) {
+  const Method& m = *keys_->method;
+  const bool v2022 = m.edition == Edition::aead2022;
+  const bool server = role_ == Role::server;
+  Step st;
+  auto more = [&](std::size_t n) {
+    st.status = ParseStatus::need_more;
+    st.need = n;
+    return st;
+  };
+  auto ok = [&](std::size_t consumed, std::size_t off, std::size_t len) {
+    st.status = ParseStatus::ok;
+    st.consumed = consumed;
+    st.plain_off = off;
+    st.plain_len = len;
+    return st;
+  };
+  const auto bad = make_error_code(errc::bad_request);
+  switch (stage_) {
+    case kSalt: {
+      const std::size_t ss = m.salt_size;
+      const bool eih = v2022 && server && !keys_->users.empty();
+      const std::size_t n = ss + (eih ? 16 : 0);
+      if (size < n) return more(n);
+      salt_.assign(data, data + ss);
+      session_key_ = keys_->key();
+      if (eih) {
+        std::uint8_t idkey[kMaxKeySize];
+        derive_2022(kIdentityContext, keys_->key().data(), m.key_size, salt_.data(), ss, idkey);
+        std::array<std::uint8_t, 16> h;
+        std::memcpy(h.data(), data + ss, 16);
+        if (!aes_block(m, idkey, h.data(), false)) return fail(bad);
+        auto it = keys_->users.find(h);
+        if (it == keys_->users.end()) return fail(make_error_code(errc::auth_failed));
+        user_ = it->second.first;
+        session_key_ = it->second.second;
+      }
+      bool inited;
+      if (v2022) {
+        std::uint8_t sub[kMaxKeySize];
+        derive_2022(kSessionContext, session_key_.data(), m.key_size, salt_.data(), ss, sub);
+        inited = aead_.init(m, sub, false);
+      } else {
+        auto sub = aead_subkey(session_key_, salt_.data(), ss);
+        inited = aead_.init(m, sub.data(), false);
+      }
+      if (!inited) return fail(bad);
+      stage_ = v2022 ? kFixed : kLen;
+      return ok(n, 0, 0);
+    }
+    case kFixed: {
+      const std::size_t hl = server ? 11 : 1 + 8 + m.salt_size + 2;
+      const std::size_t n = hl + kTagSize;
+      if (size < n) return more(n);
+      if (!aead_.open(data, n, data)) return fail(make_error_code(errc::auth_failed));
+      if (data[0] != (server ? 0 : 1)) return fail(bad);
+      const std::int64_t now = now_ ? now_() : unix_now();
+      const std::int64_t ts = be64(data + 1);
+      if (ts < now - kTimestampWindow || ts > now + kTimestampWindow) {
+        return fail(make_error_code(errc::timeout));
+      }
+      if (server) {
+        len_ = be16(data + 9);
+        if (len_ == 0) return fail(bad);
+        if (keys_->filter && !keys_->filter->check_and_add(salt_.data(), salt_.size())) {
+          return fail(make_error_code(errc::forbidden));
+        }
+        stage_ = kVar;
+      } else {
+        if (req_salt_.size() != m.salt_size ||
+            std::memcmp(data + 9, req_salt_.data(), m.salt_size) != 0) {
+          return fail(bad);
+        }
+        len_ = be16(data + 9 + m.salt_size);
+        stage_ = len_ > 0 ? kFirst : kLen;
+      }
+      return ok(n, 0, 0);
+    }
+    case kVar: {
+      const std::size_t n = len_ + kTagSize;
+      if (size < n) return more(n);
+      if (!aead_.open(data, n, data)) return fail(bad);
+      auto a = socks::parse_socks5_address(Bytes(data, len_));
+      if (!a.ok()) return fail(bad);
+      const std::size_t al = a.consumed;
+      if (len_ < al + 2) return fail(bad);
+      const std::size_t pad = be16(data + al);
+      if (pad > kMaxPadding || al + 2 + pad > len_) return fail(bad);
+      const std::size_t payload = len_ - al - 2 - pad;
+      if (pad == 0 && payload == 0) return fail(bad);
+      // The address is moved next to the initial payload: the plaintext then reads exactly as
+      // the AEAD edition's first chunk (address, then data).
+      std::memmove(data + 2 + pad, data, al);
+      stage_ = kLen;
+      return ok(n, 2 + pad, al + payload);
+    }
+    case kFirst: {
+      const std::size_t n = len_ + kTagSize;
+      if (size < n) return more(n);
+      if (!aead_.open(data, n, data)) return fail(bad);
+      stage_ = kLen;
+      return ok(n, 0, len_);
+    }
+    case kLen: {
+      const std::size_t n = 2 + kTagSize;
+      if (size < n) return more(n);
+      if (!aead_.open(data, n, data)) return fail(make_error_code(errc::auth_failed));
+      len_ = be16(data);
+      if (len_ > m.max_payload()) return fail(bad);
+      if (!v2022 && server && !replay_checked_) {
+        replay_checked_ = true;
+        if (keys_->filter && !keys_->filter->check_and_add(salt_.data(), salt_.size())) {
+          return fail(make_error_code(errc::forbidden));
+        }
+      }
+      stage_ = kPayload;
+      return ok(n, 0, 0);
+    }
+    case kPayload: {
+      const std::size_t n = len_ + kTagSize;
+      if (size < n) return more(n);
+      stage_ = kLen;
+      if (out && out_cap >= len_) {
+        if (!aead_.open(data, n, out)) return fail(bad);
+        st.in_out = true;
+        return ok(n, 0, len_);
+      }
+      if (!aead_.open(data, n, data)) return fail(bad);
+      return ok(n, 0, len_);
+    }
+  }
+  return fail(bad);
+}
+
+// ---------------------------------------------------------------- Encoder
+
+Encoder::Encoder(const Keys* keys, Role role) : keys_(keys), role_(role) {
+  salt_.resize(keys->method->salt_size);
+  random_bytes(salt_.data(), salt_.size());
+}
+
+std::error_code Encoder::set_target(const Address& target) {
+  target_.clear();
+  return socks::serialize_socks5_address(target, target_);
+}
+
+std::size_t Encoder::start(const std::uint8_t* in, std::size_t n, std::uint8_t* out,
+                           std::size_t cap, std::size_t* consumed) {
+  const Method& m = *keys_->method;
+  const bool v2022 = m.edition == Edition::aead2022;
+  const bool client = role_ == Role::client;
+  *consumed = 0;
+  if (cap < kHeaderRoom + kChunkOverhead) return 0;
+  const std::vector<std::uint8_t>& key =
+      (!client && v2022 && !session_key_.empty()) ? session_key_ : keys_->key();
+  bool inited;
+  if (v2022) {
+    std::uint8_t sub[kMaxKeySize];
+    derive_2022(kSessionContext, key.data(), m.key_size, salt_.data(), salt_.size(), sub);
+    inited = aead_.init(m, sub, true);
+  } else {
+    auto sub = aead_subkey(key, salt_.data(), salt_.size());
+    inited = aead_.init(m, sub.data(), true);
+  }
+  if (!inited) return 0;
+  std::uint8_t* p = out;
+  std::memcpy(p, salt_.data(), salt_.size());
+  p += salt_.size();
+  const std::int64_t now = now_ ? now_() : unix_now();
+  if (!v2022) {
+    if (client) {
+      const std::size_t take = std::min(n, m.max_payload() - target_.size());
+      std::uint8_t len[2];
+      put16(len, target_.size() + take);
+      if (!aead_.seal(len, 2, p)) return 0;
+      p += 2 + kTagSize;
+      if (!aead_.seal(target_.data(), target_.size(), p, in, take)) return 0;
+      p += target_.size() + take + kTagSize;
+      *consumed = take;
+    }
+  } else if (client) {
+    for (std::size_t i = 0; i + 1 < keys_->psks.size(); ++i) {
+      std::uint8_t idkey[kMaxKeySize];
+      derive_2022(kIdentityContext, keys_->psks[i].data(), m.key_size, salt_.data(),
+                  salt_.size(), idkey);
+      auto h = psk_hash(keys_->psks[i + 1]);
+      if (!aes_block(m, idkey, h.data(), true)) return 0;
+      std::memcpy(p, h.data(), 16);
+      p += 16;
+    }
+    const std::size_t room = cap - static_cast<std::size_t>(p - out) - 11 - 2 * kTagSize -
+                             target_.size() - 2 - kChunkOverhead;
+    const std::size_t take = std::min({n, m.max_payload() - target_.size() - 2, room});
+    std::size_t pad = 0;
+    std::uint8_t padbuf[2 + kMaxPadding] = {};
+    if (take == 0) {
+      std::uint8_t r[2];
+      random_bytes(r, 2);
+      pad = 1 + (static_cast<std::size_t>(r[0]) << 8 | r[1]) % kMaxPadding;
+    }
+    put16(padbuf, pad);
+    const std::size_t var_len = target_.size() + 2 + pad + take;
+    std::uint8_t fixed[11];
+    fixed[0] = 0;
+    put64(fixed + 1, now);
+    put16(fixed + 9, var_len);
+    if (!aead_.seal(fixed, sizeof(fixed), p)) return 0;
+    p += sizeof(fixed) + kTagSize;
+    if (!aead_.seal(target_.data(), target_.size(), p, padbuf, 2 + pad, in, take)) return 0;
+    p += var_len + kTagSize;
+    *consumed = take;
+  } else {
+    const std::size_t room = cap - static_cast<std::size_t>(p - out) - 11 - m.salt_size -
+                             2 * kTagSize - kChunkOverhead;
+    const std::size_t take = std::min({n, m.max_payload(), room});
+    std::uint8_t hdr[1 + 8 + kMaxSaltSize + 2];
+    hdr[0] = 1;
+    put64(hdr + 1, now);
+    std::memcpy(hdr + 9, req_salt_.data(), std::min(req_salt_.size(), m.salt_size));
+    put16(hdr + 9 + m.salt_size, take);
+    const std::size_t hl = 11 + m.salt_size;
+    if (!aead_.seal(hdr, hl, p)) return 0;
+    p += hl + kTagSize;
+    if (!aead_.seal(in, take, p)) return 0;
+    p += take + kTagSize;
+    *consumed = take;
+  }
+  started_ = true;
+  return static_cast<std::size_t>(p - out);
+}
+
+std::size_t Encoder::encode(const std::uint8_t* in, std::size_t n, std::uint8_t* out,
+                            std::size_t cap, std::size_t* consumed) {
+  std::size_t used = 0;
+  std::uint8_t* p = out;
+  if (!started_) {
+    std::size_t w = start(in, n, out, cap, &used);
+    if (w == 0) {
+      *consumed = 0;
+      return 0;
+    }
+    p += w;
+  }
+  const std::size_t maxp = keys_->method->max_payload();
+  while (used < n) {
+    const std::size_t room = cap - static_cast<std::size_t>(p - out);
+    if (room < kChunkOverhead + 1) break;
+    const std::size_t take = std::min({n - used, maxp, room - kChunkOverhead});
+    std::uint8_t len[2];
+    put16(len, take);
+    if (!aead_.seal(len, 2, p)) return 0;
+    p += 2 + kTagSize;
+    if (!aead_.seal(in + used, take, p)) return 0;
+    p += take + kTagSize;
+    used += take;
+  }
+  *consumed = used;
+  return static_cast<std::size_t>(p - out);
+}
+
+// ---------------------------------------------------------------- packets and frames
+
+std::error_code seal_packet(const Keys& keys, const Address& addr, const std::uint8_t* data,
+                            std::size_t n, std::vector<std::uint8_t>& out) {
+  const Method& m = *keys.method;
+  if (m.edition != Edition::aead) return make_error_code(errc::unsupported);
+  std::vector<std::uint8_t> a;
+  if (auto ec = socks::serialize_socks5_address(addr, a)) return ec;
+  const std::size_t base = out.size();
+  out.resize(base + m.salt_size + a.size() + n + kTagSize);
+  std::uint8_t* p = out.data() + base;
+  random_bytes(p, m.salt_size);
+  auto sub = aead_subkey(keys.key(), p, m.salt_size);
+  Aead aead;
+  if (!aead.init(m, sub.data(), true) || !aead.seal(a.data(), a.size(), p + m.salt_size, data, n)) {
+    out.resize(base);
+    return make_error_code(errc::bad_request);
+  }
+  return {};
+}
+
+std::error_code open_packet(const Keys& keys, std::uint8_t* pkt, std::size_t n, Address* addr,
+                            std::size_t* data_off, std::size_t* data_len) {
+  const Method& m = *keys.method;
+  if (m.edition != Edition::aead) return make_error_code(errc::unsupported);
+  if (n < m.salt_size + kTagSize) return make_error_code(errc::bad_request);
+  auto sub = aead_subkey(keys.key(), pkt, m.salt_size);
+  Aead aead;
+  std::uint8_t* body = pkt + m.salt_size;
+  const std::size_t bl = n - m.salt_size;
+  if (!aead.init(m, sub.data(), false) || !aead.open(body, bl, body)) {
+    return make_error_code(errc::auth_failed);
+  }
+  auto a = socks::parse_socks5_address(Bytes(body, bl - kTagSize));
+  if (!a.ok()) return make_error_code(errc::bad_request);
+  *addr = std::move(a.value);
+  *data_off = m.salt_size + a.consumed;
+  *data_len = bl - kTagSize - a.consumed;
+  return {};
+}
+
+Parsed<TunFrame> parse_tun_frame(Bytes in) {
+  if (in.size() < 3) return Parsed<TunFrame>::more();
+  const std::size_t len = be16(in.data());
+  if (in[2] != kTunFrag) return Parsed<TunFrame>::fail(make_error_code(errc::bad_request));
+  auto a = socks::parse_socks5_address(in.subspan(3));
+  if (a.failed()) return Parsed<TunFrame>::fail(a.ec);
+  if (a.need_more()) return Parsed<TunFrame>::more();
+  const std::size_t hl = 3 + a.consumed;
+  if (in.size() < hl + len) return Parsed<TunFrame>::more();
+  TunFrame f;
+  f.addr = std::move(a.value);
+  f.data_off = hl;
+  f.data_len = len;
+  return Parsed<TunFrame>::done(hl + len, std::move(f));
+}
+
+std::error_code serialize_tun_header(const Address& addr, std::size_t data_len,
+                                     std::vector<std::uint8_t>& out) {
+  if (data_len > 0xFFFF) return make_error_code(errc::message_too_large);
+  std::uint8_t h[3];
+  put16(h, data_len);
+  h[2] = kTunFrag;
+  const std::size_t base = out.size();
+  out.insert(out.end(), h, h + 3);
+  if (auto ec = socks::serialize_socks5_address(addr, out)) {
+    out.resize(base);
+    return ec;
+  }
+  return {};
+}
+
+Parsed<Address> parse_address(Bytes in) { return socks::parse_socks5_address(in); }
+std::error_code serialize_address(const Address& a, std::vector<std::uint8_t>& out) {
+  return socks::serialize_socks5_address(a, out);
+}
+
+}  // namespace gost::ss

@@ -1,0 +1,174 @@
+#pragma once
+// Shadowsocks stream and packet codecs. Pure: no I/O; the caller owns the buffers.
+//
+// AEAD stream (SIP004), each direction:
+//   [salt][len: 2B BE, sealed (+16 tag)][payload: len B sealed (+16 tag)] [len][payload] ...
+//   subkey = HKDF-SHA1(master key, salt, "ss-subkey"); nonce = 12-byte little-endian counter
+//   from 0, +1 per seal/open; len <= 0x3FFF. The client's first payload starts with the target
+//   in SOCKS5 address form (ATYP ADDR PORT).
+// 2022 edition (SIP022), request (client -> server):
+//   [salt][EIH 16B per identity hop][sealed fixed header: type 0 | timestamp 8B BE | len 2B]
+//   [sealed variable header (len B): SOCKS5 address | padding len 2B | padding | initial payload]
+//   then chunks as above with len <= 0xFFFF.
+//   response: [salt][sealed: type 1 | timestamp | request salt | len 2B][sealed first payload
+//   (len B)] then chunks. subkey = BLAKE3 derive_key("shadowsocks 2022 session subkey",
+//   PSK || salt). EIH i = AES-ECB(derive_key("shadowsocks 2022 identity subkey", iPSK_i || salt),
+//   BLAKE3(iPSK_{i+1} or uPSK)[0..16)).
+// AEAD packet (UDP): [salt][sealed with nonce 0: SOCKS5 address | data].
+// GOST UDP-tun frame (ssu over a stream): [len(DATA) 2B BE][0xFF][SOCKS5 address][DATA].
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "gost/core/address.hpp"
+#include "gost/core/codec.hpp"
+#include "ss/crypto.hpp"
+#include "ss/replay.hpp"
+
+namespace gost::ss {
+
+inline constexpr std::int64_t kTimestampWindow = 30;  // seconds, SIP022
+inline constexpr std::size_t kMaxPadding = 900;
+inline constexpr std::uint8_t kTunFrag = 0xFF;
+
+// Keys of one configured endpoint (shared by its connections, read-only after setup).
+struct Keys {
+  const Method* method = nullptr;
+  // AEAD: the master key. 2022: the PSKs from the password, split on ':' (client: the identity
+  // PSKs then the user PSK; server: its own PSK is the last).
+  std::vector<std::vector<std::uint8_t>> psks;
+  // 2022 server with users: BLAKE3(uPSK)[0..16) -> (name, uPSK).
+  std::map<std::array<std::uint8_t, 16>, std::pair<std::string, std::vector<std::uint8_t>>> users;
+  // Server: salts of accepted streams (replays are refused). May be null.
+  std::shared_ptr<SaltFilter> filter;
+
+  const std::vector<std::uint8_t>& key() const { return psks.back(); }
+};
+
+// Builds Keys from method and password (and a users map name -> base64 uPSK for a 2022 server).
+// Errors name the problem (unknown method, bad base64 PSK, wrong key length).
+Result<Keys, std::string> make_keys(const std::string& method, const std::string& password,
+                                    const std::map<std::string, std::string>& users = {});
+
+// Decodes one direction of a stream. step() looks at the raw bytes buffered so far and either
+// needs more, or decodes the next unit (salt, header or chunk) in place.
+class Decoder {
+ public:
+  enum class Role { server, client };
+  Decoder(const Keys* keys, Role role) : keys_(keys), role_(role) {}
+
+  struct Step {
+    ParseStatus status = ParseStatus::need_more;
+    std::size_t need = 0;       // need_more: raw bytes the next unit needs in total
+    std::size_t consumed = 0;   // ok: raw bytes used
+    std::size_t plain_off = 0;  // ok: plaintext at data + plain_off (may be empty)
+    std::size_t plain_len = 0;
+    bool in_out = false;        // ok: the plaintext was written to `out` instead
+    std::error_code ec;
+  };
+  // `out`, when big enough for a whole payload chunk, receives it directly (no copy).
+  Step step(std::uint8_t* data, std::size_t size, std::uint8_t* out = nullptr,
+            std::size_t out_cap = 0);
+
+  // Client (2022): the request salt the response must echo.
+  void set_request_salt(const std::uint8_t* s, std::size_t n) { req_salt_.assign(s, s + n); }
+  // Server (2022): the client's salt, echoed in the response.
+  const std::vector<std::uint8_t>& peer_salt() const { return salt_; }
+  // Server: the user the identity header named (2022 with users).
+  const std::string& user() const { return user_; }
+  const std::vector<std::uint8_t>& session_key() const { return session_key_; }
+  // Seconds since the epoch, for the 2022 timestamp check (tests and fuzzing fix it).
+  void set_clock(std::int64_t (*now)()) { now_ = now; }
+  bool header_done() const noexcept { return stage_ >= kLen; }
+
+ private:
+  enum Stage { kSalt, kFixed, kVar, kFirst, kLen, kPayload };
+  Step fail(std::error_code ec);
+  const Keys* keys_;
+  Role role_;
+  Stage stage_ = kSalt;
+  Aead aead_;
+  std::size_t len_ = 0;
+  std::vector<std::uint8_t> salt_;
+  std::vector<std::uint8_t> req_salt_;
+  std::vector<std::uint8_t> session_key_;
+  std::string user_;
+  bool replay_checked_ = false;
+  std::int64_t (*now_)() = nullptr;
+};
+
+// Encodes one direction of a stream.
+class Encoder {
+ public:
+  enum class Role { server, client };
+  Encoder(const Keys* keys, Role role);
+
+  // Client: the target written at the start; must be set before the first encode().
+  std::error_code set_target(const Address& target);
+  // Server (2022): the request salt to echo, and the session key (the user's PSK).
+  void set_response_info(std::vector<std::uint8_t> request_salt, std::vector<std::uint8_t> key) {
+    req_salt_ = std::move(request_salt);
+    session_key_ = std::move(key);
+  }
+
+  // Worst-case bytes the headers add before the first chunk; out_cap must exceed this plus
+  // one chunk's overhead.
+  static constexpr std::size_t kHeaderRoom = 32 + 16 * 4 + 11 + 16 + 32 + 259 + 2 + kMaxPadding + 64;
+  static constexpr std::size_t kChunkOverhead = 2 + 2 * kTagSize;
+
+  // Encrypts a prefix of in[0..n) into out (with the stream headers first on the first call).
+  // Returns bytes written to out, and *consumed bytes of in; 0 on a crypto error.
+  // n == 0 on the first call of a client writes the header alone (2022: with padding).
+  std::size_t encode(const std::uint8_t* in, std::size_t n, std::uint8_t* out, std::size_t cap,
+                     std::size_t* consumed);
+  bool started() const noexcept { return started_; }
+  const std::vector<std::uint8_t>& salt() const { return salt_; }
+  void set_clock(std::int64_t (*now)()) { now_ = now; }
+  // Tests: a fixed salt instead of a random one.
+  void set_salt(std::vector<std::uint8_t> s) { salt_ = std::move(s); }
+
+ private:
+  std::size_t start(const std::uint8_t* in, std::size_t n, std::uint8_t* out, std::size_t cap,
+                    std::size_t* consumed);
+  const Keys* keys_;
+  Role role_;
+  bool started_ = false;
+  Aead aead_;
+  std::vector<std::uint8_t> salt_;
+  std::vector<std::uint8_t> target_;  // SOCKS5 address bytes (client)
+  std::vector<std::uint8_t> req_salt_;
+  std::vector<std::uint8_t> session_key_;
+  std::int64_t (*now_)() = nullptr;
+};
+
+std::int64_t unix_now();
+
+// AEAD UDP packet: appends [salt][sealed(address | data)] to out.
+std::error_code seal_packet(const Keys& keys, const Address& addr, const std::uint8_t* data,
+                            std::size_t n, std::vector<std::uint8_t>& out);
+// Opens a packet in place: on success the data is at pkt + *data_off, *data_len bytes long.
+std::error_code open_packet(const Keys& keys, std::uint8_t* pkt, std::size_t n, Address* addr,
+                            std::size_t* data_off, std::size_t* data_len);
+
+// GOST UDP-tun frame.
+struct TunFrame {
+  Address addr;
+  std::size_t data_off = 0;  // within the parsed input
+  std::size_t data_len = 0;
+};
+Parsed<TunFrame> parse_tun_frame(Bytes in);
+std::error_code serialize_tun_header(const Address& addr, std::size_t data_len,
+                                     std::vector<std::uint8_t>& out);
+
+// SOCKS5 address (ATYP ADDR PORT).
+Parsed<Address> parse_address(Bytes in);
+std::error_code serialize_address(const Address& a, std::vector<std::uint8_t>& out);
+
+}  // namespace gost::ss

@@ -1,0 +1,205 @@
+#include "ss/crypto.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstring>
+
+#include "ss/blake3.hpp"
+
+namespace gost::ss {
+namespace {
+
+struct Methods {
+  std::array<Method, 5> list;
+  Methods() {
+    // Fetched once: a per-connection EVP_CipherInit then needs no provider lookup.
+    auto* gcm128 = EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr);
+    auto* gcm256 = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+    auto* chacha = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
+    auto* ecb128 = EVP_CIPHER_fetch(nullptr, "AES-128-ECB", nullptr);
+    auto* ecb256 = EVP_CIPHER_fetch(nullptr, "AES-256-ECB", nullptr);
+    list[0] = Method{"aes-128-gcm", Edition::aead, 16, 16, gcm128, ecb128};
+    list[1] = Method{"aes-256-gcm", Edition::aead, 32, 32, gcm256, ecb256};
+    list[2] = Method{"chacha20-ietf-poly1305", Edition::aead, 32, 32, chacha, nullptr};
+    list[3] = Method{"2022-blake3-aes-128-gcm", Edition::aead2022, 16, 16, gcm128, ecb128};
+    list[4] = Method{"2022-blake3-aes-256-gcm", Edition::aead2022, 32, 32, gcm256, ecb256};
+  }
+};
+
+const Methods& methods() {
+  static const Methods m;
+  return m;
+}
+
+}  // namespace
+
+const Method* find_method(std::string_view name) {
+  std::string n(name);
+  for (auto& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const auto& m : methods().list) {
+    if (m.name == n) return m.cipher ? &m : nullptr;
+  }
+  return nullptr;
+}
+
+std::vector<std::uint8_t> password_key(std::string_view password, std::size_t key_size) {
+  std::vector<std::uint8_t> out;
+  std::vector<std::uint8_t> prev;
+  while (out.size() < key_size) {
+    std::vector<std::uint8_t> in = prev;
+    in.insert(in.end(), password.begin(), password.end());
+    std::uint8_t md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(in.data(), in.size(), md, &len, EVP_md5(), nullptr);
+    prev.assign(md, md + len);
+    out.insert(out.end(), prev.begin(), prev.end());
+  }
+  out.resize(key_size);
+  return out;
+}
+
+std::vector<std::uint8_t> aead_subkey(const std::vector<std::uint8_t>& key, const std::uint8_t* salt,
+                                      std::size_t salt_size) {
+  // RFC 5869 with SHA-1: PRK = HMAC(salt, IKM); T(i) = HMAC(PRK, T(i-1) | info | i).
+  std::uint8_t prk[EVP_MAX_MD_SIZE];
+  unsigned int prk_len = 0;
+  HMAC(EVP_sha1(), salt, static_cast<int>(salt_size), key.data(), key.size(), prk, &prk_len);
+  static constexpr char kInfo[] = "ss-subkey";
+  std::vector<std::uint8_t> out;
+  std::vector<std::uint8_t> t;
+  for (std::uint8_t i = 1; out.size() < key.size(); ++i) {
+    std::vector<std::uint8_t> msg = t;
+    msg.insert(msg.end(), kInfo, kInfo + sizeof(kInfo) - 1);
+    msg.push_back(i);
+    std::uint8_t md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha1(), prk, static_cast<int>(prk_len), msg.data(), msg.size(), md, &len);
+    t.assign(md, md + len);
+    out.insert(out.end(), t.begin(), t.end());
+  }
+  out.resize(key.size());
+  return out;
+}
+
+void derive_2022(std::string_view context, const std::uint8_t* key, std::size_t key_size,
+                 const std::uint8_t* salt, std::size_t salt_size, std::uint8_t* out) {
+  Blake3 h = Blake3::derive_key(context);
+  h.update(key, key_size);
+  h.update(salt, salt_size);
+  h.finalize(out, key_size);
+}
+
+std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view s) {
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  if (s.size() % 4 != 0) return std::nullopt;
+  std::size_t pad = 0;
+  while (pad < 2 && pad < s.size() && s[s.size() - 1 - pad] == '=') ++pad;
+  s.remove_suffix(pad);
+  std::vector<std::uint8_t> out;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : s) {
+    int v = val(c);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<std::uint8_t>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+void random_bytes(std::uint8_t* p, std::size_t n) {
+  if (RAND_bytes(p, static_cast<int>(n)) != 1) {
+    // RAND_bytes only fails without an entropy source; never send predictable salts silently.
+    std::abort();
+  }
+}
+
+bool aes_block(const Method& m, const std::uint8_t* key, std::uint8_t block[16], bool encrypt) {
+  if (!m.ecb) return false;
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  if (!ctx) return false;
+  int len = 0;
+  bool ok = EVP_CipherInit_ex(ctx, m.ecb, nullptr, key, nullptr, encrypt ? 1 : 0) == 1 &&
+            EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 &&
+            EVP_CipherUpdate(ctx, block, &len, block, 16) == 1 && len == 16;
+  EVP_CIPHER_CTX_free(ctx);
+  return ok;
+}
+
+Aead::~Aead() {
+  if (ctx_) EVP_CIPHER_CTX_free(ctx_);
+}
+
+bool Aead::init(const Method& m, const std::uint8_t* key, bool encrypt) {
+  if (!ctx_) ctx_ = EVP_CIPHER_CTX_new();
+  if (!ctx_) return false;
+  std::memset(nonce_, 0, sizeof(nonce_));
+  if (EVP_CipherInit_ex(ctx_, m.cipher, nullptr, key, nullptr, encrypt ? 1 : 0) != 1) {
+    EVP_CIPHER_CTX_free(ctx_);
+    ctx_ = nullptr;
+    return false;
+  }
+  return true;
+}
+
+void Aead::set_zero_nonce() noexcept { std::memset(nonce_, 0, sizeof(nonce_)); }
+
+void Aead::next_nonce() noexcept {
+  for (auto& b : nonce_) {
+    if (++b != 0) break;
+  }
+}
+
+bool Aead::seal(const std::uint8_t* a, std::size_t na, std::uint8_t* out, const std::uint8_t* b,
+                std::size_t nb, const std::uint8_t* c, std::size_t nc) {
+  if (!ctx_) return false;
+  int len = 0;
+  if (EVP_EncryptInit_ex(ctx_, nullptr, nullptr, nullptr, nonce_) != 1) return false;
+  std::uint8_t* p = out;
+  const std::uint8_t* seg[3] = {a, b, c};
+  const std::size_t segn[3] = {na, nb, nc};
+  for (int i = 0; i < 3; ++i) {
+    if (segn[i] == 0) continue;
+    if (EVP_EncryptUpdate(ctx_, p, &len, seg[i], static_cast<int>(segn[i])) != 1) return false;
+    p += len;
+  }
+  if (EVP_EncryptFinal_ex(ctx_, p, &len) != 1) return false;
+  p += len;
+  if (EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_GET_TAG, kTagSize, p) != 1) return false;
+  next_nonce();
+  return true;
+}
+
+bool Aead::open(const std::uint8_t* in, std::size_t n, std::uint8_t* out) {
+  if (!ctx_ || n < kTagSize) return false;
+  const std::size_t m = n - kTagSize;
+  int len = 0;
+  bool ok = EVP_DecryptInit_ex(ctx_, nullptr, nullptr, nullptr, nonce_) == 1;
+  next_nonce();
+  if (!ok) return false;
+  // The tag is copied out first: decrypting in place overwrites nothing past m, but the tag
+  // must be set before Final.
+  std::uint8_t tag[kTagSize];
+  std::memcpy(tag, in + m, kTagSize);
+  if (m > 0 && EVP_DecryptUpdate(ctx_, out, &len, in, static_cast<int>(m)) != 1) return false;
+  if (EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_SET_TAG, kTagSize, tag) != 1) return false;
+  return EVP_DecryptFinal_ex(ctx_, out + m, &len) == 1;
+}
+
+}  // namespace gost::ss

@@ -1,0 +1,178 @@
+#include "ss/stream.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include <asio/error.hpp>
+#include <asio/this_coro.hpp>
+
+#include "gost/core/timeout.hpp"
+
+namespace gost::ss {
+namespace {
+struct FreeList {
+  std::vector<std::unique_ptr<std::uint8_t[]>> v;
+};
+thread_local FreeList tl_free;
+constexpr std::size_t kMaxPooled = 64;
+}  // namespace
+
+PoolBuf::PoolBuf() {
+  auto& f = tl_free.v;
+  if (!f.empty()) {
+    p_ = std::move(f.back());
+    f.pop_back();
+  } else {
+    p_ = std::make_unique<std::uint8_t[]>(kSize);
+  }
+}
+
+PoolBuf::~PoolBuf() {
+  if (p_ && tl_free.v.size() < kMaxPooled) tl_free.v.push_back(std::move(p_));
+}
+
+SsStream::SsStream(StreamPtr inner, std::shared_ptr<const Keys> keys, Role role)
+    : inner_(std::move(inner)),
+      keys_(std::move(keys)),
+      role_(role),
+      dec_(keys_.get(), role == Role::server ? Decoder::Role::server : Decoder::Role::client),
+      enc_(keys_.get(), role == Role::server ? Encoder::Role::server : Encoder::Role::client) {
+  if (role_ == Role::client) dec_.set_request_salt(enc_.salt().data(), enc_.salt().size());
+}
+
+SsStream::~SsStream() = default;
+
+void SsStream::release_if_empty() {
+  if (rbuf_ && ppos_ == pend_ && rpos_ == rend_) {
+    rbuf_.reset();
+    rpos_ = rend_ = ppos_ = pend_ = 0;
+  }
+}
+
+// Makes at least `need` raw bytes available at rpos_ (need <= PoolBuf::kSize).
+asio::awaitable<std::error_code> SsStream::fill(std::size_t need) {
+  if (!rbuf_) {
+    rbuf_ = std::make_unique<PoolBuf>();
+    rpos_ = rend_ = ppos_ = pend_ = 0;
+  }
+  if (rpos_ + need > PoolBuf::kSize) {
+    std::memmove(rbuf_->data(), rbuf_->data() + rpos_, rend_ - rpos_);
+    rend_ -= rpos_;
+    rpos_ = 0;
+  }
+  while (rend_ - rpos_ < need) {
+    auto r = co_await inner_->read_some(
+        asio::buffer(rbuf_->data() + rend_, PoolBuf::kSize - rend_));
+    rend_ += r.bytes;
+    if (r.ec) {
+      if (rend_ - rpos_ >= need) break;
+      // A stream cut inside a chunk is an error, not a clean end.
+      if (r.ec == asio::error::eof && rend_ != rpos_) co_return make_error_code(errc::bad_request);
+      co_return r.ec;
+    }
+  }
+  co_return std::error_code{};
+}
+
+asio::awaitable<IoResult> SsStream::read_some(asio::mutable_buffer buf) {
+  if (buf.size() == 0) co_return IoResult{};
+  auto* out = static_cast<std::uint8_t*>(buf.data());
+  for (;;) {
+    if (ppos_ < pend_) {
+      const std::size_t n = std::min(buf.size(), pend_ - ppos_);
+      std::memcpy(out, rbuf_->data() + ppos_, n);
+      ppos_ += n;
+      release_if_empty();
+      co_return IoResult{{}, n};
+    }
+    if (rerr_) co_return IoResult{rerr_, 0};
+    std::size_t need = 0;
+    if (rbuf_ && rend_ > rpos_) {
+      ppos_ = pend_ = 0;
+      auto st = dec_.step(rbuf_->data() + rpos_, rend_ - rpos_, out, buf.size());
+      if (st.status == ParseStatus::error) {
+        rerr_ = st.ec;
+        co_return IoResult{rerr_, 0};
+      }
+      if (st.status == ParseStatus::ok) {
+        const std::size_t base = rpos_;
+        rpos_ += st.consumed;
+        if (st.in_out) {
+          release_if_empty();
+          if (st.plain_len > 0) co_return IoResult{{}, st.plain_len};
+          continue;
+        }
+        ppos_ = base + st.plain_off;
+        pend_ = ppos_ + st.plain_len;
+        if (st.plain_len == 0) release_if_empty();
+        continue;
+      }
+      need = st.need;
+    } else {
+      auto st = dec_.step(nullptr, 0);
+      if (st.status != ParseStatus::need_more) {
+        rerr_ = make_error_code(errc::bad_request);
+        co_return IoResult{rerr_, 0};
+      }
+      need = st.need;
+    }
+    if (auto ec = co_await fill(need)) {
+      rerr_ = ec;
+      release_if_empty();
+      co_return IoResult{ec, 0};
+    }
+  }
+}
+
+asio::awaitable<std::error_code> SsStream::wait_readable() {
+  if (ppos_ < pend_ || rerr_ || (rbuf_ && rend_ > rpos_)) co_return std::error_code{};
+  co_return co_await inner_->wait_readable();
+}
+
+asio::awaitable<IoResult> SsStream::write_some(asio::const_buffer buf) {
+  if (wrote_eof_) co_return IoResult{make_error_code(errc::closed), 0};
+  if (buf.size() == 0 && enc_.started()) co_return IoResult{};
+  if (role_ == Role::server && !enc_.started()) {
+    enc_.set_response_info(dec_.peer_salt(), dec_.session_key());
+  }
+  PoolBuf wb;
+  std::size_t consumed = 0;
+  const std::size_t n = enc_.encode(static_cast<const std::uint8_t*>(buf.data()), buf.size(),
+                                    wb.data(), PoolBuf::kSize, &consumed);
+  if (n == 0) co_return IoResult{make_error_code(errc::bad_request), 0};
+  auto ec = co_await write_all(*inner_, asio::buffer(wb.data(), n));
+  co_return IoResult{ec, ec ? 0 : consumed};
+}
+
+asio::awaitable<std::error_code> SsStream::flush_header() {
+  if (enc_.started()) co_return std::error_code{};
+  auto r = co_await write_some(asio::const_buffer());
+  co_return r.ec;
+}
+
+asio::awaitable<std::error_code> SsStream::shutdown_write() {
+  // A client that never wrote still owes the server its request (the target).
+  if (role_ == Role::client && !enc_.started()) {
+    if (auto ec = co_await flush_header()) co_return ec;
+  }
+  wrote_eof_ = true;
+  co_return co_await inner_->shutdown_write();
+}
+
+asio::awaitable<void> SsStream::drain(std::chrono::milliseconds limit) {
+  rbuf_.reset();
+  rpos_ = rend_ = ppos_ = pend_ = 0;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  std::uint8_t buf[2048];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    auto r = co_await with_timeout(inner_->read_some(asio::buffer(buf)), left);
+    if (!r || r->ec) break;
+  }
+  inner_->close();
+}
+
+}  // namespace gost::ss

@@ -1,0 +1,78 @@
+#pragma once
+// SsStream: a Shadowsocks stream (either edition, either side) over any Stream.
+//
+// Memory: the read and write buffers come from a per-thread pool and go back as soon as they
+// are empty, so an idle connection holds only this object and its two AEAD contexts.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "gost/core/stream.hpp"
+#include "ss/codec.hpp"
+
+namespace gost::ss {
+
+// A buffer from a per-thread free list (connections live on one thread).
+class PoolBuf {
+ public:
+  static constexpr std::size_t kSize = 72 * 1024;  // one 2022 chunk (65569 B) plus headers
+  PoolBuf();
+  ~PoolBuf();
+  PoolBuf(const PoolBuf&) = delete;
+  PoolBuf& operator=(const PoolBuf&) = delete;
+  std::uint8_t* data() noexcept { return p_.get(); }
+
+ private:
+  std::unique_ptr<std::uint8_t[]> p_;
+};
+
+class SsStream final : public Stream {
+ public:
+  enum class Role { server, client };
+  // keys must outlive the stream (handlers and connectors keep them in a shared_ptr that the
+  // stream holds).
+  SsStream(StreamPtr inner, std::shared_ptr<const Keys> keys, Role role);
+  ~SsStream() override;
+
+  // Client: the target sent at the start of the stream (with the first write).
+  std::error_code set_target(const Address& target) { return enc_.set_target(target); }
+  // Client: sends the request header now (without waiting for data).
+  asio::awaitable<std::error_code> flush_header();
+
+  asio::any_io_executor get_executor() override { return inner_->get_executor(); }
+  asio::awaitable<IoResult> read_some(asio::mutable_buffer buf) override;
+  asio::awaitable<IoResult> write_some(asio::const_buffer buf) override;
+  asio::awaitable<std::error_code> shutdown_write() override;
+  asio::awaitable<std::error_code> wait_readable() override;
+  void close() noexcept override { inner_->close(); }
+  Address local_address() const override { return inner_->local_address(); }
+  Address remote_address() const override { return inner_->remote_address(); }
+
+  // Server: the authenticated user (2022 with users), after the first read.
+  const std::string& user() const { return dec_.user(); }
+  // Reads and discards from the transport until the peer closes or `limit` passes: what a
+  // server does with a stream that failed authentication, so that a prober learns nothing
+  // from when or whether it closes.
+  asio::awaitable<void> drain(std::chrono::milliseconds limit);
+
+ private:
+  asio::awaitable<std::error_code> fill(std::size_t need);
+  void release_if_empty();
+
+  StreamPtr inner_;
+  std::shared_ptr<const Keys> keys_;
+  Role role_;
+  Decoder dec_;
+  Encoder enc_;
+  std::unique_ptr<PoolBuf> rbuf_;
+  std::size_t rpos_ = 0, rend_ = 0;   // raw bytes not decoded yet
+  std::size_t ppos_ = 0, pend_ = 0;   // decoded plaintext waiting for read_some
+  std::error_code rerr_;              // sticky read error
+  bool wrote_eof_ = false;
+};
+
+}  // namespace gost::ss
