@@ -14,7 +14,4 @@ Result<std::shared_ptr<const Keys>, ConfigError> keys_from(const std::optional<C
                                                            const Metadata& md, bool server,
                                                            const std::string& what);
 
-// Reads the SOCKS5 address at the start of a stream (bytes past it stay in r).
-asio::awaitable<Result<Address>> read_target(StreamReader* r);
-
 }  // namespace gost::ss::detail

@@ -29,18 +29,6 @@ Result<std::shared_ptr<const Keys>, ConfigError> keys_from(const std::optional<C
   return std::shared_ptr<const Keys>(std::move(keys));
 }
 
-asio::awaitable<Result<Address>> read_target(StreamReader* r) {
-  for (;;) {
-    auto p = parse_address(Bytes(r->data(), r->size()));
-    if (p.ok()) {
-      r->consume(p.consumed);
-      co_return std::move(p.value);
-    }
-    if (p.failed()) co_return make_error_code(errc::bad_request);
-    if (auto ec = co_await r->fill()) co_return ec;
-  }
-}
-
 }  // namespace detail
 
 namespace {
@@ -76,9 +64,9 @@ bool quiet_end(const std::error_code& ec) {
 
 // Reads the request target; on bad crypto, a replay or garbage the stream is drained, not
 // answered. Returns nullopt when the connection is finished.
-asio::awaitable<std::optional<Address>> accept_request(SsStream* ss, StreamReader* r,
-                                                       const Config* cfg, ConnRecord* rec) {
-  auto t = co_await with_timeout(read_target(r), cfg->read_timeout);
+asio::awaitable<std::optional<Address>> accept_request(SsStream* ss, const Config* cfg,
+                                                       ConnRecord* rec) {
+  auto t = co_await with_timeout(ss->read_target(), cfg->read_timeout);
   if (!t) {
     rec->ec = make_error_code(errc::timeout);
     ss->close();
@@ -117,8 +105,7 @@ class SsHandler final : public Handler {
   asio::awaitable<void> handle(StreamPtr conn, ConnRecord& rec) override {
     rec.protocol = "ss";
     auto ss = std::make_unique<SsStream>(std::move(conn), cfg_->keys, SsStream::Role::server);
-    StreamReader reader(*ss, 4096);
-    auto target = co_await accept_request(ss.get(), &reader, cfg_.get(), &rec);
+    auto target = co_await accept_request(ss.get(), cfg_.get(), &rec);
     if (!target) co_return;
     rec.target = target->to_string();
     if (cfg_->args.bypass &&
@@ -136,9 +123,7 @@ class SsHandler final : public Handler {
       ss->close();
       co_return;
     }
-    auto rest = reader.take_rest();
-    StreamPtr client = make_prefixed(std::move(ss), std::move(rest));
-    auto res = co_await bridge(*client, **out);
+    auto res = co_await bridge(*ss, **out);
     rec.bytes_up = res.a_to_b;
     rec.bytes_down = res.b_to_a;
     if (res.ec) rec.ec = res.ec;
@@ -291,10 +276,9 @@ class SsuHandler final : public Handler {
     } else {
       // UDP over a stream: an ss stream whose target is ignored, then UDP-tun frames.
       auto ss = std::make_unique<SsStream>(std::move(conn), cfg_->keys, SsStream::Role::server);
-      StreamReader reader(*ss, 4096);
-      auto target = co_await accept_request(ss.get(), &reader, cfg_.get(), &rec);
+      auto target = co_await accept_request(ss.get(), cfg_.get(), &rec);
       if (!target) co_return;
-      carrier = make_prefixed(std::move(ss), reader.take_rest());
+      carrier = std::move(ss);
       side = std::make_unique<TunSide>(carrier.get());
     }
     SelectOptions sel;

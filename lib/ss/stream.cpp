@@ -75,9 +75,74 @@ asio::awaitable<std::error_code> SsStream::fill(std::size_t need) {
   co_return std::error_code{};
 }
 
+asio::awaitable<std::error_code> SsStream::next_plain() {
+  while (ppos_ == pend_) {
+    if (rerr_) co_return rerr_;
+    std::size_t need = 0;
+    if (rbuf_ && rend_ > rpos_) {
+      ppos_ = pend_ = 0;
+      auto st = dec_.step(rbuf_->data() + rpos_, rend_ - rpos_);
+      if (st.status == ParseStatus::error) {
+        rerr_ = st.ec;
+        co_return rerr_;
+      }
+      if (st.status == ParseStatus::ok) {
+        const std::size_t base = rpos_;
+        rpos_ += st.consumed;
+        ppos_ = base + st.plain_off;
+        pend_ = ppos_ + st.plain_len;
+        continue;
+      }
+      need = st.need;
+    } else {
+      need = dec_.step(nullptr, 0).need;
+    }
+    if (auto ec = co_await fill(need)) {
+      rerr_ = ec;
+      release_if_empty();
+      co_return ec;
+    }
+  }
+  co_return std::error_code{};
+}
+
+asio::awaitable<Result<Address>> SsStream::read_target() {
+  std::vector<std::uint8_t> acc;  // only when the address spans chunks
+  for (;;) {
+    if (auto ec = co_await next_plain()) co_return ec;
+    const std::uint8_t* p = rbuf_->data() + ppos_;
+    const std::size_t n = pend_ - ppos_;
+    if (acc.empty()) {
+      auto a = parse_address(Bytes(p, n));
+      if (a.ok()) {
+        ppos_ += a.consumed;
+        release_if_empty();
+        co_return std::move(a.value);
+      }
+      if (a.failed()) co_return make_error_code(errc::bad_request);
+    }
+    acc.insert(acc.end(), p, p + n);
+    ppos_ = pend_;
+    release_if_empty();
+    auto a = parse_address(Bytes(acc));
+    if (a.ok()) {
+      pushback_.assign(acc.begin() + static_cast<std::ptrdiff_t>(a.consumed), acc.end());
+      co_return std::move(a.value);
+    }
+    if (a.failed() || acc.size() > 300) co_return make_error_code(errc::bad_request);
+  }
+}
+
 asio::awaitable<IoResult> SsStream::read_some(asio::mutable_buffer buf) {
   if (buf.size() == 0) co_return IoResult{};
   auto* out = static_cast<std::uint8_t*>(buf.data());
+  if (!pushback_.empty()) {
+    const std::size_t n = std::min(buf.size(), pushback_.size());
+    std::memcpy(out, pushback_.data(), n);
+    pushback_.erase(pushback_.begin(), pushback_.begin() + static_cast<std::ptrdiff_t>(n));
+    if (pushback_.empty()) pushback_.shrink_to_fit();
+    co_return IoResult{{}, n};
+  }
   for (;;) {
     if (ppos_ < pend_) {
       const std::size_t n = std::min(buf.size(), pend_ - ppos_);
@@ -126,7 +191,9 @@ asio::awaitable<IoResult> SsStream::read_some(asio::mutable_buffer buf) {
 }
 
 asio::awaitable<std::error_code> SsStream::wait_readable() {
-  if (ppos_ < pend_ || rerr_ || (rbuf_ && rend_ > rpos_)) co_return std::error_code{};
+  if (!pushback_.empty() || ppos_ < pend_ || rerr_ || (rbuf_ && rend_ > rpos_)) {
+    co_return std::error_code{};
+  }
   co_return co_await inner_->wait_readable();
 }
 

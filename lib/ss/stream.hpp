@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "gost/core/stream.hpp"
 #include "ss/codec.hpp"
@@ -52,6 +53,10 @@ class SsStream final : public Stream {
   Address local_address() const override { return inner_->local_address(); }
   Address remote_address() const override { return inner_->remote_address(); }
 
+  // Server: reads the target address at the start of the plaintext (SOCKS5 form), leaving what
+  // follows it for read_some. Holds no buffer afterwards.
+  asio::awaitable<Result<Address>> read_target();
+
   // Server: the authenticated user (2022 with users), after the first read.
   const std::string& user() const { return dec_.user(); }
   // Reads and discards from the transport until the peer closes or `limit` passes: what a
@@ -61,6 +66,8 @@ class SsStream final : public Stream {
 
  private:
   asio::awaitable<std::error_code> fill(std::size_t need);
+  // Decodes until plaintext is buffered (ppos_ < pend_).
+  asio::awaitable<std::error_code> next_plain();
   void release_if_empty();
 
   StreamPtr inner_;
@@ -72,6 +79,7 @@ class SsStream final : public Stream {
   std::size_t rpos_ = 0, rend_ = 0;   // raw bytes not decoded yet
   std::size_t ppos_ = 0, pend_ = 0;   // decoded plaintext waiting for read_some
   std::error_code rerr_;              // sticky read error
+  std::vector<std::uint8_t> pushback_;  // plaintext after an address that spanned chunks (rare)
   bool wrote_eof_ = false;
 };
 
