@@ -1,0 +1,351 @@
+// The WebSocket Stream and the client/server Upgrade handshakes.
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <random>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "gost/core/timeout.hpp"
+#include "gost/ws/ws.hpp"
+#include "ws/codec.hpp"
+#include "ws/layered.hpp"
+
+namespace gost::ws {
+namespace {
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+void random_bytes(std::uint8_t* p, std::size_t n) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<std::uint8_t>(rng());
+}
+
+struct State {
+  State(StreamPtr s, bool is_client, const Options& o)
+      : inner(std::move(s)), client(is_client), wlock(inner->get_executor()),
+        ping_timer(inner->get_executor()) {
+    read_chunk = std::clamp<std::size_t>(o.read_buffer_size, 1024, 1 << 20);
+    write_chunk = std::clamp<std::size_t>(o.write_buffer_size, 16 * 1024, 1 << 20);
+  }
+  StreamPtr inner;
+  bool client;
+  std::size_t read_chunk;
+  std::size_t write_chunk;
+  std::vector<std::uint8_t> rbuf;  // bytes read from inner, from rstart on not yet parsed
+  std::size_t rstart = 0;
+  // The data frame being read.
+  std::uint64_t remaining = 0;
+  bool masked = false;
+  std::array<std::uint8_t, 4> mask{};
+  std::uint64_t mask_off = 0;
+  MessageState msg;
+  bool got_close = false;
+  bool close_sent = false;
+  bool closed = false;
+  std::error_code read_err;
+  AsyncLock wlock;
+  asio::steady_timer ping_timer;
+
+  std::size_t buffered() const { return rbuf.size() - rstart; }
+
+  asio::awaitable<std::error_code> fill() {
+    if (rstart > 0 && rstart == rbuf.size()) {
+      rbuf.clear();
+      rstart = 0;
+    } else if (rstart > 64 * 1024) {
+      rbuf.erase(rbuf.begin(), rbuf.begin() + static_cast<std::ptrdiff_t>(rstart));
+      rstart = 0;
+    }
+    const std::size_t old = rbuf.size();
+    rbuf.resize(old + read_chunk);
+    auto r = co_await inner->read_some(asio::buffer(rbuf.data() + old, read_chunk));
+    rbuf.resize(old + r.bytes);
+    if (r.bytes == 0 && !r.ec) co_return make_error_code(asio::error::eof);
+    co_return r.bytes > 0 ? std::error_code{} : r.ec;
+  }
+
+  // Sends one frame (payload copied and masked on the client side) under the write lock.
+  asio::awaitable<std::error_code> send_frame(Opcode op, const std::uint8_t* data, std::size_t n) {
+    FrameHeader h;
+    h.fin = true;
+    h.opcode = op;
+    h.masked = client;
+    h.length = n;
+    if (client) random_bytes(h.mask.data(), 4);
+    std::vector<std::uint8_t> out;
+    out.reserve(n + 14);
+    serialize_frame_header(h, out);
+    const std::size_t hl = out.size();
+    out.insert(out.end(), data, data + n);
+    if (client) apply_mask(std::span<std::uint8_t>(out.data() + hl, n), h.mask, 0);
+    co_await wlock.lock();
+    auto ec = co_await write_all(*inner, asio::buffer(out));
+    wlock.unlock();
+    co_return ec;
+  }
+
+  asio::awaitable<std::error_code> send_close(std::uint16_t code) {
+    if (close_sent) co_return std::error_code{};
+    close_sent = true;
+    const std::uint8_t body[2] = {static_cast<std::uint8_t>(code >> 8), static_cast<std::uint8_t>(code)};
+    co_return co_await send_frame(Opcode::close, body, 2);
+  }
+
+  // Reads frame headers (handling control frames) until a data frame with payload starts.
+  // Returns eof after a close frame.
+  asio::awaitable<std::error_code> next_data_frame() {
+    for (;;) {
+      if (got_close) co_return make_error_code(asio::error::eof);
+      auto p = parse_frame_header(std::span<const std::uint8_t>(rbuf.data() + rstart, buffered()));
+      if (p.need_more()) {
+        if (auto ec = co_await fill()) co_return ec;
+        continue;
+      }
+      if (p.failed() || p.value.masked != !client || msg.on_frame(p.value)) {
+        co_await send_close(1002);
+        co_return make_error_code(errc::bad_request);
+      }
+      const FrameHeader h = p.value;
+      if (!is_control(h.opcode)) {
+        rstart += p.consumed;
+        remaining = h.length;
+        masked = h.masked;
+        mask = h.mask;
+        mask_off = 0;
+        if (remaining > 0) co_return std::error_code{};
+        continue;
+      }
+      // Control frame: the whole payload (<= 125 bytes) is needed.
+      while (buffered() < p.consumed + h.length) {
+        if (auto ec = co_await fill()) co_return ec;
+      }
+      std::vector<std::uint8_t> payload(rbuf.begin() + static_cast<std::ptrdiff_t>(rstart + p.consumed),
+                                        rbuf.begin() + static_cast<std::ptrdiff_t>(rstart + p.consumed + h.length));
+      rstart += p.consumed + static_cast<std::size_t>(h.length);
+      if (h.masked) apply_mask(payload, h.mask, 0);
+      if (h.opcode == Opcode::ping) {
+        if (!close_sent) {
+          if (auto ec = co_await send_frame(Opcode::pong, payload.data(), payload.size())) co_return ec;
+        }
+      } else if (h.opcode == Opcode::close) {
+        got_close = true;
+        std::uint16_t code = 1000;
+        if (payload.size() >= 2) code = static_cast<std::uint16_t>((payload[0] << 8) | payload[1]);
+        if (!close_sent) co_await send_close(code == 1005 ? 1000 : code);
+        co_return make_error_code(asio::error::eof);
+      }
+      // pong: nothing to do.
+    }
+  }
+};
+
+asio::awaitable<void> ping_loop(std::shared_ptr<State> st, std::chrono::milliseconds period) {
+  for (;;) {
+    st->ping_timer.expires_after(period);
+    auto [ec] = co_await st->ping_timer.async_wait(use_tuple);
+    if (ec || st->closed || st->close_sent) co_return;
+    if (co_await st->send_frame(Opcode::ping, nullptr, 0)) co_return;
+  }
+}
+
+class WsStream final : public Stream {
+ public:
+  explicit WsStream(std::shared_ptr<State> st) : st_(std::move(st)) {}
+  ~WsStream() override { close(); }
+
+  asio::any_io_executor get_executor() override { return st_->inner->get_executor(); }
+
+  asio::awaitable<IoResult> read_some(asio::mutable_buffer buf) override {
+    auto& s = *st_;
+    if (s.read_err) co_return IoResult{s.read_err, 0};
+    if (buf.size() == 0) co_return IoResult{};
+    if (s.remaining == 0) {
+      if (auto ec = co_await s.next_data_frame()) {
+        if (ec != asio::error::operation_aborted) s.read_err = ec;
+        co_return IoResult{ec, 0};
+      }
+    }
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), s.remaining));
+    auto* out = static_cast<std::uint8_t*>(buf.data());
+    if (s.buffered() > 0) {
+      n = std::min(n, s.buffered());
+      std::memcpy(out, s.rbuf.data() + s.rstart, n);
+      s.rstart += n;
+    } else {
+      auto r = co_await s.inner->read_some(asio::buffer(out, n));
+      if (r.bytes == 0) {
+        auto ec = r.ec ? r.ec : make_error_code(asio::error::eof);
+        if (ec != asio::error::operation_aborted) s.read_err = ec;
+        co_return IoResult{ec, 0};
+      }
+      n = r.bytes;
+    }
+    if (s.masked) apply_mask(std::span<std::uint8_t>(out, n), s.mask, s.mask_off);
+    s.mask_off += n;
+    s.remaining -= n;
+    co_return IoResult{{}, n};
+  }
+
+  asio::awaitable<IoResult> write_some(asio::const_buffer buf) override {
+    auto& s = *st_;
+    if (s.closed || s.close_sent) co_return IoResult{make_error_code(asio::error::broken_pipe), 0};
+    const std::size_t n = std::min(buf.size(), s.write_chunk);
+    auto ec = co_await s.send_frame(Opcode::binary, static_cast<const std::uint8_t*>(buf.data()), n);
+    if (ec) co_return IoResult{ec, 0};
+    co_return IoResult{{}, n};
+  }
+
+  asio::awaitable<std::error_code> shutdown_write() override {
+    co_return co_await st_->send_close(1000);
+  }
+
+  asio::awaitable<std::error_code> wait_readable() override {
+    if (st_->buffered() > 0 || st_->read_err || st_->got_close) co_return std::error_code{};
+    co_return co_await st_->inner->wait_readable();
+  }
+
+  void close() noexcept override {
+    if (st_->closed) return;
+    st_->closed = true;
+    st_->ping_timer.cancel();
+    st_->inner->close();
+  }
+
+  Address local_address() const override { return st_->inner->local_address(); }
+  Address remote_address() const override { return st_->inner->remote_address(); }
+
+ private:
+  std::shared_ptr<State> st_;
+};
+
+StreamPtr make_stream(StreamPtr inner, bool client, const Options& o, std::vector<unsigned char> rest) {
+  auto st = std::make_shared<State>(std::move(inner), client, o);
+  st->rbuf.assign(rest.begin(), rest.end());
+  if (client && o.keepalive.count() > 0) {
+    asio::co_spawn(st->inner->get_executor(), ping_loop(st, o.keepalive), asio::detached);
+  }
+  return std::make_unique<WsStream>(std::move(st));
+}
+
+// Reads one HTTP head; the bytes after it stay in the reader.
+asio::awaitable<Result<HttpHead>> read_head(StreamReader& rd) {
+  for (;;) {
+    auto p = parse_http_head(std::span<const std::uint8_t>(rd.data(), rd.size()));
+    if (p.ok()) {
+      rd.consume(p.consumed);
+      co_return std::move(p.value);
+    }
+    if (p.failed()) co_return p.ec;
+    if (auto ec = co_await rd.fill()) co_return ec;
+  }
+}
+
+bool is_host(std::string_view k) {
+  if (k.size() != 4) return false;
+  for (std::size_t i = 0; i < 4; ++i) {
+    if (std::tolower(static_cast<unsigned char>(k[i])) != "host"[i]) return false;
+  }
+  return true;
+}
+
+bool valid_header_text(std::string_view s) {
+  return s.find_first_of("\r\n") == std::string_view::npos;
+}
+
+asio::awaitable<Result<StreamPtr>> do_client(StreamPtr s, Options opts, std::string host_port) {
+  std::uint8_t raw[16];
+  random_bytes(raw, sizeof raw);
+  const std::string key = base64_encode(raw);
+  std::string host = opts.host.empty() ? host_port : opts.host;
+  std::string path = opts.path.empty() ? "/" : opts.path;
+  if (path.front() != '/') path.insert(path.begin(), '/');
+  for (const auto& [k, v] : opts.header) {
+    if (is_host(k)) host = v;
+  }
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + host +
+                    "\r\nUser-Agent: Go-http-client/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket"
+                    "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key + "\r\n";
+  for (const auto& [k, v] : opts.header) {
+    if (is_host(k)) continue;
+    if (!valid_header_text(k) || !valid_header_text(v)) continue;
+    req += k + ": " + v + "\r\n";
+  }
+  req += "\r\n";
+  if (auto ec = co_await write_all(*s, asio::buffer(req))) co_return ec;
+  StreamReader rd(*s, kMaxHeadSize + 1);
+  auto head = co_await read_head(rd);
+  if (!head) co_return head.error();
+  if (head->b != "101") co_return make_error_code(errc::proxy_error);
+  if (!head->has_token("Upgrade", "websocket") || !head->has_token("Connection", "upgrade"))
+    co_return make_error_code(errc::proxy_error);
+  auto acc = head->get("Sec-WebSocket-Accept");
+  if (!acc || *acc != accept_key(key)) co_return make_error_code(errc::proxy_error);
+  if (head->get("Sec-WebSocket-Extensions")) co_return make_error_code(errc::unsupported);
+  auto rest = rd.take_rest();
+  co_return make_stream(std::move(s), true, opts, std::move(rest));
+}
+
+asio::awaitable<std::error_code> reply_error(Stream& s, const char* status) {
+  std::string resp = std::string("HTTP/1.1 ") + status +
+                     "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"
+                     "Content-Length: 0\r\n\r\n";
+  co_return co_await write_all(s, asio::buffer(resp));
+}
+
+asio::awaitable<Result<StreamPtr>> do_server(StreamPtr s, Options opts) {
+  StreamReader rd(*s, kMaxHeadSize + 1);
+  auto head = co_await read_head(rd);
+  if (!head) {
+    if (head.error() == errc::bad_request || head.error() == errc::message_too_large)
+      co_await reply_error(*s, "400 Bad Request");
+    co_return head.error();
+  }
+  std::string target = head->b;
+  if (auto q = target.find('?'); q != std::string::npos) target.resize(q);
+  std::string path = opts.path.empty() ? "/" : opts.path;
+  if (path.front() != '/') path.insert(path.begin(), '/');
+  if (target != path) {
+    co_await reply_error(*s, "404 Not Found");
+    co_return make_error_code(errc::bad_request);
+  }
+  auto key = head->get("Sec-WebSocket-Key");
+  if (head->a != "GET" || !head->has_token("Upgrade", "websocket") ||
+      !head->has_token("Connection", "upgrade") || !key || key->empty() ||
+      head->get("Sec-WebSocket-Version").value_or("") != "13") {
+    co_await reply_error(*s, "400 Bad Request");
+    co_return make_error_code(errc::bad_request);
+  }
+  std::string resp =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: " + accept_key(*key) + "\r\n";
+  for (const auto& [k, v] : opts.header) {
+    if (!valid_header_text(k) || !valid_header_text(v)) continue;
+    resp += k + ": " + v + "\r\n";
+  }
+  resp += "\r\n";
+  if (auto ec = co_await write_all(*s, asio::buffer(resp))) co_return ec;
+  auto rest = rd.take_rest();
+  co_return make_stream(std::move(s), false, opts, std::move(rest));
+}
+
+}  // namespace
+
+asio::awaitable<Result<StreamPtr>> client_handshake(StreamPtr s, Options opts, std::string host_port) {
+  auto d = opts.handshake_timeout;
+  auto r = co_await with_timeout(do_client(std::move(s), std::move(opts), std::move(host_port)), d);
+  if (!r) co_return make_error_code(errc::timeout);
+  co_return std::move(*r);
+}
+
+asio::awaitable<Result<StreamPtr>> server_handshake(StreamPtr s, Options opts) {
+  auto d = opts.handshake_timeout;
+  auto r = co_await with_timeout(do_server(std::move(s), std::move(opts)), d);
+  if (!r) co_return make_error_code(errc::timeout);
+  co_return std::move(*r);
+}
+
+}  // namespace gost::ws

@@ -1,0 +1,360 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+
+#include "gost/core/timeout.hpp"
+#include "gost/mux/session.hpp"
+#include "mux/codec.hpp"
+#include "support.hpp"
+
+using namespace gost;
+using namespace std::chrono_literals;
+using gost::test::use_tuple;
+
+namespace {
+
+std::vector<std::uint8_t> bytes(std::initializer_list<int> l) {
+  std::vector<std::uint8_t> v;
+  for (int x : l) v.push_back(static_cast<std::uint8_t>(x));
+  return v;
+}
+
+// A connected pair of TCP streams on the calling executor.
+asio::awaitable<std::pair<StreamPtr, StreamPtr>> tcp_pair() {
+  auto ex = co_await asio::this_coro::executor;
+  asio::ip::tcp::acceptor acc(ex, {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ip::tcp::socket c(ex);
+  co_await c.async_connect(acc.local_endpoint(), use_tuple);
+  auto [ec, s] = co_await acc.async_accept(use_tuple);
+  co_return std::make_pair(StreamPtr(std::make_unique<TcpStream>(std::move(c))),
+                           StreamPtr(std::make_unique<TcpStream>(std::move(s))));
+}
+
+asio::awaitable<void> echo_stream(StreamPtr s) {
+  std::vector<std::uint8_t> buf(8192);
+  for (;;) {
+    auto r = co_await s->read_some(asio::buffer(buf));
+    if (r.bytes == 0) break;
+    if (co_await write_all(*s, asio::buffer(buf.data(), r.bytes))) co_return;
+  }
+  co_await s->shutdown_write();
+}
+
+asio::awaitable<void> echo_server(mux::SessionPtr sess) {
+  for (;;) {
+    auto s = co_await sess->accept();
+    if (!s) co_return;
+    asio::co_spawn(sess->get_executor(), echo_stream(std::move(*s)), asio::detached);
+  }
+}
+
+asio::awaitable<void> one_client(mux::SessionPtr sess, int i, std::shared_ptr<std::atomic<int>> ok) {
+  auto s = co_await sess->open();
+  if (!s) co_return;
+  std::vector<std::uint8_t> data(1000 + static_cast<std::size_t>(i % 7) * 3000);
+  for (std::size_t k = 0; k < data.size(); ++k) data[k] = static_cast<std::uint8_t>(k * 31 + static_cast<std::size_t>(i));
+  if (co_await write_all(**s, asio::buffer(data))) co_return;
+  if (co_await (*s)->shutdown_write()) co_return;
+  std::vector<std::uint8_t> got;
+  std::vector<std::uint8_t> buf(4096);
+  for (;;) {
+    auto r = co_await (*s)->read_some(asio::buffer(buf));
+    if (r.bytes == 0) {
+      if (r.ec != asio::error::eof) co_return;
+      break;
+    }
+    got.insert(got.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(r.bytes));
+  }
+  if (got == data) ++*ok;
+}
+
+asio::awaitable<int> many_streams(int version, int n) {
+  auto [a, b] = co_await tcp_pair();
+  mux::Options o;
+  o.version = version;
+  auto cli = mux::Session::client(std::move(a), o);
+  auto srv = mux::Session::server(std::move(b), o);
+  auto ex = co_await asio::this_coro::executor;
+  asio::co_spawn(ex, echo_server(srv), asio::detached);
+  auto ok = std::make_shared<std::atomic<int>>(0);
+  for (int i = 0; i < n; ++i) asio::co_spawn(ex, one_client(cli, i, ok), asio::detached);
+  asio::steady_timer t(ex);
+  for (int k = 0; k < 1500 && ok->load() < n; ++k) {
+    t.expires_after(10ms);
+    co_await t.async_wait(use_tuple);
+  }
+  // Every stream closed on both sides: nothing left in the sessions.
+  for (int k = 0; k < 200 && (cli->num_streams() != 0 || srv->num_streams() != 0); ++k) {
+    t.expires_after(10ms);
+    co_await t.async_wait(use_tuple);
+  }
+  const bool clean = cli->num_streams() == 0 && srv->num_streams() == 0;
+  cli->close();
+  srv->close();
+  co_return clean ? ok->load() : -1;
+}
+
+asio::awaitable<std::size_t> write_until_blocked(StreamPtr* s, std::chrono::milliseconds limit) {
+  std::vector<std::uint8_t> chunk(4096, 0x5a);
+  std::size_t total = 0;
+  for (;;) {
+    auto r = co_await with_timeout((*s)->write_some(asio::buffer(chunk)), limit);
+    if (!r || r->ec) break;
+    total += r->bytes;
+    if (total > (64u << 20)) break;
+  }
+  co_return total;
+}
+
+asio::awaitable<std::size_t> drain(Stream* s, std::size_t want) {
+  std::vector<std::uint8_t> buf(65536);
+  std::size_t got = 0;
+  while (got < want) {
+    auto r = co_await s->read_some(asio::buffer(buf));
+    if (r.bytes == 0) break;
+    got += r.bytes;
+  }
+  co_return got;
+}
+
+struct Backpressure {
+  std::size_t blocked_at = 0;
+  std::size_t drained = 0;
+  std::size_t after = 0;
+};
+
+asio::awaitable<Backpressure> backpressure(int version) {
+  auto [a, b] = co_await tcp_pair();
+  mux::Options o;
+  o.version = version;
+  o.max_stream_buffer = 65536;
+  o.max_receive_buffer = 128 * 1024;
+  auto cli = mux::Session::client(std::move(a), o);
+  auto srv = mux::Session::server(std::move(b), o);
+  auto s = co_await cli->open();
+  auto w = std::move(*s);
+  co_await write_all(*w, asio::buffer("x", 1));
+  auto peer = co_await srv->accept();
+  Backpressure bp;
+  bp.blocked_at = 1 + co_await write_until_blocked(&w, 300ms);
+  bp.drained = co_await drain(peer->get(), bp.blocked_at);
+  // Reading resumed the writer.
+  bp.after = co_await write_until_blocked(&w, 300ms);
+  cli->close();
+  srv->close();
+  co_return bp;
+}
+
+asio::awaitable<std::pair<bool, int>> keepalive_dead_peer() {
+  auto [a, b] = co_await tcp_pair();
+  mux::Options o;
+  o.keepalive_interval = 50ms;
+  o.keepalive_timeout = 200ms;
+  auto cli = mux::Session::client(std::move(a), o);
+  // b never answers: a dead peer.
+  auto start = std::chrono::steady_clock::now();
+  auto r = co_await with_timeout(cli->accept(), 3000ms);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  (void)b;
+  co_return std::make_pair(r.has_value() && !r->ok() && cli->is_closed(), static_cast<int>(ms.count()));
+}
+
+asio::awaitable<bool> keepalive_live_peer() {
+  auto [a, b] = co_await tcp_pair();
+  mux::Options o;
+  o.keepalive_interval = 50ms;
+  o.keepalive_timeout = 200ms;
+  auto cli = mux::Session::client(std::move(a), o);
+  auto srv = mux::Session::server(std::move(b), o);
+  asio::steady_timer t(co_await asio::this_coro::executor, 700ms);
+  co_await t.async_wait(use_tuple);
+  const bool alive = !cli->is_closed() && !srv->is_closed();
+  cli->close();
+  srv->close();
+  co_return alive;
+}
+
+// The raw bytes the client session writes for open() + "hi" + shutdown_write().
+asio::awaitable<std::vector<std::uint8_t>> client_wire(int version) {
+  auto [a, b] = co_await tcp_pair();
+  mux::Options o;
+  o.version = version;
+  o.keepalive_disabled = true;
+  auto cli = mux::Session::client(std::move(a), o);
+  auto s = co_await cli->open();
+  co_await write_all(**s, asio::buffer("hi", 2));
+  co_await (*s)->shutdown_write();
+  std::vector<std::uint8_t> got(26);
+  co_await read_exact(*b, asio::buffer(got));
+  cli->close();
+  co_return got;
+}
+
+// A peer that speaks raw smux v2 bytes: SYN, PSH "abc", then reads our UPD after we consume.
+asio::awaitable<std::vector<std::uint8_t>> server_upd_wire() {
+  auto [a, b] = co_await tcp_pair();
+  mux::Options o;
+  o.version = 2;
+  o.keepalive_disabled = true;
+  o.max_stream_buffer = 65536;
+  auto srv = mux::Session::server(std::move(b), o);
+  auto in = bytes({2, 0, 0, 0, 3, 0, 0, 0, 2, 2, 3, 0, 3, 0, 0, 0, 'a', 'b', 'c'});
+  co_await write_all(*a, asio::buffer(in));
+  auto s = co_await srv->accept();
+  std::vector<std::uint8_t> buf(16);
+  auto r = co_await (*s)->read_some(asio::buffer(buf));
+  std::vector<std::uint8_t> got(16);
+  co_await read_exact(*a, asio::buffer(got));
+  got.insert(got.begin(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(r.bytes));
+  srv->close();
+  co_return got;
+}
+
+}  // namespace
+
+TEST_CASE("smux codec: v1 frames from xtaci/smux's layout") {
+  // SYN sid 3 (the client's first stream: nextStreamID 1, += 2 before use).
+  auto syn = bytes({1, 0, 0, 0, 3, 0, 0, 0});
+  auto p = mux::parse_frame(syn, 1);
+  REQUIRE(p.ok());
+  CHECK(p.consumed == 8);
+  CHECK(p.value.cmd == mux::Cmd::syn);
+  CHECK(p.value.sid == 3);
+
+  // PSH sid 0x01020305, "hello": length 5 little-endian at [2:4], sid LE at [4:8].
+  auto psh = bytes({1, 2, 5, 0, 5, 3, 2, 1, 'h', 'e', 'l', 'l', 'o', 0xEE});
+  p = mux::parse_frame(psh, 1);
+  REQUIRE(p.ok());
+  CHECK(p.consumed == 13);
+  CHECK(p.value.sid == 0x01020305u);
+  CHECK(std::string(p.value.data.begin(), p.value.data.end()) == "hello");
+  std::vector<std::uint8_t> out;
+  mux::serialize_frame(p.value, out);
+  CHECK(out == std::vector<std::uint8_t>(psh.begin(), psh.begin() + 13));
+
+  // Partial input asks for more; a PSH with a large LE length.
+  auto big = bytes({1, 2, 0x00, 0x01, 7, 0, 0, 0});
+  CHECK(mux::parse_frame(big, 1).need_more());
+  big.resize(8 + 256);
+  CHECK(mux::parse_frame(big, 1).ok());
+  CHECK(mux::parse_frame(std::span(psh.data(), 7), 1).need_more());
+
+  // NOP, FIN: no payload even with a length (smux reads none).
+  auto nop = bytes({1, 3, 4, 0, 0, 0, 0, 0, 9, 9, 9, 9});
+  p = mux::parse_frame(nop, 1);
+  REQUIRE(p.ok());
+  CHECK(p.consumed == 8);
+  CHECK(p.value.cmd == mux::Cmd::nop);
+  out.clear();
+  mux::serialize_header(1, mux::Cmd::fin, 0, 3, out);
+  CHECK(out == bytes({1, 1, 0, 0, 3, 0, 0, 0}));
+
+  // Wrong version, unknown command.
+  CHECK(mux::parse_frame(bytes({2, 0, 0, 0, 3, 0, 0, 0}), 1).failed());
+  CHECK(mux::parse_frame(bytes({1, 5, 0, 0, 3, 0, 0, 0}), 1).failed());
+}
+
+TEST_CASE("smux codec: v2 window update (cmdUPD: consumed u32 LE, window u32 LE)") {
+  std::vector<std::uint8_t> out;
+  mux::serialize_upd(2, 5, 0x00012345, 65536, out);
+  CHECK(out == bytes({2, 4, 8, 0, 5, 0, 0, 0, 0x45, 0x23, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00}));
+  auto p = mux::parse_frame(out, 2);
+  REQUIRE(p.ok());
+  CHECK(p.consumed == 16);
+  CHECK(p.value.cmd == mux::Cmd::upd);
+  CHECK(p.value.consumed == 0x12345u);
+  CHECK(p.value.window == 65536u);
+  CHECK(mux::parse_frame(std::span(out.data(), 12), 2).need_more());
+}
+
+TEST_CASE("smux options: GOST's mux.* keys and smux's checks") {
+  Metadata md;
+  auto d = mux::options_from(md);
+  REQUIRE(d.ok());
+  CHECK(d->version == 1);
+  CHECK(d->keepalive_interval == 10s);
+  CHECK(d->keepalive_timeout == 30s);
+  CHECK(d->max_frame_size == 32768);
+  CHECK(d->max_receive_buffer == 4194304);
+  CHECK(d->max_stream_buffer == 65536);
+  md.set("mux.version", "2");
+  md.set("mux.keepaliveInterval", "5s");
+  md.set("mux.keepaliveTimeout", "15s");
+  md.set("mux.maxFrameSize", "16384");
+  md.set("mux.keepaliveDisabled", "true");
+  auto o = mux::options_from(md);
+  REQUIRE(o.ok());
+  CHECK(o->version == 2);
+  CHECK(o->keepalive_interval == 5s);
+  CHECK(o->max_frame_size == 16384);
+  CHECK(o->keepalive_disabled);
+  md.set("mux.version", "3");
+  CHECK(!mux::options_from(md).ok());
+  md.set("mux.version", "1");
+  md.set("mux.maxFrameSize", "70000");
+  CHECK(!mux::options_from(md).ok());
+}
+
+TEST_CASE("smux session: wire bytes of a client stream (v1 and v2)") {
+  gost::Runtime rt(1);
+  rt.start();
+  auto w1 = test::run_on(rt.executor(0), client_wire(1));
+  CHECK(w1 == bytes({1, 0, 0, 0, 3, 0, 0, 0, 1, 2, 2, 0, 3, 0, 0, 0, 'h', 'i', 1, 1, 0, 0, 3, 0, 0, 0}));
+  auto w2 = test::run_on(rt.executor(0), client_wire(2));
+  CHECK(w2 == bytes({2, 0, 0, 0, 3, 0, 0, 0, 2, 2, 2, 0, 3, 0, 0, 0, 'h', 'i', 2, 1, 0, 0, 3, 0, 0, 0}));
+  // v2: the first read announces consumed=3, window=maxStreamBuffer.
+  auto u = test::run_on(rt.executor(0), server_upd_wire());
+  CHECK(u == bytes({'a', 'b', 'c', 2, 4, 8, 0, 3, 0, 0, 0, 3, 0, 0, 0, 0, 0, 1, 0}));
+  rt.stop();
+  rt.join();
+}
+
+TEST_CASE("smux session: 1000 concurrent streams echo through one session") {
+  gost::Runtime rt(1);
+  rt.start();
+  CHECK(test::run_on(rt.executor(0), many_streams(1, 1000), std::chrono::seconds(60)) == 1000);
+  CHECK(test::run_on(rt.executor(0), many_streams(2, 1000), std::chrono::seconds(60)) == 1000);
+  rt.stop();
+  rt.join();
+}
+
+TEST_CASE("smux session: flow control stops a writer whose reader does not read") {
+  gost::Runtime rt(1);
+  rt.start();
+  // v2: the writer keeps at most the peer's window in flight (256 KiB before any update).
+  auto bp2 = test::run_on(rt.executor(0), backpressure(2));
+  CHECK(bp2.blocked_at <= 262144 + 4096);
+  CHECK(bp2.blocked_at >= 65536);
+  CHECK(bp2.drained >= bp2.blocked_at);
+  CHECK(bp2.drained <= bp2.blocked_at + 4096);
+  CHECK(bp2.after > 0);
+  // v1: the receiving session stops reading at maxReceiveBuffer; what the writer got out is
+  // bounded by that plus the socket buffers.
+  auto bp1 = test::run_on(rt.executor(0), backpressure(1));
+  CHECK(bp1.blocked_at < (32u << 20));
+  // (a write cancelled by the timeout may still have gone out: at most one chunk more)
+  CHECK(bp1.drained >= bp1.blocked_at);
+  CHECK(bp1.drained <= bp1.blocked_at + 4096);
+  CHECK(bp1.after > 0);
+  rt.stop();
+  rt.join();
+}
+
+TEST_CASE("smux session: keepalive timeout closes a session whose peer is silent") {
+  gost::Runtime rt(1);
+  rt.start();
+  auto [closed, ms] = test::run_on(rt.executor(0), keepalive_dead_peer());
+  CHECK(closed);
+  CHECK(ms < 1500);
+  CHECK(test::run_on(rt.executor(0), keepalive_live_peer()));
+  rt.stop();
+  rt.join();
+}
