@@ -1,0 +1,131 @@
+// The "relay" connector (go-gost/x connector/relay): CONNECT (tcp, udp) and the UDP association
+// (BIND|FUDP) behind associate().
+#include <asio/error.hpp>
+
+#include "gost/core/timeout.hpp"
+#include "gost/relay/relay.hpp"
+#include "relay/codec.hpp"
+#include "relay/stream.hpp"
+#include "socks/udptun.hpp"
+
+namespace gost::relay {
+namespace {
+
+// How long a read that comes before any write waits for that write to carry the request.
+constexpr std::chrono::milliseconds kFirstWriteGrace{50};
+
+bool is_udp(const std::string& n) { return n == "udp" || n == "udp4" || n == "udp6"; }
+bool is_tcp(const std::string& n) { return n == "tcp" || n == "tcp4" || n == "tcp6"; }
+
+class RelayConnector final : public Connector {
+ public:
+  RelayConnector(std::optional<Credentials> auth, bool nodelay, std::chrono::milliseconds timeout)
+      : auth_(std::move(auth)), nodelay_(nodelay), timeout_(timeout) {}
+
+  asio::awaitable<Result<StreamPtr>> connect(StreamPtr conn, std::string network,
+                                             Address target) override {
+    const bool udp = is_udp(network);
+    if (!udp && !is_tcp(network)) {
+      conn->close();
+      co_return make_error_code(errc::unsupported);
+    }
+    // Feature order as GOST writes it: Network (udp), UserAuth, Addr.
+    Request req;
+    req.cmd = kCmdConnect;
+    if (udp) {
+      req.cmd = static_cast<std::uint8_t>(req.cmd | kFlagUdp);
+      req.features.list.push_back(NetworkFeature{kNetworkUdp});
+    }
+    if (auth_) req.features.list.push_back(UserAuthFeature{auth_->username, auth_->password});
+    req.features.list.push_back(AddrFeature{std::move(target)});
+    std::vector<std::uint8_t> out;
+    if (auto ec = serialize(req, out)) {
+      conn->close();
+      co_return ec;
+    }
+    RelayStreamOptions o;
+    o.datagram = udp;
+    o.expect_response = true;
+    if (nodelay_) {
+      // The request goes out now; the response is still read on the first read: a GOST
+      // handler with nodelay off answers only with the target's first bytes.
+      auto r = co_await with_timeout(write_all(*conn, asio::buffer(out)), timeout_);
+      if (!r || *r) {
+        conn->close();
+        co_return r ? *r : make_error_code(errc::timeout);
+      }
+      out.clear();
+    } else {
+      o.grace = kFirstWriteGrace;
+    }
+    co_return StreamPtr(std::make_unique<RelayStream>(std::move(conn), std::move(out), o));
+  }
+
+  asio::awaitable<Result<PacketConnPtr>> associate(StreamPtr conn) override {
+    // Feature order as GOST's bind(): UserAuth, Network, Addr.
+    Request req;
+    req.cmd = static_cast<std::uint8_t>(kFlagUdp | kCmdBind);
+    if (auth_) req.features.list.push_back(UserAuthFeature{auth_->username, auth_->password});
+    req.features.list.push_back(NetworkFeature{kNetworkUdp});
+    req.features.list.push_back(AddrFeature{Address("0.0.0.0", 0)});
+    std::vector<std::uint8_t> out;
+    if (auto ec = serialize(req, out)) {
+      conn->close();
+      co_return ec;
+    }
+    auto r = co_await with_timeout(exchange(conn.get(), std::move(out)), timeout_);
+    if (!r || !*r) {
+      conn->close();
+      co_return r ? r->error() : make_error_code(errc::timeout);
+    }
+    StreamPtr s = make_prefixed(std::move(conn), std::move(r->value().rest));
+    co_return PacketConnPtr(std::make_unique<socks::UdpTunPacketConn>(std::move(s)));
+  }
+
+ private:
+  struct Exchanged {
+    Response resp;
+    std::vector<unsigned char> rest;
+  };
+
+  // Sends a request and reads the response; a status other than OK is an error.
+  asio::awaitable<Result<Exchanged>> exchange(Stream* s, std::vector<std::uint8_t> out) {
+    if (auto ec = co_await write_all(*s, asio::buffer(out))) co_return ec;
+    StreamReader reader(*s, kMaxMessage);
+    for (;;) {
+      auto p = parse_response(Bytes(reader.data(), reader.size()));
+      if (p.failed()) co_return make_error_code(errc::proxy_error);
+      if (p.ok()) {
+        reader.consume(p.consumed);
+        if (auto ec = status_error(p.value.status)) co_return ec;
+        Exchanged e;
+        e.resp = std::move(p.value);
+        e.rest = reader.take_rest();
+        co_return std::move(e);
+      }
+      if (auto ec = co_await reader.fill()) {
+        co_return ec == asio::error::eof ? make_error_code(errc::proxy_error) : ec;
+      }
+    }
+  }
+
+  std::optional<Credentials> auth_;
+  bool nodelay_;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace
+
+Result<ConnectorPtr, ConfigError> make_relay_connector(const ConnectorArgs& args) {
+  if (args.auth && (args.auth->username.size() > 255 || args.auth->password.size() > 255)) {
+    return config_error("relay connector: user name and password must be at most 255 bytes each");
+  }
+  const Metadata& md = args.metadata;
+  auto timeout =
+      md.get_duration("connectTimeout", md.get_duration("timeout", std::chrono::milliseconds(0)));
+  if (timeout.count() < 0) timeout = std::chrono::milliseconds(0);
+  return ConnectorPtr(
+      std::make_shared<RelayConnector>(args.auth, md.get_bool("nodelay"), timeout));
+}
+
+}  // namespace gost::relay

@@ -1,0 +1,206 @@
+#include "relay/stream.hpp"
+
+#include <algorithm>
+#include <asio/error.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <cstring>
+
+#include "relay/codec.hpp"
+
+namespace gost::relay {
+namespace {
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+// A response (up to 4 + 65535 bytes) and then one whole framed datagram.
+constexpr std::size_t kReaderMax = kMaxMessage + 2 + 0xFFFF;
+
+asio::awaitable<bool> cancelled() {
+  auto cs = co_await asio::this_coro::cancellation_state;
+  co_return cs.cancelled() != asio::cancellation_type::none;
+}
+}  // namespace
+
+std::error_code status_error(std::uint8_t status) {
+  switch (status) {
+    case kStatusOK:
+      return {};
+    case kStatusUnauthorized:
+      return make_error_code(errc::auth_failed);
+    case kStatusForbidden:
+      return make_error_code(errc::forbidden);
+    case kStatusTimeout:
+      return make_error_code(errc::timeout);
+    case kStatusHostUnreachable:
+    case kStatusNetworkUnreachable:
+      return make_error_code(errc::host_unreachable);
+    case kStatusBadRequest:
+      return make_error_code(errc::bad_request);
+    default:
+      return make_error_code(errc::proxy_error);
+  }
+}
+
+RelayStream::RelayStream(StreamPtr inner, std::vector<std::uint8_t> pending,
+                         RelayStreamOptions opts)
+    : inner_(std::move(inner)),
+      pending_(std::move(pending)),
+      opts_(opts),
+      reader_(*inner_, kReaderMax),
+      grace_timer_(inner_->get_executor()),
+      write_done_(inner_->get_executor()) {
+  response_done_ = !opts_.expect_response;
+}
+
+RelayStream::~RelayStream() {
+  grace_timer_.cancel();
+  write_done_.cancel();
+}
+
+void RelayStream::close() noexcept {
+  grace_timer_.cancel();
+  write_done_.cancel();
+  inner_->close();
+}
+
+asio::ip::tcp::socket* RelayStream::tcp_socket() noexcept {
+  if (opts_.datagram || !pending_.empty() || writing_pending_ || !response_done_ ||
+      reader_.size() > 0) {
+    return nullptr;
+  }
+  return inner_->tcp_socket();
+}
+
+asio::awaitable<std::error_code> RelayStream::wait_writer() {
+  while (writing_pending_) {
+    write_done_.expires_at(asio::steady_timer::time_point::max());
+    co_await write_done_.async_wait(use_tuple);
+    if (co_await cancelled()) co_return asio::error::operation_aborted;
+  }
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> RelayStream::flush_pending() {
+  if (pending_.empty()) co_return std::error_code{};
+  std::vector<std::uint8_t> bytes = std::move(pending_);
+  pending_.clear();
+  wrote_ = true;
+  writing_pending_ = true;
+  auto ec = co_await write_all(*inner_, asio::buffer(bytes));
+  writing_pending_ = false;
+  write_done_.cancel();
+  co_return ec;
+}
+
+asio::awaitable<std::error_code> RelayStream::read_response() {
+  for (;;) {
+    auto p = parse_response(Bytes(reader_.data(), reader_.size()));
+    if (p.ok()) {
+      reader_.consume(p.consumed);
+      response_done_ = true;
+      response_ec_ = status_error(p.value.status);
+      co_return response_ec_;
+    }
+    if (p.failed()) {
+      response_done_ = true;
+      response_ec_ = make_error_code(errc::proxy_error);
+      co_return response_ec_;
+    }
+    if (auto ec = co_await reader_.fill()) {
+      if (ec == asio::error::eof) ec = make_error_code(errc::proxy_error);
+      co_return ec;
+    }
+  }
+}
+
+// While the held-back bytes wait for a write to ride with, a reader that waits flushes them
+// alone after flush_after.
+asio::awaitable<std::error_code> RelayStream::flush_when_idle() {
+  if (pending_.empty() || opts_.flush_after.count() <= 0 || reader_.size() > 0)
+    co_return std::error_code{};
+  using namespace asio::experimental::awaitable_operators;
+  grace_timer_.expires_after(opts_.flush_after);
+  auto r = co_await (inner_->wait_readable() || grace_timer_.async_wait(use_tuple));
+  if (r.index() == 0) co_return std::error_code{};
+  if (co_await cancelled()) co_return asio::error::operation_aborted;
+  if (writing_pending_) co_return std::error_code{};
+  co_return co_await flush_pending();
+}
+
+asio::awaitable<IoResult> RelayStream::read_some(asio::mutable_buffer buf) {
+  if (auto ec = co_await flush_when_idle()) co_return IoResult{ec, 0};
+  if (!response_done_) {
+    if (!pending_.empty() && !wrote_ && opts_.grace.count() > 0) {
+      // Give the first write a chance to carry the request.
+      grace_timer_.expires_after(opts_.grace);
+      co_await grace_timer_.async_wait(use_tuple);
+      if (co_await cancelled()) co_return IoResult{asio::error::operation_aborted, 0};
+    }
+    if (auto ec = co_await flush_pending()) co_return IoResult{ec, 0};
+    if (auto ec = co_await read_response()) co_return IoResult{ec, 0};
+  }
+  if (response_ec_) co_return IoResult{response_ec_, 0};
+  if (opts_.datagram) {
+    for (;;) {
+      auto p = parse_udp_frame(Bytes(reader_.data(), reader_.size()));
+      if (p.ok()) {
+        const std::size_t n = std::min(buf.size(), p.value);
+        if (n > 0) std::memcpy(buf.data(), reader_.data() + 2, n);
+        reader_.consume(p.consumed);
+        co_return IoResult{{}, n};
+      }
+      if (auto ec = co_await reader_.fill()) co_return IoResult{ec, 0};
+    }
+  }
+  if (reader_.size() > 0) {
+    const std::size_t n = std::min(buf.size(), reader_.size());
+    std::memcpy(buf.data(), reader_.data(), n);
+    reader_.consume(n);
+    co_return IoResult{{}, n};
+  }
+  co_return co_await inner_->read_some(buf);
+}
+
+asio::awaitable<IoResult> RelayStream::write_some(asio::const_buffer buf) {
+  if (writing_pending_) {
+    if (auto ec = co_await wait_writer()) co_return IoResult{ec, 0};
+  }
+  grace_timer_.cancel();
+  wrote_ = true;
+  const bool with_pending = !pending_.empty();
+  if (!with_pending && !opts_.datagram) co_return co_await inner_->write_some(buf);
+  wbuf_.clear();
+  if (with_pending) {
+    wbuf_.swap(pending_);
+    pending_.clear();
+  }
+  if (opts_.datagram) {
+    if (auto ec = serialize_udp_frame_header(buf.size(), wbuf_)) co_return IoResult{ec, 0};
+  }
+  const auto* p = static_cast<const std::uint8_t*>(buf.data());
+  wbuf_.insert(wbuf_.end(), p, p + buf.size());
+  writing_pending_ = with_pending;
+  auto ec = co_await write_all(*inner_, asio::buffer(wbuf_));
+  if (with_pending) {
+    writing_pending_ = false;
+    write_done_.cancel();
+  }
+  co_return IoResult{ec, ec ? 0 : buf.size()};
+}
+
+asio::awaitable<std::error_code> RelayStream::shutdown_write() {
+  if (writing_pending_) {
+    if (auto ec = co_await wait_writer()) co_return ec;
+  }
+  if (auto ec = co_await flush_pending()) co_return ec;
+  co_return co_await inner_->shutdown_write();
+}
+
+asio::awaitable<std::error_code> RelayStream::wait_readable() {
+  if (auto ec = co_await flush_when_idle()) co_return ec;
+  if (!response_done_ || reader_.size() > 0) co_return std::error_code{};
+  co_return co_await inner_->wait_readable();
+}
+
+}  // namespace gost::relay

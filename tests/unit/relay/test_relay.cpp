@@ -1,0 +1,526 @@
+// Relay handler and connector end to end on loopback (gost::Service + core tcp listener), driven
+// by the relay connector and by raw bytes.
+#include <poll.h>
+
+#include <asio/read.hpp>
+#include <asio/write.hpp>
+#include <catch2/catch.hpp>
+#include <thread>
+
+#include "gost/core.hpp"
+#include "gost/core/timeout.hpp"
+#include "gost/relay/relay.hpp"
+#include "gost/socks/socks.hpp"
+#include "relay/codec.hpp"
+#include "support.hpp"
+
+using namespace gost;
+using namespace std::chrono_literals;
+using B = std::vector<std::uint8_t>;
+
+namespace {
+
+Address local(std::uint16_t port) { return Address("127.0.0.1", port); }
+
+bool readable_within(int fd, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, ms) > 0;
+}
+
+struct Fixture {
+  Runtime rt{2};
+  Registry reg;
+  std::vector<ServicePtr> services;
+
+  Fixture() {
+    register_core(reg);
+    relay::register_module(reg);
+    socks::register_module(reg);
+    rt.start();
+  }
+  ~Fixture() {
+    for (auto& s : services) s->stop();
+    for (auto& s : services) s->wait_stopped(5s);
+    services.clear();
+    rt.stop();
+    rt.join();
+  }
+
+  struct Opts {
+    Metadata md;
+    AutherPtr auther;
+    RouterPtr router;
+    HopPtr forwarder;
+  };
+
+  ServicePtr start(const std::string& handler, Opts o = {}) {
+    HandlerArgs ha;
+    ha.runtime = &rt;
+    ha.service = "svc";
+    ha.metadata = o.md;
+    ha.router = o.router ? o.router : std::make_shared<Router>();
+    ha.auther = o.auther;
+    ha.forwarder = o.forwarder;
+    auto h = (*reg.handler(handler))(ha);
+    REQUIRE(h);
+    ListenerArgs la;
+    la.runtime = &rt;
+    la.service = "svc";
+    la.addr = Address("127.0.0.1", 0);
+    auto l = (*reg.listener("tcp"))(la);
+    REQUIRE(l);
+    ServiceOptions so;
+    so.name = "svc";
+    so.logger = std::make_shared<Logger>(getenv("RELAY_TEST_LOG") ? LogLevel::debug : LogLevel::none);
+    auto svc = std::make_shared<Service>(rt, so, std::move(*l), std::move(*h));
+    REQUIRE_FALSE(svc->start());
+    services.push_back(svc);
+    return svc;
+  }
+
+  ConnectorPtr connector(const std::string& name, std::optional<Credentials> auth = {},
+                         Metadata md = {}) {
+    ConnectorArgs ca;
+    ca.auth = std::move(auth);
+    ca.metadata = std::move(md);
+    auto c = (*reg.connector(name))(ca);
+    REQUIRE(c);
+    return *c;
+  }
+
+  ChainPtr chain_via(ConnectorPtr c, Address addr) {
+    auto n = std::make_shared<Node>();
+    n->name = "hop0";
+    n->addr = addr.to_string();
+    n->dialer = *(*reg.dialer("tcp"))(DialerArgs{});
+    n->connector = std::move(c);
+    auto hop = std::make_shared<Hop>();
+    hop->nodes.push_back(n);
+    auto chain = std::make_shared<Chain>();
+    chain->hops.push_back(hop);
+    return chain;
+  }
+
+  template <class T>
+  T run(asio::awaitable<T> aw) {
+    return test::run_on(rt.executor(0), std::move(aw));
+  }
+};
+
+HopPtr forward_hop(Address target) {
+  auto n = std::make_shared<Node>();
+  n->name = "target";
+  n->addr = target.to_string();
+  auto hop = std::make_shared<Hop>();
+  hop->name = "forwarder";
+  hop->nodes.push_back(n);
+  return hop;
+}
+
+struct Outcome {
+  std::error_code ec;
+  std::string data;
+};
+
+asio::awaitable<Result<StreamPtr>> open_via(ConnectorPtr c, Address proxy, std::string network,
+                                            Address target) {
+  auto s = co_await dial_tcp(proxy, 5s);
+  if (!s) co_return s.error();
+  auto h = co_await c->handshake(std::move(*s));
+  if (!h) co_return h.error();
+  co_return co_await c->connect(std::move(*h), network, target);
+}
+
+// Writes msg and reads it back (twice: the second exchange runs after the handshake is done).
+asio::awaitable<Outcome> echo_via(ConnectorPtr c, Address proxy, Address target, std::string msg) {
+  auto s = co_await open_via(c, proxy, "tcp", target);
+  if (!s) co_return Outcome{s.error(), {}};
+  std::string all;
+  for (int i = 0; i < 2; ++i) {
+    if (auto ec = co_await write_all(**s, asio::buffer(msg))) co_return Outcome{ec, {}};
+    std::string got(msg.size(), '\0');
+    auto r = co_await with_timeout(read_exact(**s, asio::buffer(got)), 5000ms);
+    if (!r) co_return Outcome{make_error_code(errc::timeout), {}};
+    if (*r) co_return Outcome{*r, {}};
+    all += got;
+  }
+  (*s)->close();
+  co_return Outcome{{}, all};
+}
+
+// Reads first (the target speaks first), within 3 s.
+asio::awaitable<Outcome> read_first_via(ConnectorPtr c, Address proxy, Address target,
+                                        std::size_t n) {
+  auto s = co_await open_via(c, proxy, "tcp", target);
+  if (!s) co_return Outcome{s.error(), {}};
+  std::string got(n, '\0');
+  auto r = co_await with_timeout(read_exact(**s, asio::buffer(got)), 3000ms);
+  (*s)->close();
+  if (!r) co_return Outcome{make_error_code(errc::timeout), {}};
+  co_return Outcome{*r, *r ? std::string() : got};
+}
+
+asio::awaitable<Outcome> udp_connect_echo(ConnectorPtr c, Address proxy, Address target,
+                                          std::string msg) {
+  auto s = co_await open_via(c, proxy, "udp", target);
+  if (!s) co_return Outcome{s.error(), {}};
+  if (!(*s)->is_datagram()) co_return Outcome{make_error_code(errc::bad_request), {}};
+  std::string buf(65536, '\0');
+  for (int i = 0; i < 5; ++i) {
+    auto w = co_await (*s)->write_some(asio::buffer(msg));
+    if (w.ec) co_return Outcome{w.ec, {}};
+    auto r = co_await with_timeout((*s)->read_some(asio::buffer(buf)), 1000ms);
+    if (!r) continue;
+    (*s)->close();
+    co_return Outcome{r->ec, buf.substr(0, r->bytes)};
+  }
+  co_return Outcome{make_error_code(errc::timeout), {}};
+}
+
+struct UdpOutcome {
+  std::error_code ec;
+  std::string data;
+  Address from;
+};
+
+asio::awaitable<UdpOutcome> associate_echo(ConnectorPtr c, Address proxy, Address target,
+                                           std::string msg) {
+  auto s = co_await dial_tcp(proxy, 5s);
+  if (!s) co_return UdpOutcome{s.error(), {}, {}};
+  auto h = co_await c->handshake(std::move(*s));
+  if (!h) co_return UdpOutcome{h.error(), {}, {}};
+  auto pc = co_await c->associate(std::move(*h));
+  if (!pc) co_return UdpOutcome{pc.error(), {}, {}};
+  std::string buf(65536, '\0');
+  for (int i = 0; i < 5; ++i) {
+    if (auto ec = co_await (*pc)->send_to(asio::buffer(msg), target))
+      co_return UdpOutcome{ec, {}, {}};
+    auto r = co_await with_timeout((*pc)->recv_from(asio::buffer(buf)), 1000ms);
+    if (!r) continue;
+    (*pc)->close();
+    co_return UdpOutcome{r->ec, buf.substr(0, r->bytes), r->from};
+  }
+  co_return UdpOutcome{make_error_code(errc::timeout), {}, {}};
+}
+
+// A TCP server that writes a banner as soon as a client connects, then echoes.
+class BannerServer {
+ public:
+  BannerServer() : acc_(ctx_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    asio::co_spawn(ctx_, loop(), [](std::exception_ptr) {});
+    th_ = std::thread([this] { ctx_.run(); });
+  }
+  ~BannerServer() {
+    ctx_.stop();
+    th_.join();
+  }
+  std::uint16_t port() const { return acc_.local_endpoint().port(); }
+
+ private:
+  asio::awaitable<void> loop() {
+    for (;;) {
+      auto [ec, s] = co_await acc_.async_accept(test::use_tuple);
+      if (ec) co_return;
+      asio::co_spawn(ctx_, serve(std::move(s)), [](std::exception_ptr) {});
+    }
+  }
+  static asio::awaitable<void> serve(asio::ip::tcp::socket s) {
+    co_await asio::async_write(s, asio::buffer(std::string("SSH-2.0-banner\r\n")), test::use_tuple);
+    char buf[1024];
+    for (;;) {
+      auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), test::use_tuple);
+      if (ec) co_return;
+      co_await asio::async_write(s, asio::buffer(buf, n), test::use_tuple);
+    }
+  }
+  asio::io_context ctx_;
+  asio::ip::tcp::acceptor acc_;
+  std::thread th_;
+};
+
+// Accepts one connection and keeps the first bytes it receives (within 3 s).
+class Capture {
+ public:
+  Capture() : acc_(ctx_, {asio::ip::make_address("127.0.0.1"), 0}) {}
+  std::uint16_t port() const { return acc_.local_endpoint().port(); }
+  B first_bytes(std::size_t want) {
+    auto s = acc_.accept();
+    B out;
+    while (out.size() < want && readable_within(s.native_handle(), 3000)) {
+      B buf(want - out.size());
+      std::error_code ec;
+      auto n = s.read_some(asio::buffer(buf), ec);
+      if (ec) break;
+      out.insert(out.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    return out;
+  }
+
+ private:
+  asio::io_context ctx_;
+  asio::ip::tcp::acceptor acc_;
+};
+
+asio::awaitable<std::error_code> connect_and_write(ConnectorPtr c, Address proxy, Address target,
+                                                   std::string msg) {
+  auto s = co_await open_via(c, proxy, "tcp", target);
+  if (!s) co_return s.error();
+  auto ec = co_await write_all(**s, asio::buffer(msg));
+  // Keep the stream open a moment so the capture reads everything before a close.
+  asio::steady_timer t(co_await asio::this_coro::executor, 200ms);
+  co_await t.async_wait(test::use_tuple);
+  (*s)->close();
+  co_return ec;
+}
+
+bool closed_within(asio::ip::tcp::socket& s, int ms) {
+  char buf[256];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  for (;;) {
+    auto rem = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (rem.count() <= 0 || !readable_within(s.native_handle(), static_cast<int>(rem.count())))
+      return false;
+    std::error_code ec;
+    s.read_some(asio::buffer(buf), ec);
+    if (ec) return true;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("relay connect through the connector, nodelay off and on", "[relay]") {
+  Fixture f;
+  test::EchoServer echo;
+  auto svc = f.start("relay");
+  auto r = f.run(echo_via(f.connector("relay"), svc->address(), local(echo.port()), "hello"));
+  CHECK_FALSE(r.ec);
+  CHECK(r.data == "hellohello");
+  Metadata nd;
+  nd.set("nodelay", "true");
+  auto n = f.run(echo_via(f.connector("relay", {}, nd), svc->address(), local(echo.port()), "nd"));
+  CHECK_FALSE(n.ec);
+  CHECK(n.data == "ndnd");
+  // The handler with nodelay sends its response at once.
+  Fixture::Opts o;
+  o.md.set("nodelay", "true");
+  auto svc2 = f.start("relay", o);
+  auto m = f.run(echo_via(f.connector("relay"), svc2->address(), local(echo.port()), "mixed"));
+  CHECK(m.data == "mixedmixed");
+  auto m2 = f.run(echo_via(f.connector("relay", {}, nd), svc2->address(), local(echo.port()), "x"));
+  CHECK(m2.data == "xx");
+  // By name.
+  auto byname =
+      f.run(echo_via(f.connector("relay"), svc->address(), Address("localhost", echo.port()), "n"));
+  CHECK(byname.data == "nn");
+}
+
+TEST_CASE("relay connector sends the request with the first write, bit-exact", "[relay]") {
+  Fixture f;
+  Capture cap;
+  auto c = f.connector("relay", Credentials{"u", "p"});
+  // The capture plays the relay server: the request and the first payload arrive together.
+  std::thread t([&] {
+    (void)f.run(connect_and_write(c, local(cap.port()), Address("127.0.0.1", 80), "DATA"));
+  });
+  const B want{0x01, 0x01, 0x00, 0x11, 0x01, 0x00, 0x04, 0x01, 'u', 0x01, 'p', 0x02, 0x00,
+               0x07, 0x01, 0x7F, 0x00, 0x00, 0x01, 0x00, 0x50, 'D',  'A',  'T', 'A'};
+  auto got = cap.first_bytes(want.size());
+  t.join();
+  CHECK(got == want);
+}
+
+TEST_CASE("relay connector does not hang when the target speaks first", "[relay]") {
+  Fixture f;
+  BannerServer banner;
+  auto svc = f.start("relay");
+  auto r = f.run(read_first_via(f.connector("relay"), svc->address(), local(banner.port()), 16));
+  CHECK_FALSE(r.ec);
+  CHECK(r.data == "SSH-2.0-banner\r\n");
+}
+
+TEST_CASE("relay handler answers a client that waits for the response first", "[relay]") {
+  // GOST's connector with nodelay=true writes the request and reads the response before any
+  // payload; the held-back response must not wait for the target forever.
+  Fixture f;
+  test::EchoServer echo;
+  auto svc = f.start("relay");
+  asio::io_context ctx;
+  auto s = test::connect_blocking(ctx, svc->address().port);
+  relay::Request req;
+  req.features.list.push_back(relay::AddrFeature{local(echo.port())});
+  B out;
+  REQUIRE_FALSE(relay::serialize(req, out));
+  asio::write(s, asio::buffer(out));
+  B resp(4);
+  REQUIRE(readable_within(s.native_handle(), 3000));
+  asio::read(s, asio::buffer(resp));
+  CHECK(resp == B{0x01, 0x00, 0x00, 0x00});
+  asio::write(s, asio::buffer(std::string("ping")));
+  B back(4);
+  REQUIRE(readable_within(s.native_handle(), 3000));
+  asio::read(s, asio::buffer(back));
+  CHECK(back == B{'p', 'i', 'n', 'g'});
+}
+
+TEST_CASE("relay user/password authentication", "[relay][auth]") {
+  Fixture f;
+  test::EchoServer echo;
+  Fixture::Opts o;
+  o.auther = make_static_auther({{"alice", "secret"}});
+  auto svc = f.start("relay", o);
+  auto ok = f.run(echo_via(f.connector("relay", Credentials{"alice", "secret"}), svc->address(),
+                           local(echo.port()), "auth"));
+  CHECK_FALSE(ok.ec);
+  CHECK(ok.data == "authauth");
+  // Lazy (nodelay off): the failure shows on the first read.
+  auto bad = f.run(echo_via(f.connector("relay", Credentials{"alice", "wrong"}), svc->address(),
+                            local(echo.port()), "x"));
+  CHECK(bad.ec == errc::auth_failed);
+  auto none = f.run(echo_via(f.connector("relay"), svc->address(), local(echo.port()), "x"));
+  CHECK(none.ec == errc::auth_failed);
+  Metadata nd;
+  nd.set("nodelay", "true");
+  auto bad2 = f.run(echo_via(f.connector("relay", Credentials{"bob", "x"}, nd), svc->address(),
+                             local(echo.port()), "x"));
+  CHECK(bad2.ec == errc::auth_failed);
+  // The UDP association reads its response at once: the failure shows in associate().
+  Fixture::Opts bo = o;
+  bo.md.set("bind", "true");
+  auto bsvc = f.start("relay", bo);
+  auto ua = f.run(associate_echo(f.connector("relay", Credentials{"alice", "nope"}), bsvc->address(),
+                                 local(echo.port()), "x"));
+  CHECK(ua.ec == errc::auth_failed);
+}
+
+TEST_CASE("relay UDP connect and UDP association", "[relay][udp]") {
+  Fixture f;
+  test::UdpEchoServer echo;
+  auto svc = f.start("relay");
+  auto r = f.run(udp_connect_echo(f.connector("relay"), svc->address(), local(echo.port()), "dg"));
+  CHECK_FALSE(r.ec);
+  CHECK(r.data == "dg");
+  Metadata nd;
+  nd.set("nodelay", "true");
+  auto r2 =
+      f.run(udp_connect_echo(f.connector("relay", {}, nd), svc->address(), local(echo.port()), "n"));
+  CHECK(r2.data == "n");
+  // The association (BIND|FUDP) needs bind=true on the server.
+  auto off = f.run(associate_echo(f.connector("relay"), svc->address(), local(echo.port()), "x"));
+  CHECK(off.ec == errc::forbidden);
+  Fixture::Opts o;
+  o.md.set("bind", "true");
+  auto bsvc = f.start("relay", o);
+  auto a = f.run(associate_echo(f.connector("relay"), bsvc->address(), local(echo.port()), "assoc"));
+  CHECK_FALSE(a.ec);
+  CHECK(a.data == "assoc");
+  CHECK(a.from == local(echo.port()));
+}
+
+TEST_CASE("relay forward mode goes to the forward target", "[relay][forward]") {
+  Fixture f;
+  test::EchoServer echo;
+  test::UdpEchoServer uecho;
+  Fixture::Opts o;
+  o.forwarder = forward_hop(local(echo.port()));
+  auto svc = f.start("relay", o);
+  // The address in the request does not matter.
+  auto r = f.run(echo_via(f.connector("relay"), svc->address(), Address("10.255.255.1", 9), "fw"));
+  CHECK_FALSE(r.ec);
+  CHECK(r.data == "fwfw");
+  Fixture::Opts u;
+  u.forwarder = forward_hop(local(uecho.port()));
+  auto usvc = f.start("relay", u);
+  auto d = f.run(udp_connect_echo(f.connector("relay"), usvc->address(), Address("1.2.3.4", 5), "u"));
+  CHECK(d.data == "u");
+}
+
+TEST_CASE("relay chains: socks5 -> relay -> relay -> target, tcp and udp", "[relay][chain]") {
+  Fixture f;
+  test::EchoServer echo;
+  test::UdpEchoServer uecho;
+  Fixture::Opts bo;
+  bo.md.set("bind", "true");
+  auto last = f.start("relay", bo);
+  Fixture::Opts mid = bo;
+  mid.router = std::make_shared<Router>(f.chain_via(f.connector("relay"), last->address()));
+  auto middle = f.start("relay", mid);
+  Fixture::Opts so;
+  so.md.set("udp", "true");
+  so.router = std::make_shared<Router>(f.chain_via(f.connector("relay"), middle->address()));
+  auto front = f.start("socks5", so);
+  auto t = f.run(echo_via(f.connector("socks5"), front->address(), local(echo.port()), "3 hops"));
+  CHECK_FALSE(t.ec);
+  CHECK(t.data == "3 hops3 hops");
+  // SOCKS5 UDP ASSOCIATE at the front uses the relay association of the chain's last node.
+  auto u = f.run(associate_echo(f.connector("socks5"), front->address(), local(uecho.port()), "u3"));
+  CHECK_FALSE(u.ec);
+  CHECK(u.data == "u3");
+  // The relay handler serves a UDP BIND itself (as GOST does): the association ends at middle.
+  CHECK(middle->stats().total_conns >= 2);
+  CHECK(last->stats().total_conns >= 1);
+}
+
+TEST_CASE("relay bad requests are closed and the service keeps serving", "[relay][robust]") {
+  Fixture f;
+  test::EchoServer echo;
+  Fixture::Opts o;
+  o.md.set("readTimeout", "500ms");
+  auto svc = f.start("relay", o);
+  asio::io_context ctx;
+  auto port = svc->address().port;
+  {  // bad version: closed without a response
+    auto s = test::connect_blocking(ctx, port);
+    asio::write(s, asio::buffer(B{0x05, 0x01, 0x00, 0x00}));
+    CHECK(closed_within(s, 3000));
+  }
+  {  // a feature longer than the block
+    auto s = test::connect_blocking(ctx, port);
+    asio::write(s, asio::buffer(B{0x01, 0x01, 0x00, 0x04, 0x02, 0x00, 0x07, 0x01}));
+    CHECK(closed_within(s, 3000));
+  }
+  {  // truncated: closed after readTimeout
+    auto s = test::connect_blocking(ctx, port);
+    asio::write(s, asio::buffer(B{0x01, 0x01, 0x00, 0x0A, 0x02}));
+    CHECK(closed_within(s, 3000));
+  }
+  {  // oversized announcement with nothing behind it
+    auto s = test::connect_blocking(ctx, port);
+    asio::write(s, asio::buffer(B{0x01, 0x01, 0xFF, 0xFF, 0x02, 0x00}));
+    CHECK(closed_within(s, 3000));
+  }
+  {  // no address: BadRequest
+    auto s = test::connect_blocking(ctx, port);
+    asio::write(s, asio::buffer(B{0x01, 0x01, 0x00, 0x00}));
+    B resp(4);
+    REQUIRE(readable_within(s.native_handle(), 3000));
+    asio::read(s, asio::buffer(resp));
+    CHECK(resp == B{0x01, relay::kStatusBadRequest, 0x00, 0x00});
+    CHECK(closed_within(s, 3000));
+  }
+  {  // unknown command
+    auto s = test::connect_blocking(ctx, port);
+    asio::write(s, asio::buffer(B{0x01, 0x07, 0x00, 0x00}));
+    B resp(4);
+    REQUIRE(readable_within(s.native_handle(), 3000));
+    asio::read(s, asio::buffer(resp));
+    CHECK(resp == B{0x01, relay::kStatusBadRequest, 0x00, 0x00});
+  }
+  {  // unreachable target: NetworkUnreachable
+    asio::ip::tcp::acceptor tmp(ctx, {asio::ip::make_address("127.0.0.1"), 0});
+    auto dead = tmp.local_endpoint().port();
+    tmp.close();
+    auto s = test::connect_blocking(ctx, port);
+    relay::Request req;
+    req.features.list.push_back(relay::AddrFeature{local(dead)});
+    B out;
+    REQUIRE_FALSE(relay::serialize(req, out));
+    asio::write(s, asio::buffer(out));
+    B resp(4);
+    REQUIRE(readable_within(s.native_handle(), 5000));
+    asio::read(s, asio::buffer(resp));
+    CHECK(resp == B{0x01, relay::kStatusNetworkUnreachable, 0x00, 0x00});
+  }
+  auto r = f.run(echo_via(f.connector("relay"), svc->address(), local(echo.port()), "still"));
+  CHECK(r.data == "stillstill");
+}
