@@ -1,0 +1,7 @@
+#include "gost/core/registry.hpp"
+
+namespace gost::http2 {
+
+void register_module(Registry&) {}
+
+}  // namespace gost::http2
