@@ -1,4 +1,5 @@
-// SOCKS5 client: method negotiation (+ RFC 1929), CONNECT, and standard UDP ASSOCIATE.
+// SOCKS5 client: method negotiation (+ RFC 1929), CONNECT, UDP through GOST's UDP-over-TCP
+// command 0xF3 (default, as GOST's connector does) or standard UDP ASSOCIATE (relay=udp).
 #include <algorithm>
 #include <array>
 #include <asio/co_spawn.hpp>
@@ -10,6 +11,7 @@
 #include "gost/core/timeout.hpp"
 #include "gost/socks/socks.hpp"
 #include "socks/common.hpp"
+#include "socks/udptun.hpp"
 
 namespace gost::socks {
 namespace {
@@ -114,37 +116,15 @@ class Socks5PacketConn final : public PacketConn {
   std::vector<unsigned char> buf_;
 };
 
-// "udp" connect: a datagram stream to one fixed target over an association.
-class UdpTargetStream final : public Stream {
- public:
-  UdpTargetStream(PacketConnPtr pc, Address target)
-      : pc_(std::move(pc)), target_(std::move(target)) {}
-  asio::any_io_executor get_executor() override { return pc_->get_executor(); }
-  asio::awaitable<IoResult> read_some(asio::mutable_buffer buf) override {
-    auto r = co_await pc_->recv_from(buf);
-    co_return IoResult{r.ec, r.bytes};
-  }
-  asio::awaitable<IoResult> write_some(asio::const_buffer buf) override {
-    auto ec = co_await pc_->send_to(buf, target_);
-    co_return IoResult{ec, ec ? 0 : buf.size()};
-  }
-  asio::awaitable<std::error_code> shutdown_write() override { co_return std::error_code{}; }
-  void close() noexcept override { pc_->close(); }
-  Address local_address() const override { return pc_->local_address(); }
-  Address remote_address() const override { return target_; }
-  bool is_datagram() const noexcept override { return true; }
-
- private:
-  PacketConnPtr pc_;
-  Address target_;
-};
-
 class Socks5Connector final : public Connector {
  public:
   explicit Socks5Connector(const ConnectorArgs& a)
       : auth_(a.auth),
         node_addr_(a.node_addr),
-        timeout_(a.metadata.get_duration("connectTimeout", std::chrono::milliseconds(0))) {
+        timeout_(a.metadata.get_duration("connectTimeout",
+                                         a.metadata.get_duration("timeout",
+                                                                 std::chrono::milliseconds(0)))),
+        udp_tun_(a.metadata.get_string("relay") != "udp") {
     std::int64_t bs = a.metadata.get_int("udp.bufferSize", a.metadata.get_int("udpBufferSize", 0));
     udp_buffer_ =
         bs > 0 ? static_cast<std::size_t>(std::clamp<std::int64_t>(bs, 512, 65535)) : 65535;
@@ -166,7 +146,7 @@ class Socks5Connector final : public Connector {
     if (network == "udp" || network == "udp4" || network == "udp6") {
       auto pc = co_await associate(std::move(conn));
       if (!pc) co_return pc.error();
-      co_return StreamPtr(std::make_unique<UdpTargetStream>(std::move(*pc), std::move(target)));
+      co_return StreamPtr(std::make_unique<PacketTargetStream>(std::move(*pc), std::move(target)));
     }
     if (network != "tcp" && network != "tcp4" && network != "tcp6") {
       conn->close();
@@ -183,6 +163,7 @@ class Socks5Connector final : public Connector {
   }
 
   asio::awaitable<Result<PacketConnPtr>> associate(StreamPtr conn) override {
+    if (udp_tun_) co_return co_await associate_tun(std::move(conn));
     // The client's own address is unknown before it sends (and may be behind NAT): 0.0.0.0:0
     // (or [::]:0 over IPv6) tells the server to take it from the first datagram.
     auto lip = plain_ip(conn->local_address());
@@ -222,6 +203,20 @@ class Socks5Connector final : public Connector {
   }
 
  private:
+  // GOST's UDP-over-TCP: command 0xF3 with 0.0.0.0:0 (an association), then UDP-tun frames on
+  // the same stream.
+  asio::awaitable<Result<PacketConnPtr>> associate_tun(StreamPtr conn) {
+    Address any("0.0.0.0", 0);
+    std::vector<unsigned char> rest;
+    auto r = co_await with_timeout(request(conn.get(), kCmdUdpTun, any, &rest), timeout_);
+    if (!r || !*r) {
+      conn->close();
+      co_return r ? r->error() : make_error_code(errc::timeout);
+    }
+    co_return PacketConnPtr(
+        std::make_unique<UdpTunPacketConn>(make_prefixed(std::move(conn), std::move(rest))));
+  }
+
   // All addresses of host (IPv4 first), bounded by connectTimeout (10 s when unset).
   asio::awaitable<std::vector<asio::ip::address>> resolve(asio::any_io_executor ex,
                                                           std::string host) {
@@ -306,6 +301,7 @@ class Socks5Connector final : public Connector {
   Address node_addr_;
   std::chrono::milliseconds timeout_;
   std::size_t udp_buffer_ = 65535;
+  bool udp_tun_ = true;
 };
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "gost/core/timeout.hpp"
 #include "gost/socks/socks.hpp"
 #include "socks/common.hpp"
+#include "socks/udptun.hpp"
 
 namespace gost::socks {
 namespace {
@@ -195,11 +196,14 @@ class Session {
       case kCmdUdpAssociate:
         co_await associate();
         break;
+      case kCmdUdpTun:
+        co_await udp_tun();
+        break;
       default:
         co_await fail(kRepCommandNotSupported, make_error_code(errc::unsupported));
         break;
     }
-    conn_->close();
+    if (conn_) conn_->close();  // udp_tun() hands it over
   }
 
  private:
@@ -431,6 +435,65 @@ class Session {
     UdpAssociation a(conn_->get_executor(), conn_.get(), std::move(*relay), std::move(*upstream),
                      *client_ip, sh_.get(), &rec_);
     co_await a.run();
+  }
+
+  // GOST's UDP over TCP (0xF3): port 0 is a UDP association through the router (needs udp),
+  // a non-zero port a UDP socket bound here (needs bind); then the stream carries UDP-tun frames.
+  asio::awaitable<void> udp_tun() {
+    rec_.network = "udp";
+    rec_.target.clear();
+    PacketConnPtr pc;
+    if (req_.addr.port == 0) {
+      if (!sh_->cfg.enable_udp) {
+        co_await fail(kRepNotAllowed, make_error_code(errc::forbidden),
+                      "socks5: UDP relay is disabled");
+        co_return;
+      }
+      DialInfo info;
+      SelectOptions sel;
+      sel.network = "udp";
+      sel.client_id = rec_.user;
+      sel.client = rec_.client;
+      auto upstream = co_await sh_->args.router->associate(sel, &info);
+      rec_.route = info.route;
+      if (!upstream) {
+        co_await fail(socks5_reply_code(upstream.error()), upstream.error());
+        co_return;
+      }
+      pc = std::move(*upstream);
+    } else {
+      if (!sh_->cfg.enable_bind) {
+        co_await fail(kRepNotAllowed, make_error_code(errc::forbidden),
+                      "socks5: BIND is disabled");
+        co_return;
+      }
+      Address where = req_.addr;
+      if (!where.is_ip()) where.host = "0.0.0.0";
+      auto bound = open_udp(conn_->get_executor(), where);
+      if (!bound) {
+        co_await fail(kRepGeneralFailure, bound.error());
+        co_return;
+      }
+      rec_.route = "direct";
+      pc = std::move(*bound);
+    }
+    Address bnd = pc->local_address();
+    if (!bnd.is_ip()) bnd = Address("0.0.0.0", bnd.port);
+    if (auto ec = co_await reply(kRepSucceeded, reply_address(bnd))) {
+      rec_.ec = ec;
+      co_return;
+    }
+    UdpTunPacketConn client(make_prefixed(std::move(conn_), reader_.take_rest()));
+    UdpRelayOptions o;
+    o.service = sh_->args.service;
+    o.bypass = sh_->args.bypass;
+    o.buffer = sh_->cfg.udp_buffer;
+    o.ttl = sh_->cfg.udp_ttl;
+    auto res = co_await relay_packets(client, *pc, std::move(o));
+    rec_.bytes_up = res.bytes_up;
+    rec_.bytes_down = res.bytes_down;
+    rec_.target = res.first_target;
+    if (res.ec) rec_.ec = res.ec;
   }
 
   std::shared_ptr<const Shared> sh_;

@@ -12,7 +12,8 @@
 //   SOCKS4 handler metadata: readTimeout, bind, bindTimeout, hash.
 // Connectors ("socks5" = "socks", "socks4", "socks4a"):
 //   SOCKS5 connector: offers NO AUTH, plus USERNAME/PASSWORD when args.auth is set; metadata
-//     connectTimeout (0 = none), udp.bufferSize. Call handshake() (method negotiation) before
+//     connectTimeout or timeout (0 = none), udp.bufferSize, relay ("udp": standard UDP
+//     ASSOCIATE; otherwise UDP goes through GOST's UDP-over-TCP command 0xF3, as in GOST). Call handshake() (method negotiation) before
 //     connect() / associate(); the Router does.
 //   SOCKS4 connector: metadata disable4a, connectTimeout.
 
@@ -20,12 +21,13 @@
 
 namespace gost::socks {
 
-// SOCKS5 server (RFC 1928 + RFC 1929): CONNECT, BIND (metadata bind), UDP ASSOCIATE (udp).
+// SOCKS5 server (RFC 1928 + RFC 1929): CONNECT, BIND (metadata bind), UDP ASSOCIATE (udp),
+// GOST's 0xF3 UDP over TCP (port 0: association, needs udp; else a UDP bind, needs bind).
 Result<HandlerPtr, ConfigError> make_socks5_handler(const HandlerArgs& args);
 // SOCKS4 and SOCKS4a server: CONNECT, BIND (metadata bind).
 Result<HandlerPtr, ConfigError> make_socks4_handler(const HandlerArgs& args);
 
-// SOCKS5 client: CONNECT; "udp" connect and associate() use standard UDP ASSOCIATE.
+// SOCKS5 client: CONNECT; "udp" connect and associate() use 0xF3 (or UDP ASSOCIATE, relay=udp).
 Result<ConnectorPtr, ConfigError> make_socks5_connector(const ConnectorArgs& args);
 // SOCKS4 client. With socks4a (and no disable4a) domain targets are sent to the proxy; otherwise
 // they are resolved locally to IPv4 first.

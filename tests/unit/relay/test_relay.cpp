@@ -524,3 +524,104 @@ TEST_CASE("relay bad requests are closed and the service keeps serving", "[relay
   auto r = f.run(echo_via(f.connector("relay"), svc->address(), local(echo.port()), "still"));
   CHECK(r.data == "stillstill");
 }
+
+// ---------------------------------------------------------------- SOCKS5 0xF3 (UDP over TCP)
+
+namespace {
+B be16(std::uint16_t p) { return B{static_cast<std::uint8_t>(p >> 8), static_cast<std::uint8_t>(p)}; }
+B cat(B a, const B& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+B read_n(asio::ip::tcp::socket& s, std::size_t n) {
+  B b(n);
+  std::size_t got = 0;
+  while (got < n) {
+    if (!readable_within(s.native_handle(), 3000)) throw std::runtime_error("read timed out");
+    got += s.read_some(asio::buffer(b.data() + got, n - got));
+  }
+  return b;
+}
+// Greets (no auth), sends 0xF3 for addr, returns the reply's REP (and BND port in *port).
+std::uint8_t udp_tun_request(asio::ip::tcp::socket& s, B addr, std::uint16_t* port = nullptr) {
+  asio::write(s, asio::buffer(cat(B{5, 1, 0, 5, 0xF3, 0}, addr)));
+  CHECK(read_n(s, 2) == B{5, 0});
+  B rep = read_n(s, 4);
+  REQUIRE((rep[3] == 1 || rep[3] == 4));
+  B rest = read_n(s, rep[3] == 1 ? 6 : 18);  // BND.ADDR (IPv4 or IPv6) + BND.PORT
+  if (port) *port = static_cast<std::uint16_t>((rest[rest.size() - 2] << 8) | rest.back());
+  return rep[1];
+}
+}  // namespace
+
+TEST_CASE("socks5 0xF3 UDP over TCP from raw bytes", "[socks][udptun]") {
+  Fixture f;
+  test::UdpEchoServer echo;
+  Fixture::Opts o;
+  o.md.set("udp", "true");
+  auto svc = f.start("socks5", o);
+  asio::io_context ctx;
+  {
+    auto s = test::connect_blocking(ctx, svc->address().port);
+    REQUIRE(udp_tun_request(s, B{1, 0, 0, 0, 0, 0, 0}) == 0);
+    // Frame: RSV = length, FRAG = 0xFF, target, data; the answer names the source.
+    const B addr = cat(B{1, 127, 0, 0, 1}, be16(echo.port()));
+    const B frame = cat(cat(cat(be16(4), B{0xFF}), addr), B{'p', 'i', 'n', 'g'});
+    asio::write(s, asio::buffer(cat(frame, frame)));  // two frames in one write
+    CHECK(read_n(s, frame.size()) == frame);
+    CHECK(read_n(s, frame.size()) == frame);
+    B big(40000, 0x5A);
+    const B bigframe = cat(cat(cat(be16(40000), B{0xFF}), addr), big);
+    asio::write(s, asio::buffer(bigframe));
+    CHECK(read_n(s, bigframe.size()) == bigframe);
+  }
+  {  // disabled: 0x02
+    auto off = f.start("socks5");
+    auto s = test::connect_blocking(ctx, off->address().port);
+    CHECK(udp_tun_request(s, B{1, 0, 0, 0, 0, 0, 0}) == 0x02);
+  }
+  {  // a non-zero port is a UDP bind here (needs bind=true); the peer's datagrams come back
+    Fixture::Opts b;
+    b.md.set("bind", "true");
+    auto bsvc = f.start("socks5", b);
+    auto s = test::connect_blocking(ctx, bsvc->address().port);
+    asio::ip::udp::socket probe(ctx, {asio::ip::make_address("127.0.0.1"), 0});
+    auto tmp = probe.local_endpoint().port();
+    probe.close();
+    std::uint16_t bound = 0;
+    REQUIRE(udp_tun_request(s, cat(B{1, 127, 0, 0, 1}, be16(tmp)), &bound) == 0);
+    CHECK(bound == tmp);
+    asio::ip::udp::socket peer(ctx, {asio::ip::make_address("127.0.0.1"), 0});
+    peer.send_to(asio::buffer(std::string("hey")), {asio::ip::make_address("127.0.0.1"), bound});
+    const B want = cat(cat(cat(be16(3), B{0xFF}),
+                           cat(B{1, 127, 0, 0, 1}, be16(peer.local_endpoint().port()))),
+                       B{'h', 'e', 'y'});
+    CHECK(read_n(s, want.size()) == want);
+  }
+}
+
+TEST_CASE("socks5 connector uses 0xF3 by default and UDP ASSOCIATE with relay=udp",
+          "[socks][udptun]") {
+  Fixture f;
+  test::UdpEchoServer echo;
+  Fixture::Opts o;
+  o.md.set("udp", "true");
+  auto svc = f.start("socks5", o);
+  auto a = f.run(associate_echo(f.connector("socks5"), svc->address(), local(echo.port()), "tun"));
+  CHECK_FALSE(a.ec);
+  CHECK(a.data == "tun");
+  CHECK(a.from == local(echo.port()));
+  auto u = f.run(udp_connect_echo(f.connector("socks5"), svc->address(), local(echo.port()), "c"));
+  CHECK(u.data == "c");
+  Metadata std_udp;
+  std_udp.set("relay", "udp");
+  auto s = f.run(associate_echo(f.connector("socks5", {}, std_udp), svc->address(),
+                                local(echo.port()), "std"));
+  CHECK(s.data == "std");
+  // The UDP-tun association carries datagrams over a chain: socks5 -> socks5 -> echo.
+  Fixture::Opts front_o = o;
+  front_o.router = std::make_shared<Router>(f.chain_via(f.connector("socks5"), svc->address()));
+  auto front = f.start("socks5", front_o);
+  auto c = f.run(associate_echo(f.connector("socks5"), front->address(), local(echo.port()), "2h"));
+  CHECK(c.data == "2h");
+}
