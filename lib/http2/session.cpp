@@ -111,6 +111,7 @@ class ExchangeImpl final : public Exchange {
   std::error_code respond(int status, Headers headers, bool end_stream) override;
   void set_trailers(Headers trailers) override { st_->trailers_out = std::move(trailers); }
   void reset(std::uint32_t error_code) noexcept override;
+  asio::awaitable<std::error_code> wait_response() override;
 
  private:
   std::shared_ptr<SessionImpl> s_;
@@ -135,6 +136,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   void start();
 
   asio::awaitable<Result<ExchangePtr>> request(Headers headers, bool end_stream) override;
+  Result<ExchangePtr> open(Headers headers, bool end_stream) override;
   asio::awaitable<Result<ExchangePtr>> accept() override;
   void close() noexcept override { fail(make_error_code(errc::closed)); }
   void shutdown() noexcept override {
@@ -347,10 +349,9 @@ asio::awaitable<void> SessionImpl::write_loop(std::shared_ptr<SessionImpl> self)
   }
 }
 
-asio::awaitable<Result<ExchangePtr>> SessionImpl::request(Headers headers, bool end_stream) {
-  if (server_) co_return errc::unsupported;
-  if (closed_) co_return errc::closed;
-  auto self = shared_from_this();
+Result<ExchangePtr> SessionImpl::open(Headers headers, bool end_stream) {
+  if (server_) return errc::unsupported;
+  if (closed_) return errc::closed;
   auto st = std::make_shared<StreamState>(ex_);
   st->req = std::move(headers);
   auto nv = make_nv(st->req);
@@ -364,16 +365,19 @@ asio::awaitable<Result<ExchangePtr>> SessionImpl::request(Headers headers, bool 
   }
   int32_t id = nghttp2_submit_request(ng_, nullptr, nv.data(), nv.size(),
                                       end_stream ? nullptr : &prd, st.get());
-  if (id < 0) co_return ng_error(id);
+  if (id < 0) return ng_error(id);
   st->id = id;
   streams_[id] = st;
   had_stream_ = true;
   kick();
-  ExchangePtr ex = std::make_unique<ExchangeImpl>(self, st);
-  while (!st->headers_done) {
-    if (st->closed || closed_) co_return make_error_code(asio::error::connection_reset);
-    if (!co_await st->hd.wait()) co_return make_error_code(asio::error::operation_aborted);
-  }
+  return ExchangePtr(std::make_unique<ExchangeImpl>(shared_from_this(), st));
+}
+
+asio::awaitable<Result<ExchangePtr>> SessionImpl::request(Headers headers, bool end_stream) {
+  auto r = open(std::move(headers), end_stream);
+  if (!r) co_return r.error();
+  auto ex = std::move(*r);
+  if (auto ec = co_await ex->wait_response()) co_return ec;
   co_return std::move(ex);
 }
 
@@ -664,6 +668,17 @@ asio::awaitable<std::error_code> ExchangeImpl::shutdown_write() {
 std::error_code ExchangeImpl::respond(int status, Headers headers, bool end_stream) {
   if (closed_) return make_error_code(errc::closed);
   return s_->submit_response(*st_, status, std::move(headers), end_stream);
+}
+
+asio::awaitable<std::error_code> ExchangeImpl::wait_response() {
+  auto self_s = s_;
+  auto st = st_;
+  while (!st->headers_done) {
+    if (closed_) co_return make_error_code(errc::closed);
+    if (st->closed || self_s->is_closed()) co_return make_error_code(asio::error::connection_reset);
+    if (!co_await st->hd.wait()) co_return make_error_code(asio::error::operation_aborted);
+  }
+  co_return std::error_code{};
 }
 
 void ExchangeImpl::reset(std::uint32_t error_code) noexcept {

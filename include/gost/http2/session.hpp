@@ -70,6 +70,9 @@ class Exchange : public Stream {
   virtual std::error_code respond(int status, Headers headers, bool end_stream) = 0;
   // Trailers to send at shutdown_write() instead of a bare END_STREAM (gRPC's grpc-status).
   virtual void set_trailers(Headers trailers) = 0;
+  // Client: completes when the final response HEADERS have arrived (status() is then set), or
+  // with an error when the stream or session ended first.
+  virtual asio::awaitable<std::error_code> wait_response() = 0;
   // Resets the stream now with the given HTTP/2 error code (RST_STREAM). Idempotent.
   virtual void reset(std::uint32_t error_code) noexcept = 0;
 };
@@ -93,6 +96,9 @@ class Session {
   // status (check status()). errc::closed once the session is closed; errc::unsupported on a
   // server session.
   virtual asio::awaitable<Result<ExchangePtr>> request(Headers headers, bool end_stream) = 0;
+  // Client: the same, but returns as soon as the request is queued (a gRPC server may send its
+  // response headers only with its first message). Use Exchange::wait_response() for them.
+  virtual Result<ExchangePtr> open(Headers headers, bool end_stream) = 0;
   // Server: waits for the next request whose HEADERS are complete. The caller must respond().
   // errc::closed once the session is closed. Requests beyond accept_backlog are refused
   // (RST_STREAM REFUSED_STREAM).

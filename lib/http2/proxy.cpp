@@ -1,0 +1,354 @@
+// The http2 proxy: listener, handler, dialer and connector (go-gost/x listener/http2,
+// handler/http2, dialer/http2, connector/http2).
+//
+//  - Listener "http2": HTTP/2 over TLS; every request is handed to the handler.
+//  - Handler: CONNECT host:port (or the decoded Gost-Target / X-Gost-Target of GOST 2.x)
+//    becomes a tunnel after 200; Basic Proxy-Authorization checked by the auther (407 with
+//    Proxy-Authenticate: Basic realm="gost"); a service bypass gives 403; a failed dial 503.
+//  - Dialer "http2": one HTTP/2 client session per node; dial() returns a handle on it.
+//  - Connector "http2": CONNECT with :authority = target on that session, 200 or failure.
+#include <array>
+
+#include <asio/this_coro.hpp>
+
+#include "gost/core/timeout.hpp"
+#include "gost/http2/http2.hpp"
+#include "http/codec.hpp"
+#include "http2/common.hpp"
+#include "http2/internal.hpp"
+
+namespace gost::http2 {
+namespace {
+
+constexpr auto kHandshakeTimeout = std::chrono::seconds(15);
+
+std::uint32_t crc32_ieee(std::string_view s) {
+  static const auto table = [] {
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  std::uint32_t c = 0xFFFFFFFFu;
+  for (unsigned char ch : s) c = table[(c ^ ch) & 0xff] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+std::optional<std::string> base64url_decode(std::string_view in) {
+  std::string s(in);
+  for (auto& c : s) {
+    if (c == '-') c = '+';
+    else if (c == '_') c = '/';
+  }
+  return http::base64_decode(s);
+}
+
+}  // namespace
+
+// GOST 2.x's obfuscated target: base64url(crc32be(name) || base64url(name)), unpadded.
+std::optional<std::string> decode_server_name(std::string_view s) {
+  auto b = base64url_decode(s);
+  if (!b || b->size() < 4) return std::nullopt;
+  auto v = base64url_decode(std::string_view(*b).substr(4));
+  if (!v) return std::nullopt;
+  const auto* p = reinterpret_cast<const unsigned char*>(b->data());
+  std::uint32_t want = (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
+                       (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
+  if (crc32_ieee(*v) != want) return std::nullopt;
+  return v;
+}
+
+namespace {
+
+// ---- handler --------------------------------------------------------------------------------
+
+struct HandlerConfig {
+  std::string service;
+  RouterPtr router;
+  AutherPtr auther;
+  BypassPtr bypass;
+  Headers extra;
+  std::string realm = "gost";
+  bool hash_host = false;
+  int probe_code = 0;
+  std::vector<std::string> knock;
+  std::chrono::milliseconds idle_timeout{};
+};
+
+class Http2Handler final : public Handler {
+ public:
+  explicit Http2Handler(HandlerConfig cfg) : cfg_(std::move(cfg)) {}
+
+  asio::awaitable<void> handle(StreamPtr conn, ConnRecord& rec) override {
+    rec.protocol = "http2";
+    auto* ex = dynamic_cast<Exchange*>(conn.get());
+    if (!ex) {
+      rec.ec = make_error_code(errc::unsupported);
+      rec.error = "http2: wrong connection type";
+      co_return;
+    }
+    const auto& rq = ex->request_headers();
+    const std::string* method = find_header(rq, ":method");
+    const std::string* authority = find_header(rq, ":authority");
+    const std::string* scheme = find_header(rq, ":scheme");
+    std::string host = authority ? *authority : std::string();
+    for (auto name : {"gost-target", "x-gost-target"}) {
+      if (const auto* v = find_header(rq, name))
+        if (auto d = decode_server_name(*v)) host = *d;
+    }
+    const bool connect = method && *method == "CONNECT";
+    const std::uint16_t def_port = (scheme && *scheme == "https") ? 443 : 80;
+    auto target = Address::parse(host, def_port);
+    if (!method || host.empty() || !target || target->host.empty()) {
+      ex->respond(400, {}, true);
+      rec.ec = make_error_code(errc::bad_request);
+      co_return;
+    }
+    rec.target = target->to_string();
+
+    if (cfg_.auther) {
+      Credentials c;
+      if (const auto* pa = find_header(rq, "proxy-authorization"))
+        if (auto parsed = http::parse_basic_auth(*pa)) c = std::move(*parsed);
+      AuthOptions ao;
+      ao.service = cfg_.service;
+      ao.client = rec.client;
+      auto id = co_await cfg_.auther->authenticate(c.username, c.password, ao);
+      if (!id) {
+        bool knocked = false;
+        for (const auto& k : cfg_.knock)
+          if (http::iequals(k, target->host)) knocked = true;
+        if (cfg_.probe_code > 0 && !knocked) {
+          ex->respond(cfg_.probe_code, {}, true);
+        } else {
+          ex->respond(407, {{"proxy-authenticate", "Basic realm=\"" + cfg_.realm + "\""}}, true);
+        }
+        rec.ec = make_error_code(c.username.empty() && c.password.empty() ? errc::auth_required
+                                                                          : errc::auth_failed);
+        co_return;
+      }
+      rec.user = *id;
+    }
+    if (cfg_.bypass) {
+      BypassOptions bo;
+      bo.service = cfg_.service;
+      bo.host = target->host;
+      if (cfg_.bypass->contains("tcp", rec.target, bo)) {
+        ex->respond(403, {}, true);
+        rec.ec = make_error_code(errc::bypassed);
+        co_return;
+      }
+    }
+    if (!connect) {
+      // GOST forwards other methods as HTTP/1.1 to the origin; not implemented here.
+      ex->respond(501, {}, true);
+      rec.ec = make_error_code(errc::unsupported);
+      rec.error = "http2: only CONNECT is supported";
+      co_return;
+    }
+    SelectOptions sel;
+    sel.network = "tcp";
+    sel.addr = rec.target;
+    sel.host = target->host;
+    sel.client_id = rec.user;
+    sel.client = rec.client;
+    if (cfg_.hash_host) sel.hash_key = target->host;
+    DialInfo info;
+    auto up = co_await cfg_.router->dial("tcp", *target, sel, &info);
+    rec.route = info.route;
+    if (!up) {
+      ex->respond(503, {}, true);
+      rec.ec = up.error();
+      co_return;
+    }
+    if (auto ec = ex->respond(200, cfg_.extra, false)) {
+      rec.ec = ec;
+      co_return;
+    }
+    BridgeOptions bo;
+    bo.idle_timeout = cfg_.idle_timeout;
+    rec.relay(std::move(conn), std::move(*up), bo);
+  }
+
+ private:
+  HandlerConfig cfg_;
+};
+
+// ---- dialer ---------------------------------------------------------------------------------
+
+// What the http2 dialer gives the http2 connector: a handle on a client session.
+class SessionHandle final : public Stream {
+ public:
+  explicit SessionHandle(SessionPtr s) : s_(std::move(s)) {}
+  asio::any_io_executor get_executor() override { return s_->get_executor(); }
+  asio::awaitable<IoResult> read_some(asio::mutable_buffer) override {
+    co_return IoResult{make_error_code(errc::unsupported), 0};
+  }
+  asio::awaitable<IoResult> write_some(asio::const_buffer) override {
+    co_return IoResult{make_error_code(errc::unsupported), 0};
+  }
+  asio::awaitable<std::error_code> shutdown_write() override {
+    co_return make_error_code(errc::unsupported);
+  }
+  void close() noexcept override {}
+  Address local_address() const override { return s_->local_address(); }
+  Address remote_address() const override { return s_->remote_address(); }
+  const SessionPtr& session() const noexcept { return s_; }
+  bool take_fresh() noexcept {
+    bool f = fresh_;
+    fresh_ = false;
+    return f;
+  }
+
+ private:
+  SessionPtr s_;
+  bool fresh_ = true;
+};
+
+class Http2Dialer final : public Dialer {
+ public:
+  Http2Dialer(std::shared_ptr<TlsClient> tls, Options opts) : tls_(std::move(tls)), opts_(opts) {}
+
+  asio::awaitable<Result<StreamPtr>> dial(Address addr, DialOptions opts) override {
+    auto ex = co_await asio::this_coro::executor;
+    const std::string key = addr.to_string();
+    if (auto s = cache_.find(key, ex)) co_return StreamPtr(std::make_unique<SessionHandle>(s));
+    auto conn = co_await dial_tcp(addr, opts.timeout);
+    if (!conn) co_return conn.error();
+    auto s = co_await start(std::move(*conn), addr, false);
+    if (!s) co_return s.error();
+    cache_.put(key, ex, *s);
+    co_return StreamPtr(std::make_unique<SessionHandle>(*s));
+  }
+
+  asio::awaitable<Result<StreamPtr>> handshake(StreamPtr s, Address addr) override {
+    if (auto* h = dynamic_cast<SessionHandle*>(s.get()); h && h->take_fresh()) co_return std::move(s);
+    auto r = co_await start(std::move(s), addr, true);
+    if (!r) co_return r.error();
+    co_return StreamPtr(std::make_unique<SessionHandle>(*r));
+  }
+
+  bool multiplex() const noexcept override { return true; }
+
+ private:
+  asio::awaitable<Result<SessionPtr>> start(StreamPtr conn, Address addr, bool own) {
+    if (tls_) {
+      auto t = co_await with_timeout(tls_->handshake(std::move(conn), addr.host), kHandshakeTimeout);
+      if (!t) co_return errc::timeout;
+      if (!*t) co_return t->error();
+      conn = std::move(**t);
+    }
+    Options o = opts_;
+    o.close_when_idle = own;
+    co_return Session::client(std::move(conn), o);
+  }
+
+  std::shared_ptr<TlsClient> tls_;
+  Options opts_;
+  SessionCache cache_;
+};
+
+// ---- connector ------------------------------------------------------------------------------
+
+class Http2Connector final : public Connector {
+ public:
+  Http2Connector(std::optional<Credentials> auth, Headers extra, std::chrono::milliseconds timeout)
+      : auth_(std::move(auth)), extra_(std::move(extra)), timeout_(timeout) {}
+
+  asio::awaitable<Result<StreamPtr>> connect(StreamPtr conn, std::string network,
+                                             Address target) override {
+    if (network != "tcp") co_return errc::unsupported;
+    auto* h = dynamic_cast<SessionHandle*>(conn.get());
+    if (!h) co_return errc::unsupported;  // "http2: wrong connection type"
+    SessionPtr s = h->session();
+    Headers hd{{":method", "CONNECT"}, {":authority", target.to_string()}};
+    if (auth_) hd.push_back({"proxy-authorization", http::basic_auth_value(*auth_)});
+    for (const auto& x : extra_) hd.push_back(x);
+    auto r = co_await with_timeout(s->request(std::move(hd), false), timeout_);
+    if (!r) co_return errc::timeout;
+    if (!*r) co_return r->error();
+    auto ex = std::move(**r);
+    const int status = ex->status();
+    if (status != 200) {
+      ex->close();
+      co_return status == 407 ? errc::auth_failed : errc::proxy_error;
+    }
+    co_return StreamPtr(std::move(ex));
+  }
+
+ private:
+  std::optional<Credentials> auth_;
+  Headers extra_;
+  std::chrono::milliseconds timeout_;
+};
+
+Headers extra_headers(const Metadata& md, std::initializer_list<std::string_view> keys) {
+  Headers h;
+  for (auto key : keys) {
+    if (!md.contains(key)) continue;
+    for (auto& [k, v] : md.get_string_map(key)) {
+      auto name = lower(k);
+      if (name.empty() || name[0] == ':' || name == "connection" || name == "host" ||
+          name == "transfer-encoding" || name == "upgrade" || name == "keep-alive" ||
+          name == "proxy-connection")
+        continue;
+      h.push_back({std::move(name), v});
+    }
+    break;
+  }
+  return h;
+}
+
+}  // namespace
+
+Result<ListenerPtr, ConfigError> make_http2_listener(const ListenerArgs& args) {
+  return make_listener(args, ListenKind::proxy, true);
+}
+
+Result<HandlerPtr, ConfigError> make_http2_handler(const HandlerArgs& args) {
+  if (!args.router) return config_error("http2 handler: no router");
+  HandlerConfig c;
+  const auto& md = args.metadata;
+  c.service = args.service;
+  c.router = args.router;
+  c.auther = args.auther;
+  c.bypass = args.bypass;
+  c.extra = extra_headers(md, {"http.header", "header"});
+  c.realm = md.get_string("authBasicRealm", "gost");
+  if (c.realm.empty()) c.realm = "gost";
+  c.hash_host = md.get_string("hash") == "host";
+  auto pr = md.get_string("probeResist", md.get_string("probe_resist"));
+  if (auto colon = pr.find(':'); colon != std::string::npos) {
+    auto type = pr.substr(0, colon);
+    auto value = pr.substr(colon + 1);
+    if (type == "code") {
+      int code = 0;
+      for (char ch : value) code = (ch >= '0' && ch <= '9') ? code * 10 + (ch - '0') : -1000000;
+      c.probe_code = (code >= 100 && code <= 999) ? code : 503;
+    } else {
+      // web/host/file probe resistance are not implemented: answer 503 like GOST's default.
+      c.probe_code = 503;
+    }
+  }
+  for (auto& k : md.get_strings("knock")) c.knock.push_back(k);
+  c.idle_timeout = md.get_duration("readTimeout", md.get_duration("read.timeout"));
+  return HandlerPtr(std::make_shared<Http2Handler>(std::move(c)));
+}
+
+Result<DialerPtr, ConfigError> make_http2_dialer(const DialerArgs& args) {
+  auto t = make_tls_client(args.metadata);
+  if (!t) return t.error();
+  return DialerPtr(std::make_shared<Http2Dialer>(std::move(*t), session_options(args.metadata)));
+}
+
+Result<ConnectorPtr, ConfigError> make_http2_connector(const ConnectorArgs& args) {
+  const auto& md = args.metadata;
+  auto timeout = md.get_duration("timeout", md.get_duration("connectTimeout"));
+  return ConnectorPtr(
+      std::make_shared<Http2Connector>(args.auth, extra_headers(md, {"header"}), timeout));
+}
+
+}  // namespace gost::http2

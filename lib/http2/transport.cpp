@@ -1,0 +1,352 @@
+// h2 / h2c and grpc tunnel transports, and the listener shared with the http2 proxy.
+//
+// Wire facts from go-gost/x (listener/http2/h2, dialer/http2/h2, listener/grpc, dialer/grpc,
+// internal/util/grpc/proto):
+//  - h2/h2c dialer: one HTTP/2 client per node address; each dial is a new request whose body
+//    is the tunnel: CONNECT with :authority = `host` (default: the node address), or, when
+//    `path` is set, GET with :path = path. Any status but 200 fails. `header` adds fields.
+//  - h2/h2c listener: without `path`, a non-CONNECT request gets 405; with `path`, a request
+//    whose request-URI differs gets 400; otherwise 200 and the streams are the tunnel.
+//  - grpc: bidi-streaming call /GostTunel/Tunnel (or the `path` service/method) of Chunk
+//    messages; `insecure` (grpcInsecure, grpc.insecure) runs it over h2c; the client's
+//    :authority is `host` (grpc.authority, grpc.host) without its port, default the node host.
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/this_coro.hpp>
+
+#include "gost/core/timeout.hpp"
+#include "gost/http2/http2.hpp"
+#include "http2/common.hpp"
+#include "http2/grpc_codec.hpp"
+#include "http2/internal.hpp"
+
+namespace gost::http2 {
+namespace {
+
+constexpr auto kHandshakeTimeout = std::chrono::seconds(15);
+
+bool starts_with(std::string_view s, std::string_view p) {
+  return s.size() >= p.size() && s.substr(0, p.size()) == p;
+}
+
+void dispatch_tunnel(const ListenConfig& cfg, ExchangePtr ex, StreamQueue& q) {
+  const auto& rq = ex->request_headers();
+  const std::string* method = find_header(rq, ":method");
+  const std::string* path = find_header(rq, ":path");
+  if (cfg.path.empty() && (!method || *method != "CONNECT")) {
+    ex->respond(405, {}, true);
+    return;
+  }
+  if (!cfg.path.empty() && (!path || *path != cfg.path)) {
+    ex->respond(400, {}, true);
+    return;
+  }
+  if (ex->respond(200, {}, false)) return;
+  q.push(std::move(ex));
+}
+
+void dispatch_grpc(const ListenConfig& cfg, ExchangePtr ex, StreamQueue& q) {
+  const auto& rq = ex->request_headers();
+  const std::string* method = find_header(rq, ":method");
+  const std::string* path = find_header(rq, ":path");
+  const std::string* ct = find_header(rq, "content-type");
+  if (!method || *method != "POST" || !ct || !starts_with(*ct, "application/grpc")) {
+    ex->respond(415, {}, true);
+    return;
+  }
+  if (!path || *path != cfg.path) {
+    // A trailers-only response: grpc-status 12 (UNIMPLEMENTED), as grpc-go answers.
+    ex->respond(200,
+                {{"content-type", "application/grpc"},
+                 {"grpc-status", "12"},
+                 {"grpc-message", "unknown method"}},
+                true);
+    return;
+  }
+  if (ex->respond(200, {{"content-type", "application/grpc"}}, false)) return;
+  ex->set_trailers({{"grpc-status", "0"}});
+  q.push(make_grpc_stream(std::move(ex), false));
+}
+
+asio::awaitable<void> serve_conn(StreamPtr conn, std::shared_ptr<const ListenConfig> cfg,
+                                 StreamQueuePtr q) {
+  if (cfg->tls) {
+    auto t = co_await with_timeout(cfg->tls->handshake(std::move(conn)), kHandshakeTimeout);
+    if (!t || !*t) co_return;
+    conn = std::move(**t);
+  }
+  auto s = Session::server(std::move(conn), cfg->opts);
+  if (!s) co_return;
+  auto session = std::move(*s);
+  for (;;) {
+    auto r = co_await session->accept();
+    if (!r) break;
+    if (q->closed()) {
+      session->close();
+      break;
+    }
+    switch (cfg->kind) {
+      case ListenKind::tunnel:
+        dispatch_tunnel(*cfg, std::move(*r), *q);
+        break;
+      case ListenKind::grpc:
+        dispatch_grpc(*cfg, std::move(*r), *q);
+        break;
+      case ListenKind::proxy:
+        q->push(std::move(*r));
+        break;
+    }
+  }
+}
+
+asio::awaitable<void> accept_loop(std::shared_ptr<Listener> inner,
+                                  std::shared_ptr<const ListenConfig> cfg, StreamQueuePtr q) {
+  for (;;) {
+    auto r = co_await inner->accept();
+    if (!r) {
+      if (q->closed() || r.error() == errc::closed || r.error() == asio::error::operation_aborted ||
+          r.error() == asio::error::bad_descriptor)
+        break;
+      asio::steady_timer t(inner->get_executor(), std::chrono::milliseconds(20));
+      co_await t.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    auto conn = std::move(*r);
+    auto ex = conn->get_executor();
+    asio::co_spawn(ex, serve_conn(std::move(conn), cfg, q), asio::detached);
+  }
+  q->close();
+}
+
+class H2Listener final : public Listener {
+ public:
+  H2Listener(ListenerPtr inner, std::shared_ptr<const ListenConfig> cfg)
+      : inner_(std::move(inner)), cfg_(std::move(cfg)) {}
+  ~H2Listener() override { close(); }
+  std::error_code listen() override {
+    if (auto ec = inner_->listen()) return ec;
+    queue_ = std::make_shared<StreamQueue>(inner_->get_executor(), cfg_->backlog);
+    asio::co_spawn(inner_->get_executor(), accept_loop(inner_, cfg_, queue_), asio::detached);
+    return {};
+  }
+  asio::awaitable<Result<StreamPtr>> accept() override {
+    if (!queue_) co_return errc::closed;
+    co_return co_await queue_->pop();
+  }
+  Address address() const override { return inner_->address(); }
+  asio::any_io_executor get_executor() override { return inner_->get_executor(); }
+  void close() noexcept override {
+    if (queue_) queue_->close();
+    inner_->close();
+  }
+
+ private:
+  std::shared_ptr<Listener> inner_;
+  std::shared_ptr<const ListenConfig> cfg_;
+  StreamQueuePtr queue_;
+};
+
+// ---- dialers --------------------------------------------------------------------------------
+
+struct TunnelDialConfig {
+  bool grpc = false;
+  std::shared_ptr<TlsClient> tls;  // nullptr: cleartext (h2c, grpc insecure)
+  std::string host;                // :authority (empty: the node address / host)
+  std::string path;
+  Headers headers;
+  Options opts;
+};
+
+class TunnelDialer final : public Dialer {
+ public:
+  explicit TunnelDialer(TunnelDialConfig cfg) : cfg_(std::move(cfg)) {}
+
+  asio::awaitable<Result<StreamPtr>> dial(Address addr, DialOptions opts) override {
+    auto ex = co_await asio::this_coro::executor;
+    const std::string key = addr.to_string();
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      SessionPtr s = cache_.find(key, ex);
+      const bool cached = s != nullptr;
+      if (!s) {
+        auto conn = co_await dial_tcp(addr, opts.timeout);
+        if (!conn) co_return conn.error();
+        auto sr = co_await start_session(std::move(*conn), addr, false);
+        if (!sr) co_return sr.error();
+        s = std::move(*sr);
+        cache_.put(key, ex, s);
+      }
+      auto r = co_await open_tunnel(s, addr);
+      if (r) co_return StreamPtr(std::make_unique<DialedStream>(std::move(*r)));
+      // A cached session may have died in the meantime: try once more on a new one.
+      if (!cached || r.error() == errc::proxy_error) co_return r.error();
+    }
+    co_return errc::closed;
+  }
+
+  asio::awaitable<Result<StreamPtr>> handshake(StreamPtr s, Address addr) override {
+    if (auto* d = dynamic_cast<DialedStream*>(s.get()); d && d->take_fresh()) co_return std::move(s);
+    // Mid-chain: a session of its own over the stream the previous node gave, ended with it.
+    auto sr = co_await start_session(std::move(s), addr, true);
+    if (!sr) co_return sr.error();
+    auto r = co_await open_tunnel(*sr, addr);
+    if (!r) co_return r.error();
+    co_return StreamPtr(std::make_unique<DialedStream>(std::move(*r)));
+  }
+
+  bool multiplex() const noexcept override { return true; }
+
+ private:
+  asio::awaitable<Result<SessionPtr>> start_session(StreamPtr conn, Address addr, bool own) {
+    if (cfg_.tls) {
+      auto t = co_await with_timeout(cfg_.tls->handshake(std::move(conn), server_name(addr)),
+                                     kHandshakeTimeout);
+      if (!t) co_return errc::timeout;
+      if (!*t) co_return t->error();
+      conn = std::move(**t);
+    }
+    Options o = cfg_.opts;
+    o.close_when_idle = own;
+    co_return Session::client(std::move(conn), o);
+  }
+
+  std::string server_name(const Address& addr) const {
+    if (!cfg_.host.empty()) {
+      auto a = Address::parse(cfg_.host, std::uint16_t{0});
+      if (a) return a->host;
+      return cfg_.host;
+    }
+    return addr.host;
+  }
+
+  asio::awaitable<Result<StreamPtr>> open_tunnel(SessionPtr s, Address addr) {
+    const std::string scheme = cfg_.tls ? "https" : "http";
+    Headers h;
+    if (cfg_.grpc) {
+      std::string authority = cfg_.host.empty() ? addr.host : cfg_.host;
+      if (auto a = Address::parse(authority, std::uint16_t{0}); a && !a->host.empty())
+        authority = a->host;
+      h = {{":method", "POST"},
+           {":scheme", scheme},
+           {":path", cfg_.path},
+           {":authority", authority},
+           {"content-type", "application/grpc"},
+           {"user-agent", "grpc-go/1.64.0"},
+           {"te", "trailers"}};
+    } else {
+      const std::string authority = cfg_.host.empty() ? addr.to_string() : cfg_.host;
+      if (cfg_.path.empty()) {
+        h = {{":method", "CONNECT"}, {":authority", authority}};
+      } else {
+        h = {{":method", "GET"}, {":scheme", scheme}, {":authority", authority}, {":path", cfg_.path}};
+      }
+    }
+    for (const auto& x : cfg_.headers) h.push_back(x);
+    if (cfg_.grpc) {
+      // A gRPC server may answer only with its first message: do not wait for the headers.
+      auto r = s->open(std::move(h), false);
+      if (!r) co_return r.error();
+      co_return make_grpc_stream(std::move(*r), true);
+    }
+    auto r = co_await s->request(std::move(h), false);
+    if (!r) co_return r.error();
+    if ((*r)->status() != 200) {
+      (*r)->close();
+      co_return errc::proxy_error;
+    }
+    co_return StreamPtr(std::move(*r));
+  }
+
+  TunnelDialConfig cfg_;
+  SessionCache cache_;
+};
+
+Headers headers_from(const Metadata& md, std::string_view key) {
+  Headers h;
+  for (auto& [k, v] : md.get_string_map(key)) {
+    auto name = lower(k);
+    if (name.empty() || name[0] == ':' || name == "connection" || name == "host" ||
+        name == "transfer-encoding" || name == "upgrade" || name == "keep-alive" ||
+        name == "proxy-connection")
+      continue;
+    h.push_back({std::move(name), v});
+  }
+  return h;
+}
+
+bool grpc_insecure(const Metadata& md) {
+  return md.get_bool("grpc.insecure", md.get_bool("grpcInsecure", md.get_bool("insecure")));
+}
+
+std::string first_string(const Metadata& md, std::initializer_list<std::string_view> keys) {
+  for (auto k : keys)
+    if (auto v = md.get(k)) return *v;
+  return {};
+}
+
+}  // namespace
+
+Result<ListenerPtr, ConfigError> make_listener(const ListenerArgs& args, ListenKind kind, bool tls) {
+  auto cfg = std::make_shared<ListenConfig>();
+  cfg->kind = kind;
+  const auto& md = args.metadata;
+  cfg->opts = session_options(md);
+  auto backlog = md.get_int(kind == ListenKind::grpc ? "grpc.backlog" : "backlog", 0);
+  if (backlog <= 0) backlog = md.get_int("backlog", 128);
+  if (backlog <= 0) backlog = 128;
+  cfg->backlog = static_cast<std::size_t>(backlog);
+  if (kind == ListenKind::tunnel) cfg->path = md.get_string("path");
+  if (kind == ListenKind::grpc) cfg->path = grpc::tunnel_path(first_string(md, {"grpc.path", "path"}));
+  if (tls) {
+    auto t = make_tls_server(md);
+    if (!t) return t.error();
+    cfg->tls = std::move(*t);
+  }
+  auto inner = make_tcp_listener(args);
+  if (!inner) return inner.error();
+  return ListenerPtr(std::make_unique<H2Listener>(std::move(*inner), std::move(cfg)));
+}
+
+Result<ListenerPtr, ConfigError> make_h2c_listener(const ListenerArgs& args) {
+  return make_listener(args, ListenKind::tunnel, false);
+}
+Result<ListenerPtr, ConfigError> make_h2_listener(const ListenerArgs& args) {
+  return make_listener(args, ListenKind::tunnel, true);
+}
+Result<ListenerPtr, ConfigError> make_grpc_listener(const ListenerArgs& args) {
+  return make_listener(args, ListenKind::grpc, !grpc_insecure(args.metadata));
+}
+
+namespace {
+Result<DialerPtr, ConfigError> make_tunnel_dialer(const DialerArgs& args, bool grpc, bool tls) {
+  TunnelDialConfig cfg;
+  const auto& md = args.metadata;
+  cfg.grpc = grpc;
+  cfg.opts = session_options(md);
+  if (grpc) {
+    cfg.host = first_string(md, {"grpc.authority", "grpc.host", "host"});
+    cfg.path = grpc::tunnel_path(first_string(md, {"grpc.path", "path"}));
+  } else {
+    cfg.host = md.get_string("host");
+    cfg.path = md.get_string("path");
+    cfg.headers = headers_from(md, "header");
+  }
+  if (tls) {
+    auto t = make_tls_client(md);
+    if (!t) return t.error();
+    cfg.tls = std::move(*t);
+  }
+  return DialerPtr(std::make_shared<TunnelDialer>(std::move(cfg)));
+}
+}  // namespace
+
+Result<DialerPtr, ConfigError> make_h2c_dialer(const DialerArgs& args) {
+  return make_tunnel_dialer(args, false, false);
+}
+Result<DialerPtr, ConfigError> make_h2_dialer(const DialerArgs& args) {
+  return make_tunnel_dialer(args, false, true);
+}
+Result<DialerPtr, ConfigError> make_grpc_dialer(const DialerArgs& args) {
+  return make_tunnel_dialer(args, true, !grpc_insecure(args.metadata));
+}
+
+}  // namespace gost::http2
