@@ -163,17 +163,23 @@ class MuxDialer final : public Dialer {
     StreamPtr inner;
   };
 
+  // Weak: a session lives as long as its own coroutines (until it closes) and its streams; the
+  // dialer may outlive the io_contexts the sessions belong to.
   struct Entry {
     std::string key;
     asio::any_io_executor ex;
-    SessionPtr sess;
+    std::weak_ptr<Session> sess;
   };
+  static bool dead(const Entry& e) {
+    auto s = e.sess.lock();
+    return !s || s->is_closed();
+  }
 
   SessionPtr find(const std::string& key, const asio::any_io_executor& ex) {
     std::lock_guard<std::mutex> g(mu_);
-    std::erase_if(cache_, [](const Entry& e) { return e.sess->is_closed(); });
+    std::erase_if(cache_, dead);
     for (auto& e : cache_) {
-      if (e.key == key && e.ex == ex) return e.sess;
+      if (e.key == key && e.ex == ex) return e.sess.lock();
     }
     return nullptr;
   }
@@ -181,7 +187,7 @@ class MuxDialer final : public Dialer {
   // False when another live session got there first.
   bool store(const std::string& key, const asio::any_io_executor& ex, const SessionPtr& s) {
     std::lock_guard<std::mutex> g(mu_);
-    std::erase_if(cache_, [](const Entry& e) { return e.sess->is_closed(); });
+    std::erase_if(cache_, dead);
     for (auto& e : cache_) {
       if (e.key == key && e.ex == ex) return false;
     }

@@ -51,13 +51,12 @@ void AsyncLock::unlock() {
   for (auto& t : w) t->cancel();
 }
 
-StreamQueue::StreamQueue(asio::any_io_executor ex)
-    : ex_(ex), timer_(ex, asio::steady_timer::time_point::max()) {}
+StreamQueue::StreamQueue(asio::any_io_executor ex) : ex_(std::move(ex)) {}
 
 void StreamQueue::signal() {
   asio::post(ex_, [self = shared_from_this()]() {
     self->signaled_ = true;
-    self->timer_.cancel();
+    if (self->waiter_) self->waiter_->cancel();
   });
 }
 
@@ -92,6 +91,11 @@ bool StreamQueue::closed() const {
 }
 
 asio::awaitable<Result<StreamPtr>> StreamQueue::pop() {
+  asio::steady_timer timer(ex_, asio::steady_timer::time_point::max());
+  struct Unregister {
+    StreamQueue* q;
+    ~Unregister() { q->waiter_ = nullptr; }
+  } unregister{this};
   for (;;) {
     {
       std::lock_guard<std::mutex> g(mu_);
@@ -106,8 +110,9 @@ asio::awaitable<Result<StreamPtr>> StreamQueue::pop() {
       signaled_ = false;
       continue;
     }
-    timer_.expires_at(asio::steady_timer::time_point::max());
-    auto [ec] = co_await timer_.async_wait(use_tuple);
+    waiter_ = &timer;
+    auto [ec] = co_await timer.async_wait(use_tuple);
+    waiter_ = nullptr;
     signaled_ = false;
     if (ec && ec != asio::error::operation_aborted) co_return ec;
   }

@@ -53,8 +53,9 @@ class StreamQueue : public std::enable_shared_from_this<StreamQueue> {
   mutable std::mutex mu_;
   std::deque<StreamPtr> items_;
   bool closed_ = false;
-  // Touched only on ex_.
-  asio::steady_timer timer_;
+  // Touched only on ex_. The queue holds no I/O object of its own: it is shared with
+  // coroutines on other threads' io_contexts, which may be torn down in any order.
+  asio::steady_timer* waiter_ = nullptr;
   bool signaled_ = false;
 };
 using StreamQueuePtr = std::shared_ptr<StreamQueue>;
