@@ -3,9 +3,12 @@
 //   Proxy-Connection: keep-alive / [Proxy-Authorization: Basic ...]
 // 200 gives the tunnel (bytes the proxy sent after its response head stay in front of it);
 // 407 is errc::auth_failed; any other answer is errc::proxy_error.
+// UDP (GOST's X-Gost-Protocol: udp): the same CONNECT with that header; after 200 the stream
+// carries UDP-tun frames (socks/udptun.hpp). associate() asks for 0.0.0.0:0.
 #include "gost/core/timeout.hpp"
 #include "gost/http/http.hpp"
 #include "http/codec.hpp"
+#include "socks/udptun.hpp"
 
 namespace gost::http {
 namespace {
@@ -19,24 +22,35 @@ class HttpConnector final : public Connector {
 
   asio::awaitable<Result<StreamPtr>> connect(StreamPtr conn, std::string network,
                                              Address target) override {
-    if (network != "tcp" && network != "tcp4" && network != "tcp6") {
-      // UDP over HTTP (X-Gost-Protocol: udp) is not implemented yet.
+    const bool udp = network == "udp" || network == "udp4" || network == "udp6";
+    if (!udp && network != "tcp" && network != "tcp4" && network != "tcp6") {
       conn->close();
       co_return make_error_code(errc::unsupported);
     }
-    auto r = co_await with_timeout(do_connect(std::move(conn), std::move(target)), timeout_);
+    auto r = co_await with_timeout(do_connect(std::move(conn), target, udp), timeout_);
     if (!r) co_return make_error_code(errc::timeout);
-    co_return std::move(*r);
+    if (!udp || !*r) co_return std::move(*r);
+    co_return StreamPtr(std::make_unique<socks::PacketTargetStream>(
+        std::make_unique<socks::UdpTunPacketConn>(std::move(**r)), std::move(target)));
+  }
+
+  asio::awaitable<Result<PacketConnPtr>> associate(StreamPtr conn) override {
+    Address any("0.0.0.0", 0);
+    auto r = co_await with_timeout(do_connect(std::move(conn), std::move(any), true), timeout_);
+    if (!r) co_return make_error_code(errc::timeout);
+    if (!*r) co_return r->error();
+    co_return PacketConnPtr(std::make_unique<socks::UdpTunPacketConn>(std::move(**r)));
   }
 
  private:
-  asio::awaitable<Result<StreamPtr>> do_connect(StreamPtr conn, Address target) {
+  asio::awaitable<Result<StreamPtr>> do_connect(StreamPtr conn, Address target, bool udp) {
     RequestHead req;
     req.method = "CONNECT";
     req.target = target.to_string();
     req.headers.add("Host", req.target);
     for (auto& [k, v] : headers_) req.headers.set(k, v);
     req.headers.set("Proxy-Connection", "keep-alive");
+    if (udp) req.headers.set("X-Gost-Protocol", "udp");
     if (auth_) req.headers.set("Proxy-Authorization", basic_auth_value(*auth_));
     std::string out;
     serialize(req, out);

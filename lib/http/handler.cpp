@@ -19,6 +19,7 @@
 #include "gost/core/timeout.hpp"
 #include "gost/http/http.hpp"
 #include "http/codec.hpp"
+#include "socks/udptun.hpp"
 
 namespace gost::http {
 namespace {
@@ -41,6 +42,7 @@ struct Config {
   milliseconds idle_timeout{};
   bool hash_host = false;
   bool udp = false;
+  std::size_t udp_buffer = 65535;
   RouterPtr router;
   AutherPtr auther;
   BypassPtr bypass;
@@ -229,9 +231,13 @@ class Session {
       uri = parse_absolute_uri(req.target);
       if (uri && uri->scheme == "http") target = uri->address;
     }
-    if (!target || count_fields(req.headers, "Host") > 1)
+    // UDP relays name their targets per datagram: the request's own target may be anything
+    // (GOST's connector asks for 0.0.0.0:0 for an association).
+    const auto* proto = req.headers.find("X-Gost-Protocol");
+    const bool udp = proto && iequals(*proto, "udp");
+    if ((!target && !(udp && connect)) || count_fields(req.headers, "Host") > 1)
       co_return co_await fail(400, errc::bad_request);
-    rec_.target = target->to_string();
+    if (target) rec_.target = target->to_string();
 
     if (!co_await authenticate(req)) {
       Headers extra;
@@ -244,9 +250,7 @@ class Session {
       co_return Next::close;
     }
 
-    const auto* proto = req.headers.find("X-Gost-Protocol");
-    const bool udp = proto && iequals(*proto, "udp");
-    if (cfg_.bypass) {
+    if (cfg_.bypass && target) {
       BypassOptions bo;
       bo.service = cfg_.service;
       bo.host = target->host;
@@ -256,10 +260,9 @@ class Session {
       }
     }
     if (udp) {
-      // UDP over HTTP (SOCKS5-style UDP frames in the stream) is not implemented yet. GOST
-      // answers 403 when its `udp` option is off; with it on we can only say 501.
       rec_.network = "udp";
-      co_return co_await fail(cfg_.udp ? 501 : 403, errc::unsupported);
+      if (!cfg_.udp) co_return co_await fail(403, errc::forbidden);  // as GOST answers
+      co_return co_await udp_relay();
     }
     if (connect) co_return co_await tunnel(std::move(*target));
     co_return co_await forward(std::move(req), std::move(*uri));
@@ -317,6 +320,41 @@ class Session {
     auto res = co_await bridge(*client, **out, bo);
     rec_.bytes_up += res.a_to_b;
     rec_.bytes_down += res.b_to_a;
+    if (res.ec) rec_.ec = res.ec;
+    co_return Next::done;
+  }
+
+  // ---- UDP over HTTP (X-Gost-Protocol: udp)
+
+  // GOST answers 200 at once, then relays UDP-tun frames (socks/udptun.hpp) between the stream
+  // and a UDP association through the router; the request's own target is not used.
+  asio::awaitable<Next> udp_relay() {
+    close_upstream();
+    rec_.target.clear();
+    if (auto ec = co_await reply(200)) {
+      rec_.ec = ec;
+      co_return Next::close;
+    }
+    SelectOptions sel;
+    sel.network = "udp";
+    sel.client_id = rec_.user;
+    sel.client = rec_.client;
+    DialInfo info;
+    auto up = co_await cfg_.router->associate(sel, &info);
+    rec_.route = info.route;
+    if (!up) {
+      rec_.ec = up.error();
+      co_return Next::close;
+    }
+    socks::UdpTunPacketConn client(make_prefixed(std::move(conn_), rd_.take_rest()));
+    socks::UdpRelayOptions o;
+    o.service = cfg_.service;
+    o.bypass = cfg_.bypass;
+    o.buffer = cfg_.udp_buffer;
+    auto res = co_await socks::relay_packets(client, **up, std::move(o));
+    rec_.bytes_up += res.bytes_up;
+    rec_.bytes_down += res.bytes_down;
+    rec_.target = res.first_target;
     if (res.ec) rec_.ec = res.ec;
     co_return Next::done;
   }
@@ -696,6 +734,8 @@ Result<HandlerPtr, ConfigError> make_http_handler(const HandlerArgs& args) {
   if (c.idle_timeout.count() < 0) c.idle_timeout = 0ms;
   c.hash_host = md.get_string("hash") == "host";
   c.udp = md.get_bool("udp", false);
+  if (auto bs = md.get_int("udp.bufferSize", md.get_int("udpBufferSize", 0)); bs > 0)
+    c.udp_buffer = static_cast<std::size_t>(std::clamp<std::int64_t>(bs, 512, 65535));
   c.router = args.router;
   c.auther = args.auther;
   c.bypass = args.bypass;

@@ -8,13 +8,14 @@
 // or http.proxyAgent ("gost/3.0"), header or http.header (map of extra fields for the proxy's
 // own responses), readTimeout (15s, reading a request head), idleTimeout (waiting for the next
 // keep-alive request, for an origin's response head, and idle tunnels; default: readTimeout
-// between requests, no limit otherwise), hash ("host"), udp (UDP over HTTP is not implemented:
-// requests with X-Gost-Protocol: udp get 403, or 501 when udp=true).
+// between requests, no limit otherwise), hash ("host"), udp (false: requests with
+// X-Gost-Protocol: udp get 403; true: 200, then GOST's UDP-tun frames in the stream, relayed
+// through a UDP association of the router), udp.bufferSize (65535).
 //
 // Connector: CONNECT host:port with Proxy-Connection: keep-alive and Proxy-Authorization when
 // ConnectorArgs::auth is set; metadata header (extra request fields), timeout or connectTimeout
-// (bounds the exchange). 407 -> errc::auth_failed, other non-200 -> errc::proxy_error,
-// network "udp" -> errc::unsupported.
+// (bounds the exchange). 407 -> errc::auth_failed, other non-200 -> errc::proxy_error.
+// Network "udp" and associate(): the CONNECT carries X-Gost-Protocol: udp, then UDP-tun frames.
 
 #include "gost/core/registry.hpp"
 

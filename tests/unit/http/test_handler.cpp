@@ -1173,7 +1173,7 @@ TEST_CASE("connector: CONNECT through the handler, with and without auth", "[htt
 
   auto r6 = test::run_on(f.rt.executor(0),
                          connect_and_echo(connector(f.reg, {}), open, "udp", target, "x"));
-  CHECK(r6.ec == errc::unsupported);
+  CHECK(r6.ec == errc::proxy_error);  // X-Gost-Protocol: udp, refused (403) with udp off
 }
 
 TEST_CASE("connector: request fields, bytes after the response head, errors", "[http][connector]") {
