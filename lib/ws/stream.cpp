@@ -47,6 +47,7 @@ struct State {
   bool close_sent = false;
   bool closed = false;
   std::error_code read_err;
+  std::error_code write_err;
   AsyncLock wlock;
   asio::steady_timer ping_timer;
 
@@ -82,9 +83,21 @@ struct State {
     const std::size_t hl = out.size();
     out.insert(out.end(), data, data + n);
     if (client) apply_mask(std::span<std::uint8_t>(out.data() + hl, n), h.mask, 0);
+    if (write_err) co_return write_err;
     co_await wlock.lock();
+    // A frame cut short (error, or the coroutine destroyed by a cancellation) leaves the peer
+    // mid-frame: no more writes after that.
+    struct Guard {
+      State& st;
+      bool done = false;
+      ~Guard() {
+        if (!done && !st.write_err) st.write_err = make_error_code(asio::error::broken_pipe);
+        st.wlock.unlock();
+      }
+    } guard{*this};
     auto ec = co_await write_all(*inner, asio::buffer(out));
-    wlock.unlock();
+    if (ec) write_err = ec;
+    guard.done = true;
     co_return ec;
   }
 

@@ -331,3 +331,55 @@ TEST_CASE("ws stream: wrong path gets 404, a silent client times out") {
   rt.stop();
   rt.join();
 }
+
+namespace {
+// A hand-written server: answers the upgrade, then collects what the client sends for a while.
+asio::awaitable<std::vector<std::uint8_t>> raw_server(StreamPtr s) {
+  std::vector<std::uint8_t> buf(4096);
+  std::string req;
+  while (req.find("\r\n\r\n") == std::string::npos) {
+    auto r = co_await s->read_some(asio::buffer(buf));
+    if (r.bytes == 0) co_return std::vector<std::uint8_t>{};
+    req.append(reinterpret_cast<char*>(buf.data()), r.bytes);
+  }
+  auto k = req.find("Sec-WebSocket-Key: ");
+  auto key = req.substr(k + 19, req.find("\r\n", k) - k - 19);
+  std::string resp = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Accept: " + ws::accept_key(key) + "\r\n\r\n";
+  co_await write_all(*s, asio::buffer(resp));
+  std::vector<std::uint8_t> got;
+  for (int i = 0; i < 100 && got.size() < 12; ++i) {
+    auto r = co_await with_timeout(s->read_some(asio::buffer(buf)), 2000ms);
+    if (!r || r->bytes == 0) break;
+    got.insert(got.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(r->bytes));
+  }
+  co_return got;
+}
+
+asio::awaitable<std::optional<Result<StreamPtr>>> keepalive_client(StreamPtr s) {
+  ws::Options o;
+  o.keepalive = 50ms;
+  co_return co_await ws::client_handshake(std::move(s), o, "127.0.0.1:1");
+}
+
+asio::awaitable<std::pair<bool, std::vector<std::uint8_t>>> keepalive_pings() {
+  auto [a, b] = co_await tcp_pair();
+  auto [cli, got] = co_await (keepalive_client(std::move(a)) && raw_server(std::move(b)));
+  co_return std::make_pair(cli->ok(), got);
+}
+}  // namespace
+
+TEST_CASE("ws stream: keepAlive sends masked pings at the ttl period") {
+  gost::Runtime rt(1);
+  rt.start();
+  auto [ok, got] = test::run_on(rt.executor(0), keepalive_pings());
+  CHECK(ok);
+  // Two empty masked pings: 0x89 0x80 + 4-byte key, each.
+  REQUIRE(got.size() >= 12);
+  CHECK(got[0] == 0x89);
+  CHECK(got[1] == 0x80);
+  CHECK(got[6] == 0x89);
+  CHECK(got[7] == 0x80);
+  rt.stop();
+  rt.join();
+}
