@@ -1,6 +1,9 @@
 // The tcp listener and dialer, direct TCP dialing, and the pass-through "forward" connector.
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cerrno>
+
 #include <asio/ip/tcp.hpp>
 #include <asio/ip/v6_only.hpp>
 #include <asio/post.hpp>
@@ -20,11 +23,16 @@ std::error_code map_resolve_error(std::error_code) { return make_error_code(errc
 class TcpListener final : public Listener {
  public:
   TcpListener(Runtime* rt, Address addr, Metadata md)
-      : rt_(rt), addr_(std::move(addr)), md_(std::move(md)), ex_(rt->next_executor()),
-        st_(std::make_shared<State>(ex_)) {}
+      : rt_(rt), addr_(std::move(addr)), md_(std::move(md)), ex_(rt->next_executor()) {}
   ~TcpListener() override {
     std::error_code ec;
-    st_->acceptor.close(ec);
+    for (auto& s : shards_) s->acceptor.close(ec);
+  }
+
+  void offer_accept_threads(std::size_t n) override {
+    // reuseport=false keeps one acceptor; Linux only spreads with SO_REUSEPORT.
+    if (md_.contains("reuseport") && !md_.get_bool("reuseport")) return;
+    offered_ = std::min(n, rt_->size());
   }
 
   std::error_code listen() override {
@@ -41,40 +49,61 @@ class TcpListener final : public Listener {
       if (ec) return make_error_code(errc::host_unreachable);
       for (auto& e : r) eps.push_back(e.endpoint());
     }
+    keepalive_ = md_.get_bool("keepalive");
+    const int backlog = static_cast<int>(md_.get_int("backlog", 4096));
     std::error_code last = make_error_code(errc::host_unreachable);
     for (auto& ep : eps) {
-      auto& a = st_->acceptor;
-      a.close(ec);
-      a.open(ep.protocol(), ec);
-      if (ec) { last = ec; continue; }
-      if (ep.protocol() == tcp::v6() && addr_.host.empty()) a.set_option(asio::ip::v6_only(false), ec);
-      a.set_option(tcp::acceptor::reuse_address(true), ec);
-      if (md_.get_bool("reuseport")) {
-        int one = 1;
-        ::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+      shards_.clear();
+      const bool sharded = offered_ > 1;
+      // SO_REUSEPORT would let a second process bind the same port silently; first make sure
+      // nobody else holds it, so "address in use" stays an error at start-up.
+      if (sharded && ep.port() != 0) {
+        tcp::acceptor probe(ex_);
+        if (auto e = open_bind(probe, ep, false)) {
+          last = e;
+          continue;
+        }
       }
-      a.bind(ep, ec);
-      if (ec) { last = ec; continue; }
-      a.listen(static_cast<int>(md_.get_int("backlog", 128)), ec);
-      if (ec) { last = ec; continue; }
-      keepalive_ = md_.get_bool("keepalive");
+      tcp::endpoint bound = ep;
+      std::error_code err;
+      const std::size_t n = sharded ? offered_ : 1;
+      for (std::size_t i = 0; i < n && !err; ++i) {
+        auto ex = sharded ? rt_->executor(i) : ex_;
+        auto st = std::make_shared<State>(ex);
+        err = open_bind(st->acceptor, bound, sharded || md_.get_bool("reuseport"));
+        if (!err) st->acceptor.listen(backlog, err);
+        if (!err && i == 0) {
+          auto lep = st->acceptor.local_endpoint(err);
+          bound.port(lep.port());  // port 0: the other shards join the port the first one got
+        }
+        if (!err) shards_.push_back(std::move(st));
+      }
+      if (err) {
+        last = err;
+        std::error_code ignore;
+        for (auto& s : shards_) s->acceptor.close(ignore);
+        shards_.clear();
+        continue;
+      }
       return {};
     }
     return last;
   }
 
-  asio::awaitable<Result<StreamPtr>> accept() override {
-    auto [ec, sock] = co_await st_->acceptor.async_accept(rt_->next_executor(), use_tuple);
-    if (ec) co_return ec;
-    std::error_code ignore;
-    sock.set_option(tcp::no_delay(true), ignore);
-    if (keepalive_) sock.set_option(asio::socket_base::keep_alive(true), ignore);
-    co_return StreamPtr(std::make_unique<TcpStream>(std::move(sock)));
+  std::size_t accept_shards() const noexcept override { return shards_.empty() ? 1 : shards_.size(); }
+  asio::any_io_executor shard_executor(std::size_t i) override {
+    return shards_.size() > 1 ? shards_[i]->acceptor.get_executor() : ex_;
+  }
+
+  asio::awaitable<Result<StreamPtr>> accept() override { return accept_on(0, true); }
+  asio::awaitable<Result<StreamPtr>> accept_shard(std::size_t i) override {
+    return accept_on(i, shards_.size() <= 1);
   }
 
   Address address() const override {
+    if (shards_.empty()) return addr_;
     std::error_code ec;
-    auto ep = st_->acceptor.local_endpoint(ec);
+    auto ep = shards_[0]->acceptor.local_endpoint(ec);
     if (ec) return addr_;
     auto ip = ep.address();
     if (ip.is_v6() && ip.to_v6().is_v4_mapped()) ip = asio::ip::make_address_v4(asio::ip::v4_mapped, ip.to_v6());
@@ -82,10 +111,12 @@ class TcpListener final : public Listener {
   }
   asio::any_io_executor get_executor() override { return ex_; }
   void close() noexcept override {
-    asio::post(ex_, [st = st_] {
-      std::error_code ec;
-      st->acceptor.close(ec);
-    });
+    for (auto& s : shards_) {
+      asio::post(s->acceptor.get_executor(), [st = s] {
+        std::error_code ec;
+        st->acceptor.close(ec);
+      });
+    }
   }
 
  private:
@@ -93,11 +124,42 @@ class TcpListener final : public Listener {
     explicit State(asio::any_io_executor ex) : acceptor(std::move(ex)) {}
     tcp::acceptor acceptor;
   };
+
+  std::error_code open_bind(tcp::acceptor& a, const tcp::endpoint& ep, bool reuseport) {
+    std::error_code ec;
+    a.open(ep.protocol(), ec);
+    if (ec) return ec;
+    if (ep.protocol() == tcp::v6() && addr_.host.empty()) a.set_option(asio::ip::v6_only(false), ec);
+    a.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (reuseport) {
+      int one = 1;
+      if (::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+        return std::error_code(errno, std::system_category());
+    }
+    a.bind(ep, ec);
+    return ec;
+  }
+
+  // spread: hand the connection to the next runtime thread (single acceptor); otherwise it
+  // stays on the accepting shard's thread.
+  asio::awaitable<Result<StreamPtr>> accept_on(std::size_t i, bool spread) {
+    if (i >= shards_.size()) co_return make_error_code(errc::closed);
+    auto st = shards_[i];
+    auto ex = spread ? rt_->next_executor() : st->acceptor.get_executor();
+    auto [ec, sock] = co_await st->acceptor.async_accept(ex, use_tuple);
+    if (ec) co_return ec;
+    std::error_code ignore;
+    sock.set_option(tcp::no_delay(true), ignore);
+    if (keepalive_) sock.set_option(asio::socket_base::keep_alive(true), ignore);
+    co_return StreamPtr(std::make_unique<TcpStream>(std::move(sock)));
+  }
+
   Runtime* rt_;
   Address addr_;
   Metadata md_;
   asio::any_io_executor ex_;
-  std::shared_ptr<State> st_;
+  std::vector<std::shared_ptr<State>> shards_;
+  std::size_t offered_ = 1;
   bool keepalive_ = false;
 };
 

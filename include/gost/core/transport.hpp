@@ -7,6 +7,7 @@
 // address.
 
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -33,6 +34,16 @@ class Listener {
   virtual asio::any_io_executor get_executor() = 0;
   // Stops listening and wakes a pending accept(). Thread-safe.
   virtual void close() noexcept = 0;
+
+  // Per-thread accept (optional). Before listen(), a service may offer up to n accept threads;
+  // a listener that can spread accepting over them (TCP with SO_REUSEPORT) opens one acceptor
+  // per thread. After listen(), accept_shards() says how many accept loops the caller must run:
+  // loop i calls accept_shard(i) on shard_executor(i), and the accepted stream stays on that
+  // executor. A listener that ignores the offer keeps the single accept() loop.
+  virtual void offer_accept_threads(std::size_t /*n*/) {}
+  virtual std::size_t accept_shards() const noexcept { return 1; }
+  virtual asio::awaitable<Result<StreamPtr>> accept_shard(std::size_t /*i*/) { return accept(); }
+  virtual asio::any_io_executor shard_executor(std::size_t /*i*/) { return get_executor(); }
 };
 using ListenerPtr = std::unique_ptr<Listener>;
 
