@@ -5,8 +5,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <optional>
 
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -173,100 +179,179 @@ class Pipe {
   bool clean_ = false;
 };
 
-constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr unsigned kSpliceFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 
-asio::awaitable<void> splice_dir(asio::ip::tcp::socket& from, asio::ip::tcp::socket& to, std::uint64_t& count,
-                                 std::error_code& err, Shared& sh, std::chrono::milliseconds idle) {
-  const int in = from.native_handle(), out = to.native_handle();
-  for (;;) {
-    std::error_code wec;
-    if (idle.count() > 0) {
-      auto r = co_await with_timeout(from.async_wait(asio::ip::tcp::socket::wait_read, use_tuple), idle);
-      if (!r) {
-        // Idle in this direction: end only when the other direction is idle too.
-        if (sh.done || clock_type::now() - sh.last_activity >= idle) break;
-        continue;
-      }
-      wec = std::get<0>(*r);
-    } else {
-      auto [e] = co_await from.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
-      wec = e;
+// A TCP-to-TCP relay driven by completion handlers rather than coroutines: an idle
+// connection pair costs this object and two pending readiness waits, no coroutine frames and
+// no buffers or pipes (a pipe is taken from the thread's pool only while bytes are in flight).
+// Everything runs on the sockets' executor (one thread), so no locking.
+template <class Handler>
+class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handler>> {
+ public:
+  SpliceRelay(asio::ip::tcp::socket& a, asio::ip::tcp::socket& b, std::chrono::milliseconds idle, Handler h)
+      : idle_(idle), timer_(a.get_executor()), handler_(std::move(h)) {
+    dirs_[0].from = &a;
+    dirs_[0].to = &b;
+    dirs_[1].from = &b;
+    dirs_[1].to = &a;
+  }
+
+  void start() {
+    std::error_code ec;
+    dirs_[0].from->native_non_blocking(true, ec);
+    dirs_[1].from->native_non_blocking(true, ec);
+    wait_read(0);
+    wait_read(1);
+    if (idle_.count() > 0) arm_timer(idle_);
+  }
+
+ private:
+  struct Dir {
+    asio::ip::tcp::socket* from = nullptr;
+    asio::ip::tcp::socket* to = nullptr;
+    std::unique_ptr<Pipe> pipe;
+    std::size_t pending = 0;  // bytes in the pipe not yet written out
+    std::uint64_t count = 0;
+    bool finished = false;
+  };
+
+  void wait_read(int d) {
+    dirs_[d].from->async_wait(asio::ip::tcp::socket::wait_read,
+                              [self = this->shared_from_this(), d](std::error_code ec) { self->on_read(d, ec); });
+  }
+  void wait_write(int d) {
+    dirs_[d].to->async_wait(asio::ip::tcp::socket::wait_write,
+                            [self = this->shared_from_this(), d](std::error_code ec) { self->on_write(d, ec); });
+  }
+
+  void on_read(int d, std::error_code ec) {
+    if (ec) return fail(d, ec);
+    pump(d);
+  }
+  void on_write(int d, std::error_code ec) {
+    if (ec) return fail(d, ec);
+    pump(d);
+  }
+
+  // Drains the pipe, then moves what is ready now (a bounded number of rounds so one busy
+  // connection cannot starve the others on its thread), then waits for the next event.
+  void pump(int d) {
+    Dir& x = dirs_[d];
+    const int in = x.from->native_handle(), out = x.to->native_handle();
+    if (!x.pipe) {
+      x.pipe = std::make_unique<Pipe>();
+      if (!x.pipe->ok()) return fail(d, std::error_code(errno, std::system_category()));
     }
-    if (wec) {
-      if (!benign(wec)) err = wec;
-      break;
-    }
-    Pipe pipe;
-    if (!pipe.ok()) {
-      err = std::error_code(errno, std::system_category());
-      break;
-    }
-    bool eof = false, failed = false;
-    std::size_t pending = 0;
-    // Move what is ready now: socket -> pipe -> socket; a bounded number of rounds so one busy
-    // connection cannot starve the others on its thread.
+    bool eof = false;
     for (int round = 0; round < 16; ++round) {
-      ssize_t n = ::splice(in, nullptr, pipe.wr(), nullptr, Pipe::kPipeSize, kSpliceFlags);
-      if (n == 0) {
-        eof = true;
-      } else if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-          std::error_code ec(errno, std::system_category());
-          if (!benign(ec)) err = ec;
-          failed = true;
-        }
-      } else {
-        pending += static_cast<std::size_t>(n);
-        sh.last_activity = clock_type::now();
-      }
-      while (pending > 0) {
-        ssize_t m = ::splice(pipe.rd(), nullptr, out, nullptr, pending, kSpliceFlags);
+      while (x.pending > 0) {
+        ssize_t m = ::splice(x.pipe->rd(), nullptr, out, nullptr, x.pending, kSpliceFlags);
         if (m > 0) {
-          pending -= static_cast<std::size_t>(m);
-          count += static_cast<std::uint64_t>(m);
+          x.pending -= static_cast<std::size_t>(m);
+          x.count += static_cast<std::uint64_t>(m);
           continue;
         }
         if (m < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-          // Backpressure: wait until the peer can take more.
-          auto [ec2] = co_await to.async_wait(asio::ip::tcp::socket::wait_write, use_tuple);
-          if (!ec2) continue;
-          if (!benign(ec2)) err = ec2;
-        } else if (m < 0) {
-          std::error_code ec(errno, std::system_category());
-          if (!benign(ec)) err = ec;
+          return wait_write(d);  // backpressure: read no more until the peer takes this
         }
-        failed = true;
+        return fail(d, m < 0 ? std::error_code(errno, std::system_category())
+                             : make_error_code(asio::error::broken_pipe));
+      }
+      if (eof) break;
+      ssize_t n = ::splice(in, nullptr, x.pipe->wr(), nullptr, Pipe::kPipeSize, kSpliceFlags);
+      if (n == 0) {
+        eof = true;
         break;
       }
-      if (eof || failed || n <= 0) break;
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+        return fail(d, std::error_code(errno, std::system_category()));
+      }
+      x.pending = static_cast<std::size_t>(n);
+      last_activity_ = clock_type::now();
     }
-    pipe.set_clean(pending == 0);
-    if (failed) break;
+    // The pipe is empty here: give it back so an idle direction holds none.
+    x.pipe->set_clean(true);
+    x.pipe.reset();
     if (eof) {
-      std::error_code ec;
-      to.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
-      co_return;  // half-close: the other direction keeps going
+      std::error_code ignore;
+      x.to->shutdown(asio::ip::tcp::socket::shutdown_send, ignore);  // half-close
+      x.finished = true;
+      return maybe_done();
     }
+    wait_read(d);
   }
-  sh.done = true;
-  std::error_code ec;
-  from.close(ec);
-  to.close(ec);
-}
+
+  // An error or a cancelled wait ends both directions.
+  void fail(int d, std::error_code ec) {
+    if (ec && !benign(ec) && !err_) err_ = ec;
+    if (dirs_[d].pipe) dirs_[d].pipe->set_clean(false);
+    dirs_[d].pipe.reset();
+    dirs_[d].finished = true;
+    close_both();
+    maybe_done();
+  }
+
+  void close_both() {
+    if (closed_) return;
+    closed_ = true;
+    std::error_code ignore;
+    dirs_[0].from->close(ignore);
+    dirs_[1].from->close(ignore);
+    timer_.cancel();
+  }
+
+  void arm_timer(std::chrono::steady_clock::duration after) {
+    timer_.expires_after(after);
+    timer_.async_wait([self = this->shared_from_this()](std::error_code ec) { self->on_timer(ec); });
+  }
+  void on_timer(std::error_code ec) {
+    if (ec || completed_) return;
+    auto quiet = clock_type::now() - last_activity_;
+    if (quiet >= idle_) {
+      close_both();  // both directions idle for the whole period: pending waits end aborted
+      return;
+    }
+    arm_timer(idle_ - quiet);
+  }
+
+  void maybe_done() {
+    if (completed_ || !dirs_[0].finished || !dirs_[1].finished) return;
+    completed_ = true;
+    close_both();  // bridge() closes both streams at the end
+    BridgeResult res;
+    res.a_to_b = dirs_[0].count;
+    res.b_to_a = dirs_[1].count;
+    res.ec = err_;
+    // Resume the awaiting coroutine from a fresh handler, not from inside this call chain.
+    auto ex = asio::get_associated_executor(*handler_, timer_.get_executor());
+    asio::post(ex, [h = std::move(*handler_), res]() mutable { std::move(h)(res); });
+    handler_.reset();
+  }
+
+  std::chrono::milliseconds idle_;
+  asio::steady_timer timer_;
+  std::optional<Handler> handler_;
+  Dir dirs_[2];
+  clock_type::time_point last_activity_ = clock_type::now();
+  std::error_code err_;
+  bool closed_ = false;
+  bool completed_ = false;
+};
+
+struct InitSplice {
+  template <class Handler>
+  void operator()(Handler&& h, asio::ip::tcp::socket* a, asio::ip::tcp::socket* b,
+                  std::chrono::milliseconds idle) const {
+    auto r = std::make_shared<SpliceRelay<std::decay_t<Handler>>>(*a, *b, idle, std::forward<Handler>(h));
+    r->start();
+  }
+};
 
 asio::awaitable<BridgeResult> splice_bridge(asio::ip::tcp::socket& a, asio::ip::tcp::socket& b,
                                             std::chrono::milliseconds idle) {
-  using namespace asio::experimental::awaitable_operators;
-  BridgeResult res;
-  std::error_code e1, e2;
-  std::error_code ec;
-  a.native_non_blocking(true, ec);
-  b.native_non_blocking(true, ec);
-  Shared sh;
-  co_await (splice_dir(a, b, res.a_to_b, e1, sh, idle) && splice_dir(b, a, res.b_to_a, e2, sh, idle));
-  res.ec = e1 ? e1 : e2;
-  co_return res;
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(BridgeResult)>(InitSplice{}, asio::use_awaitable,
+                                                                                  &a, &b, idle);
 }
 }  // namespace
 
@@ -275,16 +360,9 @@ asio::awaitable<BridgeResult> bridge(Stream& a, Stream& b) {
   return bridge(a, b, opts);
 }
 
-asio::awaitable<BridgeResult> bridge(Stream& a, Stream& b, BridgeOptions opts) {
+namespace {
+asio::awaitable<BridgeResult> copy_bridge(Stream& a, Stream& b, BridgeOptions opts) {
   using namespace asio::experimental::awaitable_operators;
-  auto* ta = a.tcp_socket();
-  auto* tb = b.tcp_socket();
-  if (ta && tb && !a.is_datagram() && !b.is_datagram()) {
-    auto res = co_await splice_bridge(*ta, *tb, opts.idle_timeout);
-    a.close();
-    b.close();
-    co_return res;
-  }
   BridgeResult res;
   Shared sh;
   std::error_code e1, e2;
@@ -294,6 +372,16 @@ asio::awaitable<BridgeResult> bridge(Stream& a, Stream& b, BridgeOptions opts) {
   a.close();
   b.close();
   co_return res;
+}
+}  // namespace
+
+// Not a coroutine: the TCP path hands the awaiting coroutine straight to the splice relay, so
+// no frame of its own is kept for the life of the connection.
+asio::awaitable<BridgeResult> bridge(Stream& a, Stream& b, BridgeOptions opts) {
+  auto* ta = a.tcp_socket();
+  auto* tb = b.tcp_socket();
+  if (ta && tb && !a.is_datagram() && !b.is_datagram()) return splice_bridge(*ta, *tb, opts.idle_timeout);
+  return copy_bridge(a, b, opts);
 }
 
 }  // namespace gost

@@ -4,6 +4,7 @@
 #include <list>
 
 #include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
@@ -24,12 +25,19 @@ struct Service::State {
   std::condition_variable cv;
   std::list<std::shared_ptr<ConnEntry>> conns;
   bool stopping = false;
-  bool accept_done = true;
+  int accept_loops = 0;  // accept loops still running
   std::atomic<std::uint64_t> total{0}, current{0}, errors{0}, in_bytes{0}, out_bytes{0};
 };
 
 namespace {
 using clock_type = std::chrono::steady_clock;
+
+// What every connection of a service shares (one copy per service, not per connection).
+struct ServiceInfo {
+  std::string name;
+  std::string protocol;
+  LoggerPtr logger;
+};
 
 // Forwards to the accepted stream and lets the service close it on stop().
 class GuardedStream final : public Stream {
@@ -61,38 +69,47 @@ std::string format_ms(clock_type::duration d) {
   return std::to_string(us / 1000000) + "." + std::to_string((us % 1000000) / 10000) + "s";
 }
 
-asio::awaitable<void> serve_conn(std::shared_ptr<Service::State> st, HandlerPtr handler, LoggerPtr logger,
-                                 std::string service, std::string protocol, StreamPtr raw) {
-  auto entry = std::make_shared<ConnEntry>();
-  entry->ex = raw->get_executor();
-  ConnRecord rec;
-  rec.service = service;
-  rec.protocol = protocol;
-  rec.client = raw->remote_address();
-  rec.local = raw->local_address();
-  rec.network = raw->is_datagram() ? "udp" : "tcp";
+// Everything one connection needs besides its streams, on the heap so that the coroutine frame
+// that lives as long as the connection stays small.
+struct ConnState {
+  std::shared_ptr<Service::State> st;
+  std::shared_ptr<const ServiceInfo> info;
+  std::shared_ptr<ConnEntry> entry = std::make_shared<ConnEntry>();
   std::list<std::shared_ptr<ConnEntry>>::iterator it;
+  ConnRecord rec;
+  clock_type::time_point start = clock_type::now();
+};
+
+std::unique_ptr<ConnState> begin_conn(std::shared_ptr<Service::State> st, std::shared_ptr<const ServiceInfo> info,
+                                      const Stream& raw, asio::any_io_executor ex) {
+  auto c = std::make_unique<ConnState>();
+  c->st = std::move(st);
+  c->info = std::move(info);
+  c->entry->ex = std::move(ex);
+  c->rec.service = c->info->name;
+  c->rec.protocol = c->info->protocol;
+  c->rec.client = raw.remote_address();
+  c->rec.local = raw.local_address();
+  c->rec.network = raw.is_datagram() ? "udp" : "tcp";
   {
-    std::lock_guard lk(st->mu);
-    st->conns.push_front(entry);
-    it = st->conns.begin();
+    std::lock_guard lk(c->st->mu);
+    c->st->conns.push_front(c->entry);
+    c->it = c->st->conns.begin();
   }
-  st->total.fetch_add(1, std::memory_order_relaxed);
-  st->current.fetch_add(1, std::memory_order_relaxed);
-  const auto start = clock_type::now();
-  auto stream = std::make_unique<GuardedStream>(std::move(raw), entry);
-  if (st->stopping) stream->close();
-  try {
-    co_await handler->handle(std::move(stream), rec);
-  } catch (const std::exception& e) {
-    rec.error = e.what();
-  }
-  st->in_bytes.fetch_add(rec.bytes_up, std::memory_order_relaxed);
-  st->out_bytes.fetch_add(rec.bytes_down, std::memory_order_relaxed);
+  c->st->total.fetch_add(1, std::memory_order_relaxed);
+  c->st->current.fetch_add(1, std::memory_order_relaxed);
+  return c;
+}
+
+void end_conn(ConnState& c) {
+  auto& st = *c.st;
+  auto& rec = c.rec;
+  st.in_bytes.fetch_add(rec.bytes_up, std::memory_order_relaxed);
+  st.out_bytes.fetch_add(rec.bytes_down, std::memory_order_relaxed);
   const bool failed = (rec.ec && rec.ec != asio::error::eof) || !rec.error.empty();
-  if (failed) st->errors.fetch_add(1, std::memory_order_relaxed);
-  Logger& log = logger ? *logger : Logger::global();
-  if (log.enabled(failed ? LogLevel::warn : LogLevel::info) || log.enabled(LogLevel::info)) {
+  if (failed) st.errors.fetch_add(1, std::memory_order_relaxed);
+  Logger& log = c.info->logger ? *c.info->logger : Logger::global();
+  if (log.enabled(LogLevel::info)) {
     std::string err = rec.error;
     if (rec.ec && rec.ec != asio::error::eof) err = err.empty() ? rec.ec.message() : rec.ec.message() + ": " + err;
     log.log(LogLevel::info, "connection closed",
@@ -105,25 +122,39 @@ asio::awaitable<void> serve_conn(std::shared_ptr<Service::State> st, HandlerPtr 
              {"user", rec.user},
              {"up", std::to_string(rec.bytes_up)},
              {"down", std::to_string(rec.bytes_down)},
-             {"duration", format_ms(clock_type::now() - start)},
+             {"duration", format_ms(clock_type::now() - c.start)},
              {"error", err}});
   }
   {
-    std::lock_guard lk(st->mu);
-    st->conns.erase(it);
-    st->current.fetch_sub(1, std::memory_order_relaxed);
+    std::lock_guard lk(st.mu);
+    st.conns.erase(c.it);
+    st.current.fetch_sub(1, std::memory_order_relaxed);
   }
-  st->cv.notify_all();
+  st.cv.notify_all();
 }
 
-asio::awaitable<void> accept_loop(std::shared_ptr<Service::State> st, Listener* listener, HandlerPtr handler,
-                                  AdmissionPtr admission, LoggerPtr logger, std::string service,
-                                  std::string protocol) {
-  Logger& log = logger ? *logger : Logger::global();
+asio::awaitable<void> serve_conn(std::shared_ptr<Service::State> st, HandlerPtr handler,
+                                 std::shared_ptr<const ServiceInfo> info, StreamPtr raw) {
+  auto c = begin_conn(std::move(st), std::move(info), *raw, raw->get_executor());
+  StreamPtr stream = std::make_unique<GuardedStream>(std::move(raw), c->entry);
+  if (c->st->stopping) stream->close();
+  try {
+    co_await run_handler(*handler, std::move(stream), c->rec);
+  } catch (const std::exception& e) {
+    c->rec.error = e.what();
+  }
+  end_conn(*c);
+}
+
+asio::awaitable<void> accept_loop(std::shared_ptr<Service::State> st, Listener* listener, std::size_t shard,
+                                  HandlerPtr handler, AdmissionPtr admission,
+                                  std::shared_ptr<const ServiceInfo> info) {
+  Logger& log = info->logger ? *info->logger : Logger::global();
+  const std::string& service = info->name;
   auto delay = std::chrono::milliseconds(5);
   asio::steady_timer timer(co_await asio::this_coro::executor);
   while (!st->stopping) {
-    auto r = co_await listener->accept();
+    auto r = co_await listener->accept_shard(shard);
     if (!r) {
       if (st->stopping) break;
       // Temporary failures (EMFILE, ENOBUFS, ...): back off instead of spinning.
@@ -142,16 +173,31 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Service::State> st, Listener* 
       continue;
     }
     auto ex = s->get_executor();
-    asio::co_spawn(ex, serve_conn(st, handler, logger, service, protocol, std::move(s)),
-                   [](std::exception_ptr) {});
+    asio::co_spawn(ex, serve_conn(st, handler, info, std::move(s)), asio::detached);
   }
-  {
-    std::lock_guard lk(st->mu);
-    st->accept_done = true;
-  }
-  st->cv.notify_all();
 }
+
+struct AcceptLoopDone {
+  std::shared_ptr<Service::State> st;
+  void operator()(std::exception_ptr) const {
+    {
+      std::lock_guard lk(st->mu);
+      --st->accept_loops;
+    }
+    st->cv.notify_all();
+  }
+};
 }  // namespace
+
+asio::awaitable<void> run_handler(Handler& handler, StreamPtr conn, ConnRecord& rec) {
+  co_await handler.handle(std::move(conn), rec);
+  if (!rec.handoff) co_return;
+  auto h = std::move(rec.handoff);
+  auto res = co_await bridge(*h->client, *h->upstream, h->opts);
+  rec.bytes_up += res.a_to_b;
+  rec.bytes_down += res.b_to_a;
+  if (res.ec) rec.ec = res.ec;
+}
 
 Service::Service(Runtime& rt, ServiceOptions opts, ListenerPtr listener, HandlerPtr handler)
     : rt_(rt), opts_(std::move(opts)), listener_(std::move(listener)), handler_(std::move(handler)),
@@ -163,19 +209,19 @@ Service::~Service() {
 }
 
 std::error_code Service::start() {
+  listener_->offer_accept_threads(rt_.size());
   if (auto ec = listener_->listen()) return ec;
+  const std::size_t n = listener_->accept_shards();
   {
     std::lock_guard lk(state_->mu);
-    state_->accept_done = false;
+    state_->accept_loops = static_cast<int>(n);
   }
-  asio::co_spawn(listener_->get_executor(),
-                 accept_loop(state_, listener_.get(), handler_, opts_.admission, opts_.logger, opts_.name,
-                             opts_.protocol),
-                 [st = state_](std::exception_ptr) {
-                   std::lock_guard lk(st->mu);
-                   st->accept_done = true;
-                   st->cv.notify_all();
-                 });
+  auto info = std::make_shared<const ServiceInfo>(ServiceInfo{opts_.name, opts_.protocol, opts_.logger});
+  for (std::size_t i = 0; i < n; ++i) {
+    asio::co_spawn(listener_->shard_executor(i),
+                   accept_loop(state_, listener_.get(), i, handler_, opts_.admission, info),
+                   AcceptLoopDone{state_});
+  }
   return {};
 }
 
@@ -197,7 +243,7 @@ void Service::stop() {
 
 bool Service::wait_stopped(std::chrono::milliseconds max_wait) {
   std::unique_lock lk(state_->mu);
-  return state_->cv.wait_for(lk, max_wait, [&] { return state_->accept_done && state_->conns.empty(); });
+  return state_->cv.wait_for(lk, max_wait, [&] { return state_->accept_loops == 0 && state_->conns.empty(); });
 }
 
 Address Service::address() const { return listener_->address(); }

@@ -59,10 +59,7 @@ class ForwardHandler final : public Handler {
     }
     BridgeOptions bo;
     if (network_ == "udp") bo.idle_timeout = ttl_;
-    auto res = co_await bridge(*conn, *out, bo);
-    rec.bytes_up = res.a_to_b;
-    rec.bytes_down = res.b_to_a;
-    if (res.ec) rec.ec = res.ec;
+    rec.relay(std::move(conn), std::move(out), bo);
   }
 
  private:

@@ -10,6 +10,7 @@
 #include <asio/awaitable.hpp>
 
 #include "gost/core/address.hpp"
+#include "gost/core/bridge.hpp"
 #include "gost/core/stream.hpp"
 
 namespace gost {
@@ -28,6 +29,20 @@ struct ConnRecord {
   std::uint64_t bytes_down = 0;  // target -> client
   std::error_code ec;    // why it ended, if it was an error
   std::string error;     // extra error text
+
+  // A handler whose last step is a plain relay between the client and the upstream stream
+  // hands both over with relay() and returns: the service runs the relay (and adds its byte
+  // counts and error to this record), so the handler's coroutine frame is not kept alive for
+  // the whole life of a long, idle connection.
+  struct Handoff {
+    StreamPtr client;
+    StreamPtr upstream;
+    BridgeOptions opts;
+  };
+  std::unique_ptr<Handoff> handoff;
+  void relay(StreamPtr from_client, StreamPtr to_upstream, BridgeOptions opts = {}) {
+    handoff = std::make_unique<Handoff>(Handoff{std::move(from_client), std::move(to_upstream), opts});
+  }
 };
 
 class Handler {
@@ -35,8 +50,14 @@ class Handler {
   virtual ~Handler() = default;
   // Serves conn until done; owns conn. Runs on conn->get_executor(). Never throws for bad input:
   // it records the error in rec and returns. Cancellation (service stop) closes conn.
+  // A handler may end by handing conn and its upstream to rec.relay(); whoever called handle()
+  // then relays them (Service does; see run_handler()).
   virtual asio::awaitable<void> handle(StreamPtr conn, ConnRecord& rec) = 0;
 };
 using HandlerPtr = std::shared_ptr<Handler>;
+
+// Runs handler->handle(conn, rec) and then the relay it handed over, if any. Callers that
+// drive a handler themselves (instead of through a Service) use this.
+asio::awaitable<void> run_handler(Handler& handler, StreamPtr conn, ConnRecord& rec);
 
 }  // namespace gost
