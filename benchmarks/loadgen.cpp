@@ -5,6 +5,11 @@
 //   gost_loadgen connrate   <proxy> <target> <clients> <seconds>
 //   gost_loadgen latency    <proxy> <target> <count> <size>
 //   gost_loadgen idle       <proxy> <target> <conns>  prints "ready N", holds until stdin closes
+//   gost_loadgen server udpecho                      UDP echo; prints "port N"
+//   gost_loadgen udp        <proxy> <target> <seconds> <size> <window>
+//                           datagrams through a UDP forwarder ("fwd": send to <target>, the
+//                           forwarder) or SOCKS5 UDP ASSOCIATE ("socks5://host:port") to a UDP echo,
+//                           <window> datagrams in flight; reports replies per second and loss
 //
 // <proxy> is "none", "fwd" (a port forwarder: connect to it as if it were the target),
 // "socks5://host:port" or "http://host:port" (CONNECT). Each mode prints one JSON line.
@@ -18,9 +23,12 @@
 #include <thread>
 #include <vector>
 
+#include <poll.h>
+
 #include <asio/impl/src.hpp>  // this tool links no gost library; compile Asio here
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/ip/udp.hpp>
 #include <asio/read.hpp>
 #include <asio/write.hpp>
 
@@ -95,7 +103,25 @@ tcp::socket open_conn(asio::io_context& ctx, const Proxy& p, const Endpoint& tar
   return s;
 }
 
+int udp_echo_server() {
+  asio::io_context ctx;
+  asio::ip::udp::socket s(ctx, {asio::ip::make_address("127.0.0.1"), 0});
+  s.set_option(asio::socket_base::receive_buffer_size(4 << 20));
+  s.set_option(asio::socket_base::send_buffer_size(4 << 20));
+  std::printf("port %u\n", s.local_endpoint().port());
+  std::fflush(stdout);
+  std::vector<char> buf(65536);
+  asio::ip::udp::endpoint from;
+  for (;;) {
+    std::error_code ec;
+    auto n = s.receive_from(asio::buffer(buf), from, 0, ec);
+    if (ec) continue;
+    s.send_to(asio::buffer(buf.data(), n), from, 0, ec);
+  }
+}
+
 int server(const std::string& mode) {
+  if (mode == "udpecho") return udp_echo_server();
   asio::io_context ctx;
   tcp::acceptor acc(ctx, {asio::ip::make_address("127.0.0.1"), 0});
   std::printf("port %u\n", acc.local_endpoint().port());
@@ -217,6 +243,92 @@ int idle(const Proxy& p, const Endpoint& t, int conns) {
   return 0;
 }
 
+// SOCKS5 UDP ASSOCIATE: returns the relay endpoint; the control connection stays in ctl.
+asio::ip::udp::endpoint socks5_associate(tcp::socket& ctl, const Proxy& p) {
+  ctl.connect(to_tcp(p.ep));
+  const unsigned char hello[] = {5, 1, 0};
+  asio::write(ctl, asio::buffer(hello));
+  unsigned char rep[2];
+  asio::read(ctl, asio::buffer(rep));
+  const unsigned char req[10] = {5, 3, 0, 1, 0, 0, 0, 0, 0, 0};
+  asio::write(ctl, asio::buffer(req));
+  unsigned char r[4];
+  asio::read(ctl, asio::buffer(r));
+  if (r[1] != 0) throw std::runtime_error("socks5 udp associate refused");
+  asio::ip::address addr;
+  if (r[3] == 1) {
+    asio::ip::address_v4::bytes_type b;
+    asio::read(ctl, asio::buffer(b));
+    addr = asio::ip::address_v4(b);
+  } else if (r[3] == 4) {
+    asio::ip::address_v6::bytes_type b;
+    asio::read(ctl, asio::buffer(b));
+    addr = asio::ip::address_v6(b);
+  } else {
+    throw std::runtime_error("socks5 udp associate: unexpected address type");
+  }
+  unsigned char port[2];
+  asio::read(ctl, asio::buffer(port));
+  if (addr.is_unspecified()) addr = to_tcp(p.ep).address();
+  return {addr, static_cast<unsigned short>(port[0] << 8 | port[1])};
+}
+
+int udp_load(const Proxy& p, const Endpoint& t, double seconds, int size, int window) {
+  asio::io_context ctx;
+  tcp::socket ctl(ctx);
+  asio::ip::udp::endpoint dest;
+  std::vector<unsigned char> head;
+  if (p.kind == "socks5") {
+    dest = socks5_associate(ctl, p);
+    auto ip = asio::ip::make_address_v4(t.host).to_bytes();
+    head = {0, 0, 0, 1, ip[0], ip[1], ip[2], ip[3], static_cast<unsigned char>(t.port >> 8),
+            static_cast<unsigned char>(t.port & 0xff)};
+  } else {
+    dest = {asio::ip::make_address(t.host), t.port};
+  }
+  asio::ip::udp::socket s(ctx, asio::ip::udp::v4());
+  s.set_option(asio::socket_base::receive_buffer_size(4 << 20));
+  s.connect(dest);
+  std::vector<unsigned char> out(head.size() + static_cast<std::size_t>(size), 'u'), in(65536);
+  std::copy(head.begin(), head.end(), out.begin());
+  std::uint64_t sent = 0, received = 0;
+  auto send_one = [&] {
+    std::error_code ec;
+    s.send(asio::buffer(out), 0, ec);
+    if (!ec) ++sent;
+  };
+  const auto start = clock_type::now();
+  const auto end = start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(seconds));
+  for (int i = 0; i < window; ++i) send_one();
+  pollfd pfd{s.native_handle(), POLLIN, 0};
+  while (clock_type::now() < end) {
+    int rc = ::poll(&pfd, 1, 20);
+    if (rc <= 0) {  // the window was lost: refill it
+      for (int i = 0; i < window; ++i) send_one();
+      continue;
+    }
+    std::error_code ec;
+    s.receive(asio::buffer(in), 0, ec);
+    if (ec) continue;
+    ++received;
+    send_one();
+  }
+  const double el = std::chrono::duration<double>(clock_type::now() - start).count();
+  const auto counted = received;
+  // Drain what is still in flight so it is not counted as lost.
+  for (;;) {
+    if (::poll(&pfd, 1, 100) <= 0) break;
+    std::error_code ec;
+    s.receive(asio::buffer(in), 0, ec);
+    if (!ec) ++received;
+  }
+  const double loss = sent ? 100.0 * static_cast<double>(sent - std::min(sent, received)) / static_cast<double>(sent) : 100.0;
+  std::printf("{\"mode\":\"udp\",\"sent\":%llu,\"received\":%llu,\"per_sec\":%.1f,\"loss_pct\":%.3f}\n",
+              static_cast<unsigned long long>(sent), static_cast<unsigned long long>(received),
+              static_cast<double>(counted) / el, loss);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -227,6 +339,8 @@ int main(int argc, char** argv) {
       return throughput(parse_proxy(a[1]), parse_ep(a[2]), std::stoi(a[3]), std::stod(a[4]), a[5] == "up");
     if (a.size() >= 5 && a[0] == "connrate") return connrate(parse_proxy(a[1]), parse_ep(a[2]), std::stoi(a[3]), std::stod(a[4]));
     if (a.size() >= 5 && a[0] == "latency") return latency(parse_proxy(a[1]), parse_ep(a[2]), std::stoi(a[3]), std::stoi(a[4]));
+    if (a.size() >= 6 && a[0] == "udp")
+      return udp_load(parse_proxy(a[1]), parse_ep(a[2]), std::stod(a[3]), std::stoi(a[4]), std::stoi(a[5]));
     if (a.size() >= 4 && a[0] == "idle") return idle(parse_proxy(a[1]), parse_ep(a[2]), std::stoi(a[3]));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gost_loadgen: %s\n", e.what());

@@ -191,16 +191,82 @@ def v2ray_http(a, target):
     return v2ray(a, target, "http")
 
 
+# ---- UDP peers
+
+
+def wait_udp(port, proc, limit=10.0):
+    """Ready when a datagram sent to the forwarder comes back from the echo target."""
+    deadline = time.monotonic() + limit
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.1)
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{proc.args[0]} exited early with {proc.returncode}")
+            s.sendto(b"ready?", ("127.0.0.1", port))
+            try:
+                s.recvfrom(64)
+                return
+            except OSError:
+                pass
+    raise RuntimeError(f"udp port {port} not ready")
+
+
+def gost_udpfwd(a, target):
+    port = free_port()
+    p = start([a.gost, "-L", f"udp://127.0.0.1:{port}/127.0.0.1:{target}", "-C", write("g.json", '{"log":{"level":"error"}}')])
+    wait_udp(port, p)
+    return p, port, "udpfwd"
+
+
+def socat_udpfwd(a, target):
+    port = free_port()
+    p = start(["socat", f"UDP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr", f"UDP:127.0.0.1:{target}"])
+    wait_udp(port, p)
+    return p, port, "udpfwd"
+
+
+def v2ray_udpfwd(a, target):
+    port = free_port()
+    cfg = write("v2ray-dokodemo.json", json.dumps({
+        "log": {"loglevel": "none"},
+        "inbounds": [{"listen": "127.0.0.1", "port": port, "protocol": "dokodemo-door",
+                      "settings": {"address": "127.0.0.1", "port": target, "network": "udp"}}],
+        "outbounds": [{"protocol": "freedom"}]}))
+    p = start(["v2ray", "run", "-c", cfg] if v2ray_has_run() else ["v2ray", "-config", cfg])
+    wait_udp(port, p)
+    return p, port, "udpfwd"
+
+
+def gost_socks5udp(a, target):
+    port = free_port()
+    return start([a.gost, "-L", f"socks5://127.0.0.1:{port}?udp=true", "-C", write("g.json", '{"log":{"level":"error"}}')], port), port, "socks5"
+
+
+def v2ray_socks5udp(a, target):
+    port = free_port()
+    cfg = write("v2ray-socks-udp.json", json.dumps({
+        "log": {"loglevel": "none"},
+        "inbounds": [{"listen": "127.0.0.1", "port": port, "protocol": "socks",
+                      "settings": {"auth": "noauth", "udp": True, "ip": "127.0.0.1"}}],
+        "outbounds": [{"protocol": "freedom"}]}))
+    return start(["v2ray", "run", "-c", cfg] if v2ray_has_run() else ["v2ray", "-config", cfg], port), port, "socks5"
+
+
 PEERS = {
     "forward": [("gost", gost_fwd, None), ("socat", socat_fwd, "socat"), ("haproxy+splice", haproxy_fwd, "haproxy"),
                 ("haproxy", haproxy_nosplice, "haproxy")],
     "socks5": [("gost", gost_socks5, None), ("microsocks", microsocks, "microsocks"), ("dante", dante, "danted"),
                ("v2ray", v2ray, "v2ray")],
     "http": [("gost", gost_http, None), ("tinyproxy", tinyproxy, "tinyproxy"), ("v2ray", v2ray_http, "v2ray")],
+    "udpfwd": [("gost", gost_udpfwd, None), ("socat", socat_udpfwd, "socat"), ("v2ray", v2ray_udpfwd, "v2ray")],
+    "socks5udp": [("gost", gost_socks5udp, None), ("dante", dante, "danted"), ("v2ray", v2ray_socks5udp, "v2ray")],
 }
+UDP_FAMILIES = {"udpfwd", "socks5udp"}
 
 
 def proxy_arg(kind, port, target):
+    if kind == "udpfwd":
+        return "fwd", f"127.0.0.1:{port}"
     if kind == "fwd":
         return "fwd", f"127.0.0.1:{port}"
     return f"{kind}://127.0.0.1:{port}", f"127.0.0.1:{target}"
@@ -251,6 +317,16 @@ def rss_kib(pid):
 
 def measure(a, scenario, family, name, factory, targets):
     """Returns {metric: value} for one peer in one scenario (one run)."""
+    if scenario == "udp":
+        proc, port, kind = factory(a, targets["udpecho"])
+        try:
+            px, tgt = proxy_arg(kind, port, targets["udpecho"])
+            c0 = cpu_seconds(proc.pid)
+            r = loadgen(a, "udp", px, tgt, a.seconds, 512, 32)
+            cpu = cpu_seconds(proc.pid) - c0
+            return {"dgram_per_s": r["per_sec"], "loss_pct": r["loss_pct"], "cpu_s_per_mdgram": cpu / (r["received"] / 1e6) if r["received"] else float("nan")}
+        finally:
+            stop(proc)
     kind_target = targets["sink"] if scenario in ("up1", "up4") else targets["source"] if scenario in ("down1", "down4") else targets["echo"]
     proc, port, kind = factory(a, kind_target)
     try:
@@ -284,7 +360,8 @@ def measure(a, scenario, family, name, factory, targets):
 
 
 SCENARIOS = ["up1", "up4", "down1", "down4", "connrate", "latency", "idle1000", "idle9000"]
-HIGHER_BETTER = {"gbps", "conn_per_s"}
+UDP_SCENARIOS = ["udp"]
+HIGHER_BETTER = {"gbps", "conn_per_s", "dgram_per_s"}
 
 
 def main():
@@ -293,19 +370,23 @@ def main():
     ap.add_argument("--loadgen", required=True)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=2.0)
-    ap.add_argument("--families", default="forward,socks5,http")
-    ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    ap.add_argument("--families", default="forward,socks5,http,udpfwd,socks5udp")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS + UDP_SCENARIOS))
     a = ap.parse_args()
     targets = {}
-    for mode in ("sink", "source", "echo"):
+    for mode in ("sink", "source", "echo", "udpecho"):
         _, targets[mode] = target_server(a.loadgen, mode)
     rows = []
     for family in a.families.split(","):
         for scenario in a.scenarios.split(","):
+            if (scenario in UDP_SCENARIOS) != (family in UDP_FAMILIES):
+                continue
             results = {}
             for name, factory, binary in PEERS[family]:
                 if binary and not shutil.which(binary):
                     continue
+                if scenario.startswith("idle") and name == "socat":
+                    continue  # a process per connection: thousands of them measure nothing useful
                 runs = []
                 for _ in range(a.runs):
                     try:
@@ -322,7 +403,7 @@ def main():
                         ratio = f"{g[k] / v:.2f}"
                     rows.append((family, scenario, name, k, v, ratio))
                     print(f"{family:8} {scenario:9} {name:15} {k:13} {v:12.2f} {ratio:>6}", flush=True)
-    print("\n(gost/peer: higher is better for gbps and conn_per_s; lower is better for the rest)")
+    print("\n(gost/peer: higher is better for gbps, conn_per_s and dgram_per_s; lower is better for the rest)")
     print("\n| family | scenario | peer | metric | median | gost/peer |")
     print("|---|---|---|---|---|---|")
     for r in rows:
