@@ -358,3 +358,98 @@ TEST_CASE("smux session: keepalive timeout closes a session whose peer is silent
   rt.stop();
   rt.join();
 }
+
+#include "gost/core/registry.hpp"
+
+namespace gost::mux {
+void register_module(Registry& r);
+}
+
+namespace {
+
+asio::awaitable<void> echo_accepts(Listener* l) {
+  for (;;) {
+    auto s = co_await l->accept();
+    if (!s) co_return;
+    auto ex = (*s)->get_executor();
+    asio::co_spawn(ex, echo_stream(std::move(*s)), asio::detached);
+  }
+}
+
+asio::awaitable<Result<StreamPtr>> dial_node(DialerPtr d, Address a) {
+  DialOptions o;
+  o.timeout = 5000ms;
+  auto s = co_await d->dial(a, o);
+  if (!s) co_return s.error();
+  co_return co_await d->handshake(std::move(*s), a);
+}
+
+asio::awaitable<bool> echo_once(Stream* s, std::string msg) {
+  if (co_await write_all(*s, asio::buffer(msg))) co_return false;
+  std::string got(msg.size(), '\0');
+  auto r = co_await with_timeout(read_exact(*s, asio::buffer(got)), 3000ms);
+  co_return r && !*r && got == msg;
+}
+
+struct Reuse {
+  bool first_ok = false, second_ok = false, shared = false, after_restart_ok = false,
+       new_session = false;
+};
+
+asio::awaitable<Reuse> dialer_reuse(Runtime* rt) {
+  Registry reg;
+  gost::mux::register_module(reg);
+  ListenerArgs la;
+  la.runtime = rt;
+  la.addr = Address("127.0.0.1", 0);
+  Metadata md;
+  md.set("mux.keepaliveDisabled", "true");
+  la.metadata = md;
+  auto l1 = (*reg.listener("mtcp"))(la);
+  Reuse r;
+  if (!l1 || (*l1)->listen()) co_return r;
+  auto addr = (*l1)->address();
+  asio::co_spawn((*l1)->get_executor(), echo_accepts(l1->get()), asio::detached);
+  DialerArgs da;
+  da.metadata = md;
+  da.node_addr = addr;
+  auto d = (*reg.dialer("mtcp"))(da);
+  if (!d || !(*d)->multiplex()) co_return r;
+  auto s1 = co_await dial_node(*d, addr);
+  auto s2 = co_await dial_node(*d, addr);
+  if (!s1 || !s2) co_return r;
+  r.first_ok = co_await echo_once(s1->get(), "one");
+  r.second_ok = co_await echo_once(s2->get(), "two");
+  r.shared = (*s1)->local_address().to_string() == (*s2)->local_address().to_string();
+  const auto old_local = (*s1)->local_address().to_string();
+  // The server goes away: its listener closes; the next stream it is offered ends the session.
+  (*l1)->close();
+  auto s3 = co_await dial_node(*d, addr);  // still on the cached session, refused by the server
+  if (s3) co_await echo_once(s3->get(), "x");
+  la.addr = addr;
+  auto l2 = (*reg.listener("mtcp"))(la);
+  if (!l2 || (*l2)->listen()) co_return r;
+  asio::co_spawn((*l2)->get_executor(), echo_accepts(l2->get()), asio::detached);
+  // The dead session is dropped and the node dialed again.
+  auto s4 = co_await dial_node(*d, addr);
+  if (!s4) co_return r;
+  r.after_restart_ok = co_await echo_once(s4->get(), "four");
+  r.new_session = (*s4)->local_address().to_string() != old_local;
+  (*l2)->close();
+  co_return r;
+}
+
+}  // namespace
+
+TEST_CASE("mtcp dialer: one session per node, re-dialed once it died") {
+  gost::Runtime rt(1);
+  rt.start();
+  auto r = test::run_on(rt.executor(0), dialer_reuse(&rt));
+  CHECK(r.first_ok);
+  CHECK(r.second_ok);
+  CHECK(r.shared);
+  CHECK(r.after_restart_ok);
+  CHECK(r.new_session);
+  rt.stop();
+  rt.join();
+}
