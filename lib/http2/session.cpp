@@ -420,12 +420,26 @@ void SessionImpl::detach(StreamState& st) noexcept {
   st.in_off = 0;
   consumed(st, left);
   if (closed_ || st.closed) return;
-  // Both sides ended: what is still queued drains and nghttp2 closes the stream. Otherwise the
-  // peer is told to stop.
-  if (!(st.in_eof && st.out_eof)) {
-    nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, st.id, NGHTTP2_CANCEL);
-    kick();
+  // Like closing a TCP socket: once the peer has finished sending, what we still have queued
+  // drains and the stream ends with END_STREAM; otherwise the peer is told to stop (RST_STREAM).
+  if (st.in_eof) {
+    if (!st.out_eof) {
+      st.out_eof = true;
+      if (server_ && !st.responded) {
+        submit_response(st, 200, {}, true);
+        return;
+      }
+      if (!st.has_provider) return;  // the request/response already ended
+      if (st.deferred) {
+        st.deferred = false;
+        nghttp2_session_resume_data(ng_, st.id);
+      }
+      kick();
+    }
+    return;
   }
+  nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, st.id, NGHTTP2_CANCEL);
+  kick();
 }
 
 std::error_code SessionImpl::submit_response(StreamState& st, int status, Headers headers,

@@ -68,8 +68,10 @@ void dispatch_grpc(const ListenConfig& cfg, ExchangePtr ex, StreamQueue& q) {
   q.push(make_grpc_stream(std::move(ex), false));
 }
 
+// Holds the queue weakly: the queue's timer belongs to the listener's io_context, which may be
+// gone (at shutdown) before this connection's coroutine frame is destroyed on another one.
 asio::awaitable<void> serve_conn(StreamPtr conn, std::shared_ptr<const ListenConfig> cfg,
-                                 StreamQueuePtr q) {
+                                 std::weak_ptr<StreamQueue> wq) {
   if (cfg->tls) {
     auto t = co_await with_timeout(cfg->tls->handshake(std::move(conn)), kHandshakeTimeout);
     if (!t || !*t) co_return;
@@ -81,7 +83,8 @@ asio::awaitable<void> serve_conn(StreamPtr conn, std::shared_ptr<const ListenCon
   for (;;) {
     auto r = co_await session->accept();
     if (!r) break;
-    if (q->closed()) {
+    auto q = wq.lock();
+    if (!q || q->closed()) {
       session->close();
       break;
     }
@@ -113,7 +116,8 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Listener> inner,
     }
     auto conn = std::move(*r);
     auto ex = conn->get_executor();
-    asio::co_spawn(ex, serve_conn(std::move(conn), cfg, q), asio::detached);
+    asio::co_spawn(ex, serve_conn(std::move(conn), cfg, std::weak_ptr<StreamQueue>(q)),
+                   asio::detached);
   }
   q->close();
 }
