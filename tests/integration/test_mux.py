@@ -7,6 +7,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_ws import need_tls  # noqa: E402
 from harness import (check, check_eq, connect, curl, curl_ok, echo_roundtrip,  # noqa: E402
                      recv_until_closed, run)
 
@@ -134,6 +135,27 @@ def case_mux_garbage_to_listener(t):
     through(o, e.hostport(), n=1, connect_too=False)
 
 
+def case_mtls_http_chain(t):
+    need_tls(t)
+    o = t.origin()
+    a = t.gost("-L", "http+mtls://127.0.0.1:0", name="hop-mtls")
+    e = t.gost("-L", "http://127.0.0.1:0", "-F", f"http+mtls://{a.hostport()}", name="entry")
+    through(o, e.hostport())
+
+
+def case_mwss_socks5_chain(t):
+    need_tls(t)
+    o = t.origin()
+    echo = t.tcp_echo()
+    a = t.gost("-L", "socks5+mwss://127.0.0.1:0", name="hop-mwss")
+    e = t.gost("-L", "http://127.0.0.1:0", "-F", f"socks5+mwss://{a.hostport()}", name="entry")
+    through(o, e.hostport())
+    b = t.gost("-L", f"tcp+mwss://127.0.0.1:0/{echo.addr}", name="hop-fwd")
+    f = t.gost("-L", f"tcp://127.0.0.1:0/{echo.addr}", "-F", f"forward+mwss://{b.hostport()}",
+               name="entry-fwd")
+    big_echo(f.port())
+
+
 CASES = [
     case_mws_http_chain,
     case_mtcp_socks5_chain,
@@ -142,6 +164,8 @@ CASES = [
     case_mux_v2,
     case_mux_version_mismatch_fails,
     case_mux_garbage_to_listener,
+    case_mtls_http_chain,
+    case_mwss_socks5_chain,
 ]
 
 if __name__ == "__main__":

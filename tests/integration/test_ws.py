@@ -17,6 +17,8 @@ import asyncio, json, sys
 import websockets
 
 PATH = sys.argv[1]
+CERT = sys.argv[2] if len(sys.argv) > 4 else None
+KEY = sys.argv[3] if len(sys.argv) > 4 else None
 
 async def handler(ws, path=None):
     p = path if path is not None else ws.path
@@ -32,7 +34,14 @@ async def handler(ws, path=None):
         await ws.send(msg)
 
 async def main():
-    async with websockets.serve(handler, "127.0.0.1", 0, compression=None, max_size=None) as srv:
+    kw = {}
+    if CERT:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(CERT, KEY)
+        kw["ssl"] = ctx
+    async with websockets.serve(handler, "127.0.0.1", 0, compression=None, max_size=None,
+                                **kw) as srv:
         port = srv.sockets[0].getsockname()[1]
         print(f"PORT {port}", flush=True)
         await asyncio.Future()
@@ -48,7 +57,14 @@ URL = sys.argv[1]
 SIZE = int(sys.argv[2])
 
 async def main():
-    async with websockets.connect(URL, compression=None, max_size=None, open_timeout=10) as ws:
+    kw = {}
+    if URL.startswith("wss:"):
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        kw["ssl"] = ctx
+    async with websockets.connect(URL, compression=None, max_size=None, open_timeout=10, **kw) as ws:
         data = os.urandom(SIZE)
         # Several binary messages, a text one, and a ping in between.
         chunks = [data[i:i + 7000] for i in range(0, len(data), 7000)]
@@ -86,9 +102,41 @@ def need_websockets():
         raise Skip("python3-websockets not installed (scripts/setup.sh --test)")
 
 
-def start_ws_server(t, path="/ws"):
+_TLS = {}
+
+
+def need_tls(t):
+    """Skips when this gost build has no tls module (wss/mtls/mwss then fail at start-up)."""
+    if "ok" not in _TLS:
+        p = subprocess.Popen([t.opts.gost, "-L", "wss://127.0.0.1:0"], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        try:
+            out, _ = p.communicate(timeout=5)
+            _TLS["ok"] = b"tls module" not in out
+        except subprocess.TimeoutExpired:
+            p.terminate()  # it started: TLS is there
+            p.communicate(timeout=15)
+            _TLS["ok"] = True
+    if not _TLS["ok"]:
+        raise Skip("this gost build has no tls module")
+
+
+def self_signed(t):
+    """A self-signed certificate for 127.0.0.1 made with the openssl CLI."""
+    d = t.tmp()
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert],
+                       capture_output=True, timeout=60)
+    if r.returncode != 0:
+        raise Skip("openssl CLI cannot make a certificate")
+    return cert, key
+
+
+def start_ws_server(t, path="/ws", tls=None):
     script = t.write("ws_server.py", WS_SERVER)
-    p = Proc([SYS_PY, script, path], "ws-server")
+    argv = [SYS_PY, script, path] + (list(tls) + ["tls"] if tls else [])
+    p = Proc(argv, "ws-server")
     t.defer(p.stop)
     line = p.wait_line(lambda _s, line: line.startswith("PORT "), what="ws server port", timeout=20)
     return p, int(line.split()[1])
@@ -181,6 +229,32 @@ def case_ws_wrong_path_fails_cleanly(t):
     check(r.code != 200, f"request through a wrong ws path succeeded: {r!r}")
 
 
+def case_wss_listener_python_client(t):
+    need_websockets()
+    need_tls(t)
+    e = t.tcp_echo()
+    g = t.gost("-L", f"tcp+wss://127.0.0.1:0/{e.addr}")
+    run_ws_client(t, f"wss://127.0.0.1:{g.port()}/ws", 100000)
+
+
+def case_wss_dialer_python_server(t):
+    need_websockets()
+    need_tls(t)
+    cert, key = self_signed(t)
+    srv, port = start_ws_server(t, "/ws", tls=(cert, key))
+    g = t.gost("-L", "tcp://127.0.0.1:0/127.0.0.1:9", "-F", f"forward+wss://127.0.0.1:{port}")
+    echo_roundtrip(g.port(), b"through wss to python websockets\n" * 100)
+
+
+def case_wss_chain(t):
+    need_tls(t)
+    o = t.origin()
+    a = t.gost("-L", "socks5+wss://127.0.0.1:0", name="hop-wss")
+    e = t.gost("-L", "http://127.0.0.1:0", "-F", f"socks5+wss://{a.hostport()}", name="entry")
+    for i in range(3):
+        curl_ok("-x", f"http://{e.hostport()}", o.url(f"/s{i}"), want_body=o.body(f"/s{i}"))
+
+
 CASES = [
     case_ws_listener_python_client,
     case_ws_listener_custom_path_and_404,
@@ -188,6 +262,9 @@ CASES = [
     case_ws_dialer_custom_path,
     case_ws_chain_http_socks5,
     case_ws_wrong_path_fails_cleanly,
+    case_wss_listener_python_client,
+    case_wss_dialer_python_server,
+    case_wss_chain,
 ]
 
 if __name__ == "__main__":
