@@ -87,6 +87,8 @@ class Decoder {
   // Seconds since the epoch, for the 2022 timestamp check (tests and fuzzing fix it).
   void set_clock(std::int64_t (*now)()) { now_ = now; }
   bool header_done() const noexcept { return stage_ >= kLen; }
+  // The size of the payload chunk to be decoded next (0 when the next unit is not a payload).
+  std::size_t next_payload() const noexcept { return stage_ == kPayload ? len_ : 0; }
 
  private:
   enum Stage { kSalt, kFixed, kVar, kFirst, kLen, kPayload };

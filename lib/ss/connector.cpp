@@ -26,7 +26,12 @@ class SsConnector final : public Connector {
       s->close();
       co_return ec;
     }
-    // As GOST does, the request goes out with the first data (one packet, no extra round trip).
+    // The request goes out now rather than with the first data (as GOST does): a protocol in
+    // which the server speaks first would otherwise wait forever. No round trip is added.
+    if (auto ec = co_await s->flush_header()) {
+      s->close();
+      co_return ec;
+    }
     co_return StreamPtr(std::move(s));
   }
 

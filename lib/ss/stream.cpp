@@ -143,29 +143,36 @@ asio::awaitable<IoResult> SsStream::read_some(asio::mutable_buffer buf) {
     if (pushback_.empty()) pushback_.shrink_to_fit();
     co_return IoResult{{}, n};
   }
+  // Fills buf with as many decoded chunks as are already buffered (one syscall may carry
+  // several), decrypting straight into buf when a whole chunk fits.
+  std::size_t got = 0;
   for (;;) {
     if (ppos_ < pend_) {
-      const std::size_t n = std::min(buf.size(), pend_ - ppos_);
-      std::memcpy(out, rbuf_->data() + ppos_, n);
+      const std::size_t n = std::min(buf.size() - got, pend_ - ppos_);
+      std::memcpy(out + got, rbuf_->data() + ppos_, n);
       ppos_ += n;
+      got += n;
       release_if_empty();
-      co_return IoResult{{}, n};
+      if (got == buf.size()) co_return IoResult{{}, got};
     }
-    if (rerr_) co_return IoResult{rerr_, 0};
+    if (rerr_) co_return IoResult{got > 0 ? std::error_code{} : rerr_, got};
+    const std::size_t next = dec_.next_payload();
+    if (got > 0 && next > buf.size() - got) co_return IoResult{{}, got};
     std::size_t need = 0;
     if (rbuf_ && rend_ > rpos_) {
       ppos_ = pend_ = 0;
-      auto st = dec_.step(rbuf_->data() + rpos_, rend_ - rpos_, out, buf.size());
+      auto st = dec_.step(rbuf_->data() + rpos_, rend_ - rpos_, out + got, buf.size() - got);
       if (st.status == ParseStatus::error) {
         rerr_ = st.ec;
-        co_return IoResult{rerr_, 0};
+        continue;
       }
       if (st.status == ParseStatus::ok) {
         const std::size_t base = rpos_;
         rpos_ += st.consumed;
         if (st.in_out) {
+          got += st.plain_len;
           release_if_empty();
-          if (st.plain_len > 0) co_return IoResult{{}, st.plain_len};
+          if (got == buf.size()) co_return IoResult{{}, got};
           continue;
         }
         ppos_ = base + st.plain_off;
@@ -175,13 +182,9 @@ asio::awaitable<IoResult> SsStream::read_some(asio::mutable_buffer buf) {
       }
       need = st.need;
     } else {
-      auto st = dec_.step(nullptr, 0);
-      if (st.status != ParseStatus::need_more) {
-        rerr_ = make_error_code(errc::bad_request);
-        co_return IoResult{rerr_, 0};
-      }
-      need = st.need;
+      need = dec_.step(nullptr, 0).need;
     }
+    if (got > 0) co_return IoResult{{}, got};  // no more without waiting
     if (auto ec = co_await fill(need)) {
       rerr_ = ec;
       release_if_empty();
