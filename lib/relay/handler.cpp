@@ -7,6 +7,7 @@
 #include "relay/codec.hpp"
 #include "relay/stream.hpp"
 #include "socks/common.hpp"
+#include "socks/muxbind.hpp"
 #include "socks/udptun.hpp"
 
 namespace gost::relay {
@@ -23,6 +24,7 @@ struct Config {
   std::size_t udp_buffer = 65535;
   bool hash_host = false;
   std::chrono::milliseconds ttl{0};
+  mux::Options mux;
 };
 
 struct Shared {
@@ -237,10 +239,12 @@ class Session {
       co_await fail(kStatusForbidden, make_error_code(errc::forbidden));
       co_return;
     }
+    if (is_tcp(network)) {
+      co_await bind_tcp(std::move(addr));
+      co_return;
+    }
     if (!is_udp(network)) {
-      // TCP BIND needs a mux session over this connection: not implemented.
-      rec_.error = "relay: TCP BIND is not supported";
-      co_await fail(kStatusServiceUnavailable, make_error_code(errc::unsupported));
+      co_await fail(kStatusBadRequest, make_error_code(errc::unsupported));
       co_return;
     }
     // UDP BIND: a UDP socket on the requested address; the stream carries UDP-tun frames.
@@ -275,6 +279,41 @@ class Session {
     rec_.bytes_up = res.bytes_up;
     rec_.bytes_down = res.bytes_down;
     rec_.target = res.first_target;
+    if (res.ec) rec_.ec = res.ec;
+  }
+
+  // TCP BIND: listen on the requested address (GOST: strict, a port in use fails with
+  // ServiceUnavailable), answer OK + Addr(bound), then the connection becomes an smux session
+  // (this side the smux client); each inbound connection gets a stream that starts with a
+  // Response{OK, Addr(peer)}.
+  asio::awaitable<void> bind_tcp(std::optional<Address> addr) {
+    Address where = addr ? *addr : Address();
+    if (!where.is_ip()) where.host.clear();
+    asio::ip::tcp::acceptor acc(conn_->get_executor());
+    if (auto ec = socks::listen_tcp(acc, where)) {
+      co_await fail(kStatusServiceUnavailable, ec);
+      co_return;
+    }
+    std::error_code ec;
+    auto bound = acc.local_endpoint(ec);
+    Address bnd = ec ? Address("0.0.0.0", 0) : socks::detail::endpoint_address(bound);
+    Features fs;
+    fs.list.push_back(AddrFeature{bnd});
+    if (auto wec = co_await respond(kStatusOK, std::move(fs))) {
+      rec_.ec = wec;
+      co_return;
+    }
+    rec_.target = bnd.to_string();
+    rec_.route = "direct";
+    socks::BindHello hello = [](const Address& peer) {
+      Response r;
+      r.features.list.push_back(AddrFeature{peer});
+      std::vector<std::uint8_t> out;
+      (void)serialize(r, out);
+      return out;
+    };
+    auto res = co_await socks::serve_mux_bind(make_prefixed(std::move(conn_), reader_.take_rest()),
+                                              std::move(acc), sh_->cfg.mux, std::move(hello));
     if (res.ec) rec_.ec = res.ec;
   }
 
@@ -313,6 +352,9 @@ Result<HandlerPtr, ConfigError> make_relay_handler(const HandlerArgs& args) {
       bs > 0 ? static_cast<std::size_t>(std::clamp<std::int64_t>(bs, 512, 65535)) : 65535;
   c.hash_host = md.get_string("hash") == "host";
   c.ttl = md.get_duration("ttl", std::chrono::milliseconds(0));
+  auto mo = mux::options_from(md);
+  if (!mo) return config_error("service \"" + args.service + "\": relay handler: " + mo.error().message);
+  c.mux = *mo;
   if (args.forwarder && args.forwarder->nodes.empty()) {
     return config_error("service \"" + args.service +
                         "\": relay handler: the forwarder has no nodes");

@@ -97,6 +97,13 @@ Result<HandlerConfig, ConfigError> parse_handler_config(const HandlerArgs& args,
                         c.public_addr + "\" is not an IP address");
   }
   c.hash_host = md.get_string("hash") == "host";
+  c.compat = md.get_bool("comp");
+  auto mo = mux::options_from(md);
+  if (!mo) {
+    return config_error("service \"" + args.service + "\": " + name + " handler: " +
+                        mo.error().message);
+  }
+  c.mux = *mo;
   if (!args.router)
     return config_error("service \"" + args.service + "\": " + name + " handler: no router");
   return c;

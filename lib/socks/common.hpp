@@ -17,6 +17,7 @@
 #include "gost/core/handler.hpp"
 #include "gost/core/registry.hpp"
 #include "gost/core/stream.hpp"
+#include "gost/mux/session.hpp"
 #include "socks/codec.hpp"
 
 namespace gost::socks::detail {
@@ -69,6 +70,8 @@ struct HandlerConfig {
   std::chrono::milliseconds udp_ttl{0};
   std::string public_addr;
   bool hash_host = false;
+  bool compat = false;  // comp: MUX-BIND streams carry no SOCKS5 reply (v2 behaviour)
+  mux::Options mux;     // mux.*: the MUX-BIND session
 };
 Result<HandlerConfig, ConfigError> parse_handler_config(const HandlerArgs& args,
                                                         const std::string& name);

@@ -13,6 +13,7 @@
 #include "gost/core/timeout.hpp"
 #include "gost/socks/socks.hpp"
 #include "socks/common.hpp"
+#include "socks/muxbind.hpp"
 #include "socks/udptun.hpp"
 
 namespace gost::socks {
@@ -198,6 +199,9 @@ class Session {
         break;
       case kCmdUdpTun:
         co_await udp_tun();
+        break;
+      case kCmdMuxBind:
+        co_await mux_bind();
         break;
       default:
         co_await fail(kRepCommandNotSupported, make_error_code(errc::unsupported));
@@ -435,6 +439,44 @@ class Session {
     UdpAssociation a(conn_->get_executor(), conn_.get(), std::move(*relay), std::move(*upstream),
                      *client_ip, sh_.get(), &rec_);
     co_await a.run();
+  }
+
+  // GOST's MUX-BIND (0xF2, what GOST's rtcp asks for): listen on the requested address, reply
+  // with the bound address, then the control connection becomes an smux session (this side
+  // the smux client) with one stream per inbound connection, each starting with a SOCKS5
+  // reply naming the peer (none with comp=true).
+  asio::awaitable<void> mux_bind() {
+    if (!sh_->cfg.enable_bind) {
+      co_await fail(kRepNotAllowed, make_error_code(errc::forbidden), "socks5: BIND is disabled");
+      co_return;
+    }
+    asio::ip::tcp::acceptor acc(conn_->get_executor());
+    Address where = req_.addr;
+    if (!where.is_ip()) where.host.clear();
+    if (auto ec = listen_tcp(acc, where)) {
+      co_await fail(kRepGeneralFailure, ec);
+      co_return;
+    }
+    std::error_code ec;
+    auto bound = acc.local_endpoint(ec);
+    Address bnd = reply_address(conn_->local_address());
+    if (!sh_->cfg.public_addr.empty()) bnd.host = sh_->cfg.public_addr;
+    bnd.port = ec ? 0 : bound.port();
+    rec_.target = endpoint_address(bound).to_string();
+    rec_.route = "direct";
+    if (auto wec = co_await reply(kRepSucceeded, bnd)) {
+      rec_.ec = wec;
+      co_return;
+    }
+    const bool compat = sh_->cfg.compat;
+    BindHello hello = [compat](const Address& peer) {
+      std::vector<std::uint8_t> out;
+      if (!compat) (void)serialize(Reply{kRepSucceeded, peer}, out);
+      return out;
+    };
+    auto res = co_await serve_mux_bind(make_prefixed(std::move(conn_), reader_.take_rest()),
+                                       std::move(acc), sh_->cfg.mux, std::move(hello));
+    if (res.ec) rec_.ec = res.ec;
   }
 
   // GOST's UDP over TCP (0xF3): port 0 is a UDP association through the router (needs udp),

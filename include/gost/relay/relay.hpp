@@ -6,8 +6,11 @@
 // ignored and a target is chosen from the hop), UDP BIND (the UDP association GOST's connector
 // opens with BIND|FUDP: the stream then carries UDP-tun frames), user/password authentication
 // through HandlerArgs::auther (the UserAuth feature), service bypass (Forbidden).
-// TCP BIND (a mux session over the control connection) is not implemented: it is answered with
-// ServiceUnavailable. Metadata: readTimeout (15s, reading the request), bind (false: BIND is
+// TCP BIND (bind=true; what GOST's rtcp asks for): listens on the requested address, answers
+// OK + Addr(bound), then the connection becomes an smux session in which the handler is the
+// smux client: one stream per inbound connection, each starting with Response{OK, Addr(peer)}
+// (metadata mux.*). The connector has no BIND (the core Connector has no bind interface).
+// Metadata: readTimeout (15s, reading the request), bind (false: BIND is
 // Forbidden), nodelay (false: the response is held back and sent with the first bytes from the
 // target, as GOST does, or alone after 100 ms without any), udp.bufferSize / udpBufferSize (65535), hash ("host"),
 // ttl (0: idle timeout of UDP sessions).

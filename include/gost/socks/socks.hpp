@@ -22,7 +22,8 @@
 namespace gost::socks {
 
 // SOCKS5 server (RFC 1928 + RFC 1929): CONNECT, BIND (metadata bind), UDP ASSOCIATE (udp),
-// GOST's 0xF3 UDP over TCP (port 0: association, needs udp; else a UDP bind, needs bind).
+// GOST's 0xF3 UDP over TCP (port 0: association, needs udp; else a UDP bind, needs bind) and
+// 0xF2 MUX-BIND (needs bind; metadata comp, mux.*).
 Result<HandlerPtr, ConfigError> make_socks5_handler(const HandlerArgs& args);
 // SOCKS4 and SOCKS4a server: CONNECT, BIND (metadata bind).
 Result<HandlerPtr, ConfigError> make_socks4_handler(const HandlerArgs& args);

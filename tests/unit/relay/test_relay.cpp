@@ -9,6 +9,7 @@
 
 #include "gost/core.hpp"
 #include "gost/core/timeout.hpp"
+#include "gost/mux/session.hpp"
 #include "gost/relay/relay.hpp"
 #include "gost/socks/socks.hpp"
 #include "relay/codec.hpp"
@@ -624,4 +625,122 @@ TEST_CASE("socks5 connector uses 0xF3 by default and UDP ASSOCIATE with relay=ud
   auto front = f.start("socks5", front_o);
   auto c = f.run(associate_echo(f.connector("socks5"), front->address(), local(echo.port()), "2h"));
   CHECK(c.data == "2h");
+}
+
+// ------------------------------------------------------- relay TCP BIND and SOCKS5 MUX-BIND
+
+namespace {
+
+struct BindOutcome {
+  std::error_code ec;
+  std::string hello;   // the first bytes of the stream for the inbound connection
+  std::string echoed;  // what came back over the stream and the inbound connection
+};
+
+// Reads exactly n bytes within 5 s.
+asio::awaitable<std::error_code> read_n_within(Stream* s, std::string* out, std::size_t n) {
+  out->assign(n, '\0');
+  auto r = co_await with_timeout(read_exact(*s, asio::buffer(*out)), 5000ms);
+  co_return r ? *r : make_error_code(errc::timeout);
+}
+
+// Sends `request` on a control connection, reads `reply_len` bytes of reply (the bound port in
+// its last two bytes), runs an smux server over the connection, connects to the bound port and
+// checks the stream for it: `hello_len` bytes of hello, then data both ways.
+asio::awaitable<BindOutcome> bind_roundtrip(Address proxy, std::string request,
+                                            std::size_t reply_len, std::size_t hello_len) {
+  auto c = co_await dial_tcp(proxy, 5s);
+  if (!c) co_return BindOutcome{c.error(), {}, {}};
+  if (auto ec = co_await write_all(**c, asio::buffer(request))) co_return BindOutcome{ec, {}, {}};
+  std::string rep;
+  if (auto ec = co_await read_n_within(c->get(), &rep, reply_len)) co_return BindOutcome{ec, {}, {}};
+  const auto port = static_cast<std::uint16_t>((static_cast<unsigned char>(rep[reply_len - 2]) << 8) |
+                                               static_cast<unsigned char>(rep[reply_len - 1]));
+  auto session = mux::Session::server(std::move(*c));
+  auto peer = co_await dial_tcp(Address("127.0.0.1", port), 5s);
+  if (!peer) co_return BindOutcome{peer.error(), {}, {}};
+  auto st = co_await with_timeout(session->accept(), 5000ms);
+  if (!st) co_return BindOutcome{make_error_code(errc::timeout), {}, {}};
+  if (!*st) co_return BindOutcome{st->error(), {}, {}};
+  BindOutcome out;
+  if (auto ec = co_await read_n_within(st->value().get(), &out.hello, hello_len))
+    co_return BindOutcome{ec, {}, {}};
+  std::string msg = "from peer";
+  co_await write_all(**peer, asio::buffer(msg));
+  std::string got;
+  if (auto ec = co_await read_n_within(st->value().get(), &got, msg.size()))
+    co_return BindOutcome{ec, {}, {}};
+  std::string back = "to peer";
+  co_await write_all(*st->value(), asio::buffer(back));
+  std::string got2;
+  if (auto ec = co_await read_n_within(peer->get(), &got2, back.size()))
+    co_return BindOutcome{ec, {}, {}};
+  out.echoed = got + "|" + got2;
+  (*peer)->close();
+  st->value()->close();
+  session->close();
+  co_return out;
+}
+
+std::string s_of(const B& b) { return std::string(b.begin(), b.end()); }
+
+}  // namespace
+
+TEST_CASE("relay TCP BIND serves inbound connections over an smux session", "[relay][bind]") {
+  Fixture f;
+  Fixture::Opts o;
+  o.md.set("bind", "true");
+  auto svc = f.start("relay", o);
+  // GOST's bind(): BIND, UserAuth?, Network(tcp), Addr(0.0.0.0:0)
+  relay::Request req;
+  req.cmd = relay::kCmdBind;
+  req.features.list.push_back(relay::NetworkFeature{relay::kNetworkTcp});
+  req.features.list.push_back(relay::AddrFeature{Address("127.0.0.1", 0)});
+  B out;
+  REQUIRE_FALSE(relay::serialize(req, out));
+  // Reply: 01 00 00 0A + Addr(IPv4) feature (10 bytes); hello: the same shape naming the peer.
+  auto r = f.run(bind_roundtrip(svc->address(), s_of(out), 14, 14));
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.hello.substr(0, 8) == s_of(B{0x01, 0x00, 0x00, 0x0A, 0x02, 0x00, 0x07, 0x01}));
+  CHECK(r.hello.substr(8, 4) == s_of(B{127, 0, 0, 1}));
+  CHECK(r.echoed == "from peer|to peer");
+  // Disabled: Forbidden.
+  auto off = f.start("relay");
+  asio::io_context ctx;
+  auto s = test::connect_blocking(ctx, off->address().port);
+  asio::write(s, asio::buffer(out));
+  B resp(4);
+  REQUIRE(readable_within(s.native_handle(), 3000));
+  asio::read(s, asio::buffer(resp));
+  CHECK(resp == B{0x01, relay::kStatusForbidden, 0x00, 0x00});
+}
+
+TEST_CASE("socks5 MUX-BIND (0xF2) serves inbound connections over an smux session",
+          "[socks][bind]") {
+  Fixture f;
+  Fixture::Opts o;
+  o.md.set("bind", "true");
+  auto svc = f.start("socks5", o);
+  // greeting + method reply (2) are part of the exchange; the reply is 10 bytes (IPv4).
+  const std::string req = s_of(B{5, 1, 0, 5, 0xF2, 0, 1, 127, 0, 0, 1, 0, 0});
+  auto r = f.run(bind_roundtrip(svc->address(), req, 2 + 10, 10));
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.hello.substr(0, 8) == s_of(B{5, 0, 0, 1, 127, 0, 0, 1}));
+  CHECK(r.echoed == "from peer|to peer");
+  // comp=true: no reply on the streams.
+  Fixture::Opts c = o;
+  c.md.set("comp", "true");
+  auto csvc = f.start("socks5", c);
+  auto rc = f.run(bind_roundtrip(csvc->address(), req, 2 + 10, 0));
+  REQUIRE_FALSE(rc.ec);
+  CHECK(rc.echoed == "from peer|to peer");
+  // Without bind: 0x02.
+  auto off = f.start("socks5");
+  asio::io_context ctx;
+  auto s = test::connect_blocking(ctx, off->address().port);
+  asio::write(s, asio::buffer(req));
+  B resp(12);
+  REQUIRE(readable_within(s.native_handle(), 3000));
+  asio::read(s, asio::buffer(resp));
+  CHECK(resp[3] == 0x02);
 }
