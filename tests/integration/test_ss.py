@@ -288,6 +288,85 @@ def case_wrong_password_client_gets_nothing(t):
     check(r.rc != 0, f"wrong password was served: {r!r}")
 
 
+class BannerServer:
+    """Speaks first: sends a banner on accept, then echoes."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind((LOOPBACK, 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            c.sendall(b"220 banner\n")
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    break
+                c.sendall(d)
+        except OSError:
+            pass
+        c.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def case_server_speaks_first(t):
+    b = BannerServer()
+    t.defer(b.close)
+    srv = ss_server(t, "aes-128-gcm")
+    g, port = gost_ss_server(t, "chacha20-ietf-poly1305", udp=False)
+    for fwd in (f"ss://aes-128-gcm:pass@{srv.addr}",
+                f"ss://chacha20-ietf-poly1305:pass@{LOOPBACK}:{port}"):
+        c = t.gost("-L", f"tcp://{LOOPBACK}:0/{LOOPBACK}:{b.port}", "-F", fwd)
+        with connect(c.port()) as s:
+            s.settimeout(5)
+            got = b""
+            while len(got) < 11:
+                d = s.recv(100)
+                check(d, "closed before the banner")
+                got += d
+            check_eq(got, b"220 banner\n", "banner through " + fwd)
+            s.sendall(b"after\n")
+            got = b""
+            while len(got) < 6:
+                d = s.recv(100)
+                check(d, "closed before the echo")
+                got += d
+            check_eq(got, b"after\n", "echo")
+
+
+def case_yaml_config_2022_users(t):
+    o = t.origin()
+    port = free_port()
+    cfg = t.write("ss.yaml", f"""services:
+- name: ss2022
+  addr: "{LOOPBACK}:{port}"
+  handler:
+    type: ss
+    auth: {{username: 2022-blake3-aes-128-gcm, password: "{PSK16}"}}
+    metadata:
+      users: {{alice: "{USER_A}", bob: "{USER_B}"}}
+  listener: {{type: tcp}}
+""")
+    t.gost("-C", cfg)
+    c = t.gost("-L", f"socks5://{LOOPBACK}:0", "-F",
+               f"ss://2022-blake3-aes-128-gcm:{q(PSK16 + ':' + USER_B)}@{LOOPBACK}:{port}")
+    curl_ok("-x", f"socks5h://{c.hostport()}", o.url(), want_body=o.body())
+
+
 def case_config_errors(t):
     from harness import run_gost_once
     rc, _, err = run_gost_once(t.gost_bin, ["-L", f"ss://{LOOPBACK}:0"], timeout=10)
@@ -300,7 +379,8 @@ CASES = ([make_libev_to_gost(m) for m in AEAD] + [make_gost_to_libev(m) for m in
     case_sip002_userinfo, case_2022_several_users, case_2022_aes256_single_key,
     case_ssu_over_stream, case_chain_of_two_ss_hops, case_forward_path,
     case_replayed_tampered_and_garbage_streams_get_no_answer,
-    case_wrong_password_client_gets_nothing, case_config_errors])
+    case_wrong_password_client_gets_nothing, case_server_speaks_first,
+    case_yaml_config_2022_users, case_config_errors])
 
 if __name__ == "__main__":
     run(CASES)
