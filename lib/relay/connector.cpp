@@ -124,8 +124,7 @@ Result<ConnectorPtr, ConfigError> make_relay_connector(const ConnectorArgs& args
   auto timeout =
       md.get_duration("connectTimeout", md.get_duration("timeout", std::chrono::milliseconds(0)));
   if (timeout.count() < 0) timeout = std::chrono::milliseconds(0);
-  return ConnectorPtr(
-      std::make_shared<RelayConnector>(args.auth, md.get_bool("nodelay"), timeout));
+  return ConnectorPtr(std::make_shared<RelayConnector>(args.auth, md.get_bool("nodelay"), timeout));
 }
 
 }  // namespace gost::relay

@@ -76,7 +76,7 @@ class Session {
       rec_.user = *id;
     }
     std::string network = network_name(req.features.network() ? req.features.network()->network
-                                                               : std::uint16_t{kNetworkTcp});
+                                                              : std::uint16_t{kNetworkTcp});
     if (req.cmd & kFlagUdp) network = "udp";
     rec_.network = network;
     std::optional<Address> target;
@@ -215,8 +215,8 @@ class Session {
       co_await fail(kStatusServiceUnavailable, target.error());
       co_return;
     }
-    if (sh_->args.bypass && sh_->args.bypass->contains(network, node->addr,
-                                                       BypassOptions{sh_->args.service, {}, {}})) {
+    if (sh_->args.bypass &&
+        sh_->args.bypass->contains(network, node->addr, BypassOptions{sh_->args.service, {}, {}})) {
       co_await fail(kStatusForbidden, make_error_code(errc::bypassed));
       co_return;
     }
@@ -340,7 +340,8 @@ class RelayHandler final : public Handler {
 }  // namespace
 
 Result<HandlerPtr, ConfigError> make_relay_handler(const HandlerArgs& args) {
-  if (!args.router) return config_error("service \"" + args.service + "\": relay handler: no router");
+  if (!args.router)
+    return config_error("service \"" + args.service + "\": relay handler: no router");
   const Metadata& md = args.metadata;
   Config c;
   c.read_timeout = md.get_duration("readTimeout", std::chrono::milliseconds(0));
@@ -353,7 +354,8 @@ Result<HandlerPtr, ConfigError> make_relay_handler(const HandlerArgs& args) {
   c.hash_host = md.get_string("hash") == "host";
   c.ttl = md.get_duration("ttl", std::chrono::milliseconds(0));
   auto mo = mux::options_from(md);
-  if (!mo) return config_error("service \"" + args.service + "\": relay handler: " + mo.error().message);
+  if (!mo)
+    return config_error("service \"" + args.service + "\": relay handler: " + mo.error().message);
   c.mux = *mo;
   if (args.forwarder && args.forwarder->nodes.empty()) {
     return config_error("service \"" + args.service +

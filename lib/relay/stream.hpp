@@ -14,11 +14,10 @@
 //   with for this long (the target is silent while a reader waits), it is sent alone. GOST
 //   connectors with nodelay=true wait for the response before they send anything.
 
+#include <asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <vector>
-
-#include <asio/steady_timer.hpp>
 
 #include "gost/core/stream.hpp"
 

@@ -6,12 +6,11 @@
 // response naming the peer; nothing in SOCKS5 compatibility mode), and the stream is bridged
 // with the connection. Streams the other side opens are closed at once.
 
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
 #include <cstdint>
 #include <functional>
 #include <vector>
-
-#include <asio/awaitable.hpp>
-#include <asio/ip/tcp.hpp>
 
 #include "gost/core/address.hpp"
 #include "gost/core/stream.hpp"

@@ -101,7 +101,9 @@ bool benign(const std::error_code& ec) {
 class PacketRelay {
  public:
   PacketRelay(PacketConn& client, PacketConn& upstream, UdpRelayOptions opts)
-      : client_(client), upstream_(upstream), opts_(std::move(opts)),
+      : client_(client),
+        upstream_(upstream),
+        opts_(std::move(opts)),
         idle_(client.get_executor()) {}
 
   asio::awaitable<UdpRelayResult> run() {
@@ -131,8 +133,8 @@ class PacketRelay {
         break;
       }
       const std::string target = r.from.to_string();
-      if (opts_.bypass && opts_.bypass->contains("udp", target,
-                                                 BypassOptions{opts_.service, {}, {}})) {
+      if (opts_.bypass &&
+          opts_.bypass->contains("udp", target, BypassOptions{opts_.service, {}, {}})) {
         continue;
       }
       if (res_.first_target.empty()) res_.first_target = target;

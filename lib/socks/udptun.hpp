@@ -13,14 +13,13 @@
 // (server -> client). GOST reads RSV = 0 as "the rest of this read is the datagram", which has
 // no meaning on a stream; gost reads it as an empty datagram.
 
+#include <asio/awaitable.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <system_error>
 #include <vector>
-
-#include <asio/awaitable.hpp>
 
 #include "gost/core/bypass.hpp"
 #include "gost/core/codec.hpp"
@@ -89,8 +88,8 @@ class PacketTargetStream final : public Stream {
 
 struct UdpRelayOptions {
   std::string service;
-  BypassPtr bypass;              // targets it contains are dropped
-  std::size_t buffer = 65535;    // largest datagram relayed
+  BypassPtr bypass;                 // targets it contains are dropped
+  std::size_t buffer = 65535;       // largest datagram relayed
   std::chrono::milliseconds ttl{};  // idle timeout (0 = none)
 };
 
@@ -98,7 +97,7 @@ struct UdpRelayResult {
   std::uint64_t bytes_up = 0;    // client -> targets
   std::uint64_t bytes_down = 0;  // targets -> client
   std::string first_target;
-  std::error_code ec;            // first error other than the end of either side
+  std::error_code ec;  // first error other than the end of either side
 };
 
 // Relays datagrams between `client` (each one names its target) and `upstream` (a PacketConn

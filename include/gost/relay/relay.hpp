@@ -12,8 +12,8 @@
 // (metadata mux.*). The connector has no BIND (the core Connector has no bind interface).
 // Metadata: readTimeout (15s, reading the request), bind (false: BIND is
 // Forbidden), nodelay (false: the response is held back and sent with the first bytes from the
-// target, as GOST does, or alone after 100 ms without any), udp.bufferSize / udpBufferSize (65535), hash ("host"),
-// ttl (0: idle timeout of UDP sessions).
+// target, as GOST does, or alone after 100 ms without any), udp.bufferSize / udpBufferSize (65535),
+// hash ("host"), ttl (0: idle timeout of UDP sessions).
 //
 // Connector: CONNECT for "tcp" and "udp" (features: Network(udp) for udp, UserAuth when
 // ConnectorArgs::auth is set, Addr), associate() through BIND|FUDP with Addr 0.0.0.0:0.

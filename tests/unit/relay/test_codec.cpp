@@ -135,7 +135,8 @@ TEST_CASE("relay parser: prefixes need more, bad input fails", "[relay][codec]")
   CHECK(parse_request(B{0x01, 0x01, 0x00, 0x04, 0x04, 0x00, 0x01, 0x00}).failed());
   CHECK(parse_request(B{0x01, 0x01, 0x00, 0x05, 0x03, 0x00, 0x02, 0x00, 0x00}).failed());
   // Bytes past a feature's fields (within LEN) are ignored, as GOST does.
-  auto p = parse_request(B{0x01, 0x01, 0x00, 0x0C, 0x02, 0x00, 0x09, 0x01, 1, 2, 3, 4, 0, 80, 7, 7});
+  auto p =
+      parse_request(B{0x01, 0x01, 0x00, 0x0C, 0x02, 0x00, 0x09, 0x01, 1, 2, 3, 4, 0, 80, 7, 7});
   REQUIRE(p.ok());
   CHECK(p.value.features.addr()->addr == Address("1.2.3.4", 80));
   // No features at all is a valid request (the handler answers BadRequest).
@@ -154,7 +155,8 @@ TEST_CASE("relay serializer refuses what cannot be encoded", "[relay][codec]") {
   d.features.list.push_back(AddrFeature{Address(std::string(256, 'a'), 1)});
   CHECK(serialize(d, out) == errc::bad_request);
   Request big;
-  for (int i = 0; i < 300; ++i) big.features.list.push_back(UserAuthFeature{std::string(255, 'u'), ""});
+  for (int i = 0; i < 300; ++i)
+    big.features.list.push_back(UserAuthFeature{std::string(255, 'u'), ""});
   CHECK(serialize(big, out) == errc::message_too_large);
   CHECK(out == B{0xEE});
 }

@@ -72,7 +72,8 @@ struct Fixture {
     REQUIRE(l);
     ServiceOptions so;
     so.name = "svc";
-    so.logger = std::make_shared<Logger>(getenv("RELAY_TEST_LOG") ? LogLevel::debug : LogLevel::none);
+    so.logger =
+        std::make_shared<Logger>(getenv("RELAY_TEST_LOG") ? LogLevel::debug : LogLevel::none);
     auto svc = std::make_shared<Service>(rt, so, std::move(*l), std::move(*h));
     REQUIRE_FALSE(svc->start());
     services.push_back(svc);
@@ -325,7 +326,7 @@ TEST_CASE("relay connector sends the request with the first write, bit-exact", "
     (void)f.run(connect_and_write(c, local(cap.port()), Address("127.0.0.1", 80), "DATA"));
   });
   const B want{0x01, 0x01, 0x00, 0x11, 0x01, 0x00, 0x04, 0x01, 'u', 0x01, 'p', 0x02, 0x00,
-               0x07, 0x01, 0x7F, 0x00, 0x00, 0x01, 0x00, 0x50, 'D',  'A',  'T', 'A'};
+               0x07, 0x01, 0x7F, 0x00, 0x00, 0x01, 0x00, 0x50, 'D', 'A',  'T', 'A'};
   auto got = cap.first_bytes(want.size());
   t.join();
   CHECK(got == want);
@@ -389,8 +390,8 @@ TEST_CASE("relay user/password authentication", "[relay][auth]") {
   Fixture::Opts bo = o;
   bo.md.set("bind", "true");
   auto bsvc = f.start("relay", bo);
-  auto ua = f.run(associate_echo(f.connector("relay", Credentials{"alice", "nope"}), bsvc->address(),
-                                 local(echo.port()), "x"));
+  auto ua = f.run(associate_echo(f.connector("relay", Credentials{"alice", "nope"}),
+                                 bsvc->address(), local(echo.port()), "x"));
   CHECK(ua.ec == errc::auth_failed);
 }
 
@@ -403,8 +404,8 @@ TEST_CASE("relay UDP connect and UDP association", "[relay][udp]") {
   CHECK(r.data == "dg");
   Metadata nd;
   nd.set("nodelay", "true");
-  auto r2 =
-      f.run(udp_connect_echo(f.connector("relay", {}, nd), svc->address(), local(echo.port()), "n"));
+  auto r2 = f.run(
+      udp_connect_echo(f.connector("relay", {}, nd), svc->address(), local(echo.port()), "n"));
   CHECK(r2.data == "n");
   // The association (BIND|FUDP) needs bind=true on the server.
   auto off = f.run(associate_echo(f.connector("relay"), svc->address(), local(echo.port()), "x"));
@@ -412,7 +413,8 @@ TEST_CASE("relay UDP connect and UDP association", "[relay][udp]") {
   Fixture::Opts o;
   o.md.set("bind", "true");
   auto bsvc = f.start("relay", o);
-  auto a = f.run(associate_echo(f.connector("relay"), bsvc->address(), local(echo.port()), "assoc"));
+  auto a =
+      f.run(associate_echo(f.connector("relay"), bsvc->address(), local(echo.port()), "assoc"));
   CHECK_FALSE(a.ec);
   CHECK(a.data == "assoc");
   CHECK(a.from == local(echo.port()));
@@ -432,7 +434,8 @@ TEST_CASE("relay forward mode goes to the forward target", "[relay][forward]") {
   Fixture::Opts u;
   u.forwarder = forward_hop(local(uecho.port()));
   auto usvc = f.start("relay", u);
-  auto d = f.run(udp_connect_echo(f.connector("relay"), usvc->address(), Address("1.2.3.4", 5), "u"));
+  auto d =
+      f.run(udp_connect_echo(f.connector("relay"), usvc->address(), Address("1.2.3.4", 5), "u"));
   CHECK(d.data == "u");
 }
 
@@ -454,7 +457,8 @@ TEST_CASE("relay chains: socks5 -> relay -> relay -> target, tcp and udp", "[rel
   CHECK_FALSE(t.ec);
   CHECK(t.data == "3 hops3 hops");
   // SOCKS5 UDP ASSOCIATE at the front uses the relay association of the chain's last node.
-  auto u = f.run(associate_echo(f.connector("socks5"), front->address(), local(uecho.port()), "u3"));
+  auto u =
+      f.run(associate_echo(f.connector("socks5"), front->address(), local(uecho.port()), "u3"));
   CHECK_FALSE(u.ec);
   CHECK(u.data == "u3");
   // The relay handler serves a UDP BIND itself (as GOST does): the association ends at middle.
@@ -529,7 +533,9 @@ TEST_CASE("relay bad requests are closed and the service keeps serving", "[relay
 // ---------------------------------------------------------------- SOCKS5 0xF3 (UDP over TCP)
 
 namespace {
-B be16(std::uint16_t p) { return B{static_cast<std::uint8_t>(p >> 8), static_cast<std::uint8_t>(p)}; }
+B be16(std::uint16_t p) {
+  return B{static_cast<std::uint8_t>(p >> 8), static_cast<std::uint8_t>(p)};
+}
 B cat(B a, const B& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
@@ -594,9 +600,9 @@ TEST_CASE("socks5 0xF3 UDP over TCP from raw bytes", "[socks][udptun]") {
     CHECK(bound == tmp);
     asio::ip::udp::socket peer(ctx, {asio::ip::make_address("127.0.0.1"), 0});
     peer.send_to(asio::buffer(std::string("hey")), {asio::ip::make_address("127.0.0.1"), bound});
-    const B want = cat(cat(cat(be16(3), B{0xFF}),
-                           cat(B{1, 127, 0, 0, 1}, be16(peer.local_endpoint().port()))),
-                       B{'h', 'e', 'y'});
+    const B want =
+        cat(cat(cat(be16(3), B{0xFF}), cat(B{1, 127, 0, 0, 1}, be16(peer.local_endpoint().port()))),
+            B{'h', 'e', 'y'});
     CHECK(read_n(s, want.size()) == want);
   }
 }
@@ -653,9 +659,11 @@ asio::awaitable<BindOutcome> bind_roundtrip(Address proxy, std::string request,
   if (!c) co_return BindOutcome{c.error(), {}, {}};
   if (auto ec = co_await write_all(**c, asio::buffer(request))) co_return BindOutcome{ec, {}, {}};
   std::string rep;
-  if (auto ec = co_await read_n_within(c->get(), &rep, reply_len)) co_return BindOutcome{ec, {}, {}};
-  const auto port = static_cast<std::uint16_t>((static_cast<unsigned char>(rep[reply_len - 2]) << 8) |
-                                               static_cast<unsigned char>(rep[reply_len - 1]));
+  if (auto ec = co_await read_n_within(c->get(), &rep, reply_len))
+    co_return BindOutcome{ec, {}, {}};
+  const auto port =
+      static_cast<std::uint16_t>((static_cast<unsigned char>(rep[reply_len - 2]) << 8) |
+                                 static_cast<unsigned char>(rep[reply_len - 1]));
   auto session = mux::Session::server(std::move(*c));
   auto peer = co_await dial_tcp(Address("127.0.0.1", port), 5s);
   if (!peer) co_return BindOutcome{peer.error(), {}, {}};
