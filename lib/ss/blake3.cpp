@@ -36,9 +36,18 @@ std::array<std::uint32_t, 16> compress(const std::array<std::uint32_t, 8>& cv,
                                        const std::array<std::uint32_t, 16>& block,
                                        std::uint64_t counter, std::uint32_t block_len,
                                        std::uint32_t flags) {
-  std::uint32_t s[16] = {cv[0],  cv[1],  cv[2],  cv[3],
-                         cv[4],  cv[5],  cv[6],  cv[7],
-                         kIv[0], kIv[1], kIv[2], kIv[3],
+  std::uint32_t s[16] = {cv[0],
+                         cv[1],
+                         cv[2],
+                         cv[3],
+                         cv[4],
+                         cv[5],
+                         cv[6],
+                         cv[7],
+                         kIv[0],
+                         kIv[1],
+                         kIv[2],
+                         kIv[3],
                          static_cast<std::uint32_t>(counter),
                          static_cast<std::uint32_t>(counter >> 32),
                          block_len,
@@ -140,8 +149,8 @@ void Blake3::chunk_update(const std::uint8_t* p, std::size_t n) {
   while (n > 0) {
     if (chunk_.block_len == 64) {
       std::uint32_t start = chunk_.blocks_compressed == 0 ? kChunkStart : 0;
-      auto o = compress(chunk_.cv, words(chunk_.block.data()), chunk_.counter, 64,
-                        chunk_.flags | start);
+      auto o =
+          compress(chunk_.cv, words(chunk_.block.data()), chunk_.counter, 64, chunk_.flags | start);
       std::copy(o.begin(), o.begin() + 8, chunk_.cv.begin());
       ++chunk_.blocks_compressed;
       chunk_.block.fill(0);

@@ -15,8 +15,8 @@ class Blake3 {
   static constexpr std::size_t kKeyLen = 32;
   static constexpr std::size_t kOutLen = 32;
 
-  Blake3();                                      // hash mode
-  explicit Blake3(const std::uint8_t key[32]);   // keyed_hash mode
+  Blake3();                                            // hash mode
+  explicit Blake3(const std::uint8_t key[32]);         // keyed_hash mode
   static Blake3 derive_key(std::string_view context);  // derive_key mode (feed key material)
 
   void update(const void* data, std::size_t n);

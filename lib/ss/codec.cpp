@@ -277,8 +277,8 @@ std::size_t Encoder::start(const std::uint8_t* in, std::size_t n, std::uint8_t* 
   } else if (client) {
     for (std::size_t i = 0; i + 1 < keys_->psks.size(); ++i) {
       std::uint8_t idkey[kMaxKeySize];
-      derive_2022(kIdentityContext, keys_->psks[i].data(), m.key_size, salt_.data(),
-                  salt_.size(), idkey);
+      derive_2022(kIdentityContext, keys_->psks[i].data(), m.key_size, salt_.data(), salt_.size(),
+                  idkey);
       auto h = psk_hash(keys_->psks[i + 1]);
       if (!aes_block(m, idkey, h.data(), true)) return 0;
       std::memcpy(p, h.data(), 16);
@@ -306,8 +306,8 @@ std::size_t Encoder::start(const std::uint8_t* in, std::size_t n, std::uint8_t* 
     p += var_len + kTagSize;
     *consumed = take;
   } else {
-    const std::size_t room = cap - static_cast<std::size_t>(p - out) - 11 - m.salt_size -
-                             2 * kTagSize - kChunkOverhead;
+    const std::size_t room =
+        cap - static_cast<std::size_t>(p - out) - 11 - m.salt_size - 2 * kTagSize - kChunkOverhead;
     const std::size_t take = std::min({n, m.max_payload(), room});
     std::uint8_t hdr[1 + 8 + kMaxSaltSize + 2];
     hdr[0] = 1;

@@ -70,7 +70,7 @@ class Decoder {
     std::size_t consumed = 0;   // ok: raw bytes used
     std::size_t plain_off = 0;  // ok: plaintext at data + plain_off (may be empty)
     std::size_t plain_len = 0;
-    bool in_out = false;        // ok: the plaintext was written to `out` instead
+    bool in_out = false;  // ok: the plaintext was written to `out` instead
     std::error_code ec;
   };
   // `out`, when big enough for a whole payload chunk, receives it directly (no copy).
@@ -122,7 +122,8 @@ class Encoder {
 
   // Worst-case bytes the headers add before the first chunk; out_cap must exceed this plus
   // one chunk's overhead.
-  static constexpr std::size_t kHeaderRoom = 32 + 16 * 4 + 11 + 16 + 32 + 259 + 2 + kMaxPadding + 64;
+  static constexpr std::size_t kHeaderRoom =
+      32 + 16 * 4 + 11 + 16 + 32 + 259 + 2 + kMaxPadding + 64;
   static constexpr std::size_t kChunkOverhead = 2 + 2 * kTagSize;
 
   // Encrypts a prefix of in[0..n) into out (with the stream headers first on the first call).

@@ -63,8 +63,8 @@ std::vector<std::uint8_t> password_key(std::string_view password, std::size_t ke
   return out;
 }
 
-std::vector<std::uint8_t> aead_subkey(const std::vector<std::uint8_t>& key, const std::uint8_t* salt,
-                                      std::size_t salt_size) {
+std::vector<std::uint8_t> aead_subkey(const std::vector<std::uint8_t>& key,
+                                      const std::uint8_t* salt, std::size_t salt_size) {
   // RFC 5869 with SHA-1: PRK = HMAC(salt, IKM); T(i) = HMAC(PRK, T(i-1) | info | i).
   std::uint8_t prk[EVP_MAX_MD_SIZE];
   unsigned int prk_len = 0;

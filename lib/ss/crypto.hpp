@@ -22,8 +22,8 @@ struct Method {
   Edition edition = Edition::aead;
   std::size_t key_size = 0;
   std::size_t salt_size = 0;
-  const EVP_CIPHER* cipher = nullptr;      // the AEAD
-  const EVP_CIPHER* ecb = nullptr;         // AES-ECB of key_size (2022 identity headers)
+  const EVP_CIPHER* cipher = nullptr;  // the AEAD
+  const EVP_CIPHER* ecb = nullptr;     // AES-ECB of key_size (2022 identity headers)
   std::size_t max_payload() const { return edition == Edition::aead ? 0x3FFF : 0xFFFF; }
 };
 
@@ -39,8 +39,8 @@ const Method* find_method(std::string_view name);
 // EVP_BytesToKey with MD5, one iteration, no salt: the AEAD master key from a password.
 std::vector<std::uint8_t> password_key(std::string_view password, std::size_t key_size);
 // HKDF-SHA1(key, salt, info "ss-subkey") of key.size() bytes (SIP004).
-std::vector<std::uint8_t> aead_subkey(const std::vector<std::uint8_t>& key, const std::uint8_t* salt,
-                                      std::size_t salt_size);
+std::vector<std::uint8_t> aead_subkey(const std::vector<std::uint8_t>& key,
+                                      const std::uint8_t* salt, std::size_t salt_size);
 // BLAKE3 derive_key(context, key || salt) of key_size bytes (SIP022).
 void derive_2022(std::string_view context, const std::uint8_t* key, std::size_t key_size,
                  const std::uint8_t* salt, std::size_t salt_size, std::uint8_t* out);
@@ -67,8 +67,8 @@ class Aead {
   // Seals the concatenation of up to three segments into out (tag appended). out may equal the
   // first segment's pointer (in place) when there is one segment. Returns false on an EVP error.
   bool seal(const std::uint8_t* a, std::size_t na, std::uint8_t* out,
-            const std::uint8_t* b = nullptr, std::size_t nb = 0,
-            const std::uint8_t* c = nullptr, std::size_t nc = 0);
+            const std::uint8_t* b = nullptr, std::size_t nb = 0, const std::uint8_t* c = nullptr,
+            std::size_t nc = 0);
   // Opens in[0..n) (n includes the tag) into out (may equal in). False when authentication fails.
   bool open(const std::uint8_t* in, std::size_t n, std::uint8_t* out);
 

@@ -1,11 +1,10 @@
 #include "ss/stream.hpp"
 
 #include <algorithm>
-#include <cstring>
-#include <vector>
-
 #include <asio/error.hpp>
 #include <asio/this_coro.hpp>
+#include <cstring>
+#include <vector>
 
 #include "gost/core/timeout.hpp"
 
@@ -62,8 +61,8 @@ asio::awaitable<std::error_code> SsStream::fill(std::size_t need) {
     rpos_ = 0;
   }
   while (rend_ - rpos_ < need) {
-    auto r = co_await inner_->read_some(
-        asio::buffer(rbuf_->data() + rend_, PoolBuf::kSize - rend_));
+    auto r =
+        co_await inner_->read_some(asio::buffer(rbuf_->data() + rend_, PoolBuf::kSize - rend_));
     rend_ += r.bytes;
     if (r.ec) {
       if (rend_ - rpos_ >= need) break;

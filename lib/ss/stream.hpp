@@ -76,9 +76,9 @@ class SsStream final : public Stream {
   Decoder dec_;
   Encoder enc_;
   std::unique_ptr<PoolBuf> rbuf_;
-  std::size_t rpos_ = 0, rend_ = 0;   // raw bytes not decoded yet
-  std::size_t ppos_ = 0, pend_ = 0;   // decoded plaintext waiting for read_some
-  std::error_code rerr_;              // sticky read error
+  std::size_t rpos_ = 0, rend_ = 0;     // raw bytes not decoded yet
+  std::size_t ppos_ = 0, pend_ = 0;     // decoded plaintext waiting for read_some
+  std::error_code rerr_;                // sticky read error
   std::vector<std::uint8_t> pushback_;  // plaintext after an address that spanned chunks (rare)
   bool wrote_eof_ = false;
 };

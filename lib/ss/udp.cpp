@@ -1,8 +1,7 @@
 #include "ss/udp.hpp"
 
-#include <cstring>
-
 #include <asio/error.hpp>
+#include <cstring>
 
 namespace gost::ss {
 
@@ -81,7 +80,8 @@ class PacketStream final : public Stream {
 
 class TunStream final : public Stream {
  public:
-  TunStream(StreamPtr s, Address target) : s_(std::move(s)), reader_(s_.get()), target_(std::move(target)) {}
+  TunStream(StreamPtr s, Address target)
+      : s_(std::move(s)), reader_(s_.get()), target_(std::move(target)) {}
   asio::any_io_executor get_executor() override { return s_->get_executor(); }
   asio::awaitable<IoResult> read_some(asio::mutable_buffer buf) override {
     TunFrame f;
@@ -96,7 +96,9 @@ class TunStream final : public Stream {
                                        static_cast<const std::uint8_t*>(buf.data()), buf.size());
     co_return IoResult{ec, ec ? 0 : buf.size()};
   }
-  asio::awaitable<std::error_code> shutdown_write() override { co_return co_await s_->shutdown_write(); }
+  asio::awaitable<std::error_code> shutdown_write() override {
+    co_return co_await s_->shutdown_write();
+  }
   void close() noexcept override { s_->close(); }
   bool is_datagram() const noexcept override { return true; }
   Address local_address() const override { return s_->local_address(); }
@@ -128,8 +130,8 @@ class PacketConnOverDatagrams final : public PacketConn {
   }
   asio::awaitable<std::error_code> send_to(asio::const_buffer buf, Address to) override {
     std::vector<std::uint8_t> out;
-    if (auto ec = seal_packet(*keys_, to, static_cast<const std::uint8_t*>(buf.data()),
-                              buf.size(), out)) {
+    if (auto ec = seal_packet(*keys_, to, static_cast<const std::uint8_t*>(buf.data()), buf.size(),
+                              out)) {
       co_return ec;
     }
     auto r = co_await t_->write_some(asio::buffer(out));

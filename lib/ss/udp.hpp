@@ -32,8 +32,7 @@ asio::awaitable<std::error_code> write_tun_frame(Stream* s, Address to, const st
 
 // A connected datagram stream to `target` through an ss server: packets over a datagram
 // transport.
-StreamPtr make_packet_stream(StreamPtr transport, std::shared_ptr<const Keys> keys,
-                             Address target);
+StreamPtr make_packet_stream(StreamPtr transport, std::shared_ptr<const Keys> keys, Address target);
 // The same over an ss stream carrying UDP-tun frames.
 StreamPtr make_tun_stream(StreamPtr ss_stream, Address target);
 // PacketConns (every datagram with its own target) over the same two carriers.

@@ -2,7 +2,6 @@
 // input i % 251, key "whats the Elvish word for friend", derive_key context
 // "BLAKE3 2019-12-27 16:29:52 test vectors context".
 #include <catch2/catch.hpp>
-
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -90,25 +89,29 @@ const Vec kVectors[] = {
 }  // namespace
 
 TEST_CASE("blake3: empty input, full extended output of every mode") {
-  CHECK(run(0, 0, 131) ==
-        "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262e00f03e7b69af26b7faaf09fcd3"
-        "33050338ddfe085b8cc869ca98b206c08243a26f5487789e8f660afe6c99ef9e0c52b92e7393024a80459cf91f4"
-        "76f9ffdbda7001c22e159b402631f277ca96f2defdf1078282314e763699a31c5363165421cce14d");
-  CHECK(run(1, 0, 131) ==
-        "92b2b75604ed3c761f9d6f62392c8a9227ad0ea3f09573e783f1498a4ed60d26b18171a2f22a4b94822c701f107"
-        "153dba24918c4bae4d2945c20ece13387627d3b73cbf97b797d5e59948c7ef788f54372df45e45e4293c7dc18c1"
-        "d41144a9758be58960856be1eabbe22c2653190de560ca3b2ac4aa692a9210694254c371e851bc8f");
-  CHECK(run(2, 0, 131) ==
-        "2cc39783c223154fea8dfb7c1b1660f2ac2dcbd1c1de8277b0b0dd39b7e50d7d905630c8be290dfcf3e6842f13b"
-        "ddd573c098c3f17361f1f206b8cad9d088aa4a3f746752c6b0ce6a83b0da81d59649257cdf8eb3e9f7d4998e410"
-        "21fac119deefb896224ac99f860011f73609e6e0e4540f93b273e56547dfd3aa1a035ba6689d89a0");
+  CHECK(
+      run(0, 0, 131) ==
+      "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262e00f03e7b69af26b7faaf09fcd3"
+      "33050338ddfe085b8cc869ca98b206c08243a26f5487789e8f660afe6c99ef9e0c52b92e7393024a80459cf91f4"
+      "76f9ffdbda7001c22e159b402631f277ca96f2defdf1078282314e763699a31c5363165421cce14d");
+  CHECK(
+      run(1, 0, 131) ==
+      "92b2b75604ed3c761f9d6f62392c8a9227ad0ea3f09573e783f1498a4ed60d26b18171a2f22a4b94822c701f107"
+      "153dba24918c4bae4d2945c20ece13387627d3b73cbf97b797d5e59948c7ef788f54372df45e45e4293c7dc18c1"
+      "d41144a9758be58960856be1eabbe22c2653190de560ca3b2ac4aa692a9210694254c371e851bc8f");
+  CHECK(
+      run(2, 0, 131) ==
+      "2cc39783c223154fea8dfb7c1b1660f2ac2dcbd1c1de8277b0b0dd39b7e50d7d905630c8be290dfcf3e6842f13b"
+      "ddd573c098c3f17361f1f206b8cad9d088aa4a3f746752c6b0ce6a83b0da81d59649257cdf8eb3e9f7d4998e410"
+      "21fac119deefb896224ac99f860011f73609e6e0e4540f93b273e56547dfd3aa1a035ba6689d89a0");
 }
 
 TEST_CASE("blake3: 1025 bytes, full extended hash output (two output blocks and a tail)") {
-  CHECK(run(0, 1025, 131) ==
-        "d00278ae47eb27b34faecf67b4fe263f82d5412916c1ffd97c8cb7fb814b8444f4c4a22b4b399155358a994e52b"
-        "f255de60035742ec71bd08ac275a1b51cc6bfe332b0ef84b409108cda080e6269ed4b3e2c3f7d722aa4cdc98d16"
-        "deb554e5627be8f955c98e1d5f9565a9194cad0c4285f93700062d9595adb992ae68ff12800ab67a");
+  CHECK(
+      run(0, 1025, 131) ==
+      "d00278ae47eb27b34faecf67b4fe263f82d5412916c1ffd97c8cb7fb814b8444f4c4a22b4b399155358a994e52b"
+      "f255de60035742ec71bd08ac275a1b51cc6bfe332b0ef84b409108cda080e6269ed4b3e2c3f7d722aa4cdc98d16"
+      "deb554e5627be8f955c98e1d5f9565a9194cad0c4285f93700062d9595adb992ae68ff12800ab67a");
 }
 
 TEST_CASE("blake3: official vectors, hash / keyed_hash / derive_key, whole and split updates") {

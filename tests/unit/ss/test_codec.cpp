@@ -2,7 +2,6 @@
 // and the `cryptography` AEADs), chunk framing, both editions end to end through the pure
 // encoder/decoder, identity headers, replays, tampering and the UDP formats.
 #include <catch2/catch.hpp>
-
 #include <cstring>
 #include <string>
 #include <vector>
@@ -159,8 +158,8 @@ TEST_CASE("ss streams round-trip through encoder and decoder, any feed size") {
                         "2022-blake3-aes-128-gcm", "2022-blake3-aes-256-gcm"}) {
     INFO(m);
     const bool v2022 = std::string(m).rfind("2022", 0) == 0;
-    Keys k = keys(m, v2022 ? (std::string(m).find("128") != std::string::npos ? kPsk16 : kPsk32)
-                           : "secret");
+    Keys k = keys(
+        m, v2022 ? (std::string(m).find("128") != std::string::npos ? kPsk16 : kPsk32) : "secret");
     // client -> server
     Encoder ce(&k, Encoder::Role::client);
     REQUIRE(!ce.set_target(target));

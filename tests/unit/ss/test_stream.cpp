@@ -1,13 +1,12 @@
 // SsStream over an in-memory transport: the target at the start (also when it spans chunks),
 // reads into small and large buffers, and what the server writes back.
-#include <catch2/catch.hpp>
-
+#include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
-#include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstring>
 
 #include "ss/stream.hpp"
