@@ -52,6 +52,10 @@ Result<Keys, std::string> make_keys(const std::string& method, const std::string
   Keys k;
   k.method = find_method(method);
   if (!k.method) return std::string("unsupported method \"" + method + "\"");
+  if (k.method->plain()) {
+    k.psks.emplace_back();
+    return k;
+  }
   if (k.method->edition == Edition::aead) {
     if (password.empty()) return std::string("empty password");
     k.psks.push_back(password_key(password, k.method->key_size));
@@ -112,6 +116,11 @@ Decoder::Step Decoder::step(std::uint8_t* data, std::size_t size, std::uint8_t* 
     return st;
   };
   const auto bad = make_error_code(errc::bad_request);
+  if (m.plain()) {
+    // No encryption: whatever arrived is plaintext.
+    if (size == 0) return more(1);
+    return ok(size, 0, size);
+  }
   switch (stage_) {
     case kSalt: {
       const std::size_t ss = m.salt_size;
@@ -329,6 +338,19 @@ std::size_t Encoder::encode(const std::uint8_t* in, std::size_t n, std::uint8_t*
                             std::size_t cap, std::size_t* consumed) {
   std::size_t used = 0;
   std::uint8_t* p = out;
+  if (keys_->method->plain()) {
+    // No encryption: the client's target once, then the data as is.
+    if (!started_ && role_ == Role::client) {
+      if (cap < target_.size()) return 0;
+      std::memcpy(p, target_.data(), target_.size());
+      p += target_.size();
+    }
+    started_ = true;
+    const std::size_t take = std::min(n, cap - static_cast<std::size_t>(p - out));
+    if (take > 0) std::memcpy(p, in, take);
+    *consumed = take;
+    return static_cast<std::size_t>(p - out) + take;
+  }
   if (!started_) {
     std::size_t w = start(in, n, out, cap, &used);
     if (w == 0) {
@@ -359,6 +381,11 @@ std::size_t Encoder::encode(const std::uint8_t* in, std::size_t n, std::uint8_t*
 std::error_code seal_packet(const Keys& keys, const Address& addr, const std::uint8_t* data,
                             std::size_t n, std::vector<std::uint8_t>& out) {
   const Method& m = *keys.method;
+  if (m.plain()) {
+    if (auto ec = socks::serialize_socks5_address(addr, out)) return ec;
+    out.insert(out.end(), data, data + n);
+    return {};
+  }
   if (m.edition != Edition::aead) return make_error_code(errc::unsupported);
   std::vector<std::uint8_t> a;
   if (auto ec = socks::serialize_socks5_address(addr, a)) return ec;
@@ -378,6 +405,14 @@ std::error_code seal_packet(const Keys& keys, const Address& addr, const std::ui
 std::error_code open_packet(const Keys& keys, std::uint8_t* pkt, std::size_t n, Address* addr,
                             std::size_t* data_off, std::size_t* data_len) {
   const Method& m = *keys.method;
+  if (m.plain()) {
+    auto a = socks::parse_socks5_address(Bytes(pkt, n));
+    if (!a.ok()) return make_error_code(errc::bad_request);
+    *addr = std::move(a.value);
+    *data_off = a.consumed;
+    *data_len = n - a.consumed;
+    return {};
+  }
   if (m.edition != Edition::aead) return make_error_code(errc::unsupported);
   if (n < m.salt_size + kTagSize) return make_error_code(errc::bad_request);
   auto sub = aead_subkey(keys.key(), pkt, m.salt_size);

@@ -50,7 +50,7 @@ class SsuConnector final : public Connector {
       co_return make_error_code(errc::unsupported);
     }
     if (conn->is_datagram()) {
-      if (keys_->method->edition != Edition::aead) {
+      if (keys_->method->edition == Edition::aead2022) {
         conn->close();
         co_return make_error_code(errc::unsupported);
       }
@@ -66,7 +66,7 @@ class SsuConnector final : public Connector {
 
   asio::awaitable<Result<PacketConnPtr>> associate(StreamPtr conn) override {
     if (conn->is_datagram()) {
-      if (keys_->method->edition != Edition::aead) {
+      if (keys_->method->edition == Edition::aead2022) {
         conn->close();
         co_return make_error_code(errc::unsupported);
       }

@@ -15,7 +15,7 @@ namespace gost::ss {
 namespace {
 
 struct Methods {
-  std::array<Method, 5> list;
+  std::array<Method, 7> list;
   Methods() {
     // Fetched once: a per-connection EVP_CipherInit then needs no provider lookup.
     auto* gcm128 = EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr);
@@ -28,6 +28,8 @@ struct Methods {
     list[2] = Method{"chacha20-ietf-poly1305", Edition::aead, 32, 32, chacha, nullptr};
     list[3] = Method{"2022-blake3-aes-128-gcm", Edition::aead2022, 16, 16, gcm128, ecb128};
     list[4] = Method{"2022-blake3-aes-256-gcm", Edition::aead2022, 32, 32, gcm256, ecb256};
+    list[5] = Method{"none", Edition::none, 0, 0, nullptr, nullptr};
+    list[6] = Method{"dummy", Edition::none, 0, 0, nullptr, nullptr};
   }
 };
 
@@ -42,7 +44,7 @@ const Method* find_method(std::string_view name) {
   std::string n(name);
   for (auto& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   for (const auto& m : methods().list) {
-    if (m.name == n) return m.cipher ? &m : nullptr;
+    if (m.name == n) return (m.cipher || m.plain()) ? &m : nullptr;
   }
   return nullptr;
 }

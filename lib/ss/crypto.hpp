@@ -15,7 +15,7 @@ typedef struct evp_cipher_ctx_st EVP_CIPHER_CTX;
 
 namespace gost::ss {
 
-enum class Edition { aead, aead2022 };
+enum class Edition { aead, aead2022, none };
 
 struct Method {
   std::string name;  // canonical lower-case name
@@ -25,6 +25,7 @@ struct Method {
   const EVP_CIPHER* cipher = nullptr;  // the AEAD
   const EVP_CIPHER* ecb = nullptr;     // AES-ECB of key_size (2022 identity headers)
   std::size_t max_payload() const { return edition == Edition::aead ? 0x3FFF : 0xFFFF; }
+  bool plain() const { return edition == Edition::none; }
 };
 
 inline constexpr std::size_t kTagSize = 16;
@@ -33,7 +34,8 @@ inline constexpr std::size_t kMaxSaltSize = 32;
 inline constexpr std::size_t kMaxKeySize = 32;
 
 // Method by name, case-insensitive: aes-128-gcm, aes-256-gcm, chacha20-ietf-poly1305,
-// 2022-blake3-aes-128-gcm, 2022-blake3-aes-256-gcm. nullptr when unknown.
+// 2022-blake3-aes-128-gcm, 2022-blake3-aes-256-gcm, and GOST's "none" / "dummy" (no encryption:
+// the target address and then the data in clear). nullptr when unknown.
 const Method* find_method(std::string_view name);
 
 // EVP_BytesToKey with MD5, one iteration, no salt: the AEAD master key from a password.

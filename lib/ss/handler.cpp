@@ -265,7 +265,7 @@ class SsuHandler final : public Handler {
     StreamPtr carrier;
     std::unique_ptr<ClientSide> side;
     if (conn->is_datagram()) {
-      if (cfg_->keys->method->edition != Edition::aead) {
+      if (cfg_->keys->method->edition == Edition::aead2022) {
         rec.ec = make_error_code(errc::unsupported);
         rec.error = "ssu: the 2022 edition over UDP is not supported (use a stream transport)";
         conn->close();

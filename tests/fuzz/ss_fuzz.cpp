@@ -25,6 +25,7 @@ const Keys& keys_for(unsigned i) {
     v.push_back(*make_keys("chacha20-ietf-poly1305", "fuzz"));
     v.push_back(*make_keys("2022-blake3-aes-128-gcm", psk16));
     v.push_back(*make_keys("2022-blake3-aes-256-gcm", psk32));
+    v.push_back(*make_keys("none", ""));
     return v;
   }();
   return ks[i % ks.size()];

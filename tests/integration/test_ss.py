@@ -367,6 +367,16 @@ def case_yaml_config_2022_users(t):
     curl_ok("-x", f"socks5h://{c.hostport()}", o.url(), want_body=o.body())
 
 
+def case_method_none(t):
+    o = t.origin()
+    e = t.udp_echo()
+    g, port = gost_ss_server(t, "none", password="x")
+    c = t.gost("-L", f"socks5://{LOOPBACK}:0", "-F", f"ss://none:x@{LOOPBACK}:{port}")
+    curl_ok("-x", f"socks5h://{c.hostport()}", o.url(), want_body=o.body())
+    cu = t.gost("-L", f"udp://{LOOPBACK}:0/{e.addr}", "-F", f"ssu://none:x@{LOOPBACK}:{port}")
+    udp_roundtrip(cu.port(), b"clear datagram")
+
+
 def case_config_errors(t):
     from harness import run_gost_once
     rc, _, err = run_gost_once(t.gost_bin, ["-L", f"ss://{LOOPBACK}:0"], timeout=10)
@@ -380,7 +390,7 @@ CASES = ([make_libev_to_gost(m) for m in AEAD] + [make_gost_to_libev(m) for m in
     case_ssu_over_stream, case_chain_of_two_ss_hops, case_forward_path,
     case_replayed_tampered_and_garbage_streams_get_no_answer,
     case_wrong_password_client_gets_nothing, case_server_speaks_first,
-    case_yaml_config_2022_users, case_config_errors])
+    case_yaml_config_2022_users, case_method_none, case_config_errors])
 
 if __name__ == "__main__":
     run(CASES)

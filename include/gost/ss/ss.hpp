@@ -1,7 +1,8 @@
 #pragma once
 // Shadowsocks: handlers and connectors "ss" (TCP) and "ssu" (UDP), AEAD ciphers aes-128-gcm,
 // aes-256-gcm, chacha20-ietf-poly1305 (SIP004) and the 2022 edition 2022-blake3-aes-128-gcm,
-// 2022-blake3-aes-256-gcm (SIP022, TCP; with several users through identity headers).
+// 2022-blake3-aes-256-gcm (SIP022, TCP; with several users through identity headers), and
+// GOST's "none" / "dummy" (no encryption).
 //
 // The method and password come from auth (username = method, password = password or, for 2022,
 // base64 PSKs separated by ':'), as GOST takes them; `ss://base64(method:password)@host:port`

@@ -310,6 +310,29 @@ TEST_CASE("ss 2022: several users through identity headers") {
   CHECK(decode_all(sd2, encode_all(ce2, {1, 2, 3})).ec);
 }
 
+TEST_CASE("ss none/dummy: the target then the data in clear") {
+  for (const char* m : {"none", "DUMMY"}) {
+    Keys k = keys(m, "");
+    Encoder ce(&k, Encoder::Role::client);
+    REQUIRE(!ce.set_target(Address("1.2.3.4", 80)));
+    auto wire = encode_all(ce, {'a', 'b'});
+    CHECK(hex(wire) == "010102030400506162");
+    Decoder d(&k, Decoder::Role::server);
+    auto r = decode_all(d, wire, 3);
+    REQUIRE(!r.ec);
+    CHECK(r.plain == wire);
+    std::vector<std::uint8_t> pkt;
+    std::vector<std::uint8_t> data = {'x'};
+    REQUIRE(!seal_packet(k, Address("1.2.3.4", 80), data.data(), 1, pkt));
+    CHECK(hex(pkt) == "010102030400" "5078");
+    Address a;
+    std::size_t off = 0, len = 0;
+    REQUIRE(!open_packet(k, pkt.data(), pkt.size(), &a, &off, &len));
+    CHECK(a == Address("1.2.3.4", 80));
+    CHECK(len == 1);
+  }
+}
+
 TEST_CASE("ss udp: AEAD packets and UDP-tun frames") {
   Keys k = keys("aes-128-gcm", "pw");
   std::vector<std::uint8_t> pkt;
