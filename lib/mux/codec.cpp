@@ -33,7 +33,8 @@ Parsed<Frame> parse_frame(Bytes in, std::uint8_t version) {
   if (f.cmd == Cmd::psh) payload = len;
   if (f.cmd == Cmd::upd) payload = kUpdSize;
   if (in.size() < kHeaderSize + payload) return P::more();
-  f.data.assign(in.begin() + kHeaderSize, in.begin() + static_cast<std::ptrdiff_t>(kHeaderSize + payload));
+  f.data.assign(in.begin() + kHeaderSize,
+                in.begin() + static_cast<std::ptrdiff_t>(kHeaderSize + payload));
   if (f.cmd == Cmd::upd) {
     f.consumed = le32(f.data.data());
     f.window = le32(f.data.data() + 4);

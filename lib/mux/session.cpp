@@ -4,18 +4,18 @@
 // reader while the streams hold that many unread bytes (v1 and v2); v2 adds per-stream windows:
 // a reader announces what it consumed (UPD) and a writer keeps at most the peer's window in
 // flight. Writes wait until their frame went out, so nothing queues without bound.
-#include <algorithm>
-#include <cstring>
-#include <deque>
-#include <map>
+#include "gost/mux/session.hpp"
 
+#include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
+#include <cstring>
+#include <deque>
+#include <map>
 
-#include "gost/mux/session.hpp"
 #include "mux/codec.hpp"
 
 namespace gost::mux {
@@ -79,7 +79,8 @@ class SessionImpl;
 
 class MuxStream final : public Stream {
  public:
-  MuxStream(std::shared_ptr<SessionImpl> sess, StatePtr st) : sess_(std::move(sess)), st_(std::move(st)) {}
+  MuxStream(std::shared_ptr<SessionImpl> sess, StatePtr st)
+      : sess_(std::move(sess)), st_(std::move(st)) {}
   ~MuxStream() override { close(); }
   asio::any_io_executor get_executor() override;
   asio::awaitable<IoResult> read_some(asio::mutable_buffer buf) override;
@@ -208,15 +209,22 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     accepts_.clear();
   }
 
-  static asio::awaitable<void> reader(std::shared_ptr<SessionImpl> self) { co_await self->read_loop(); }
-  static asio::awaitable<void> writer(std::shared_ptr<SessionImpl> self) { co_await self->write_loop(); }
-  static asio::awaitable<void> keepalive(std::shared_ptr<SessionImpl> self) { co_await self->keepalive_loop(); }
+  static asio::awaitable<void> reader(std::shared_ptr<SessionImpl> self) {
+    co_await self->read_loop();
+  }
+  static asio::awaitable<void> writer(std::shared_ptr<SessionImpl> self) {
+    co_await self->write_loop();
+  }
+  static asio::awaitable<void> keepalive(std::shared_ptr<SessionImpl> self) {
+    co_await self->keepalive_loop();
+  }
 
   asio::awaitable<void> read_loop() {
     std::vector<std::uint8_t> buf(kHeaderSize + 65535 + 8 + 64 * 1024);
     std::size_t start = 0, end = 0;
     while (!closed_) {
-      auto p = parse_frame(std::span<const std::uint8_t>(buf.data() + start, end - start), version_);
+      auto p =
+          parse_frame(std::span<const std::uint8_t>(buf.data() + start, end - start), version_);
       if (p.failed()) {
         shutdown(make_error_code(errc::bad_request));
         co_return;
@@ -243,7 +251,8 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
           break;
         case Cmd::syn:
           if (!streams_.count(f.sid)) {
-            while (accepts_.size() >= opts_.accept_backlog && !closed_) co_await accept_drained_.wait();
+            while (accepts_.size() >= opts_.accept_backlog && !closed_)
+              co_await accept_drained_.wait();
             if (closed_) co_return;
             auto st = std::make_shared<StreamState>(f.sid, ex_);
             streams_[f.sid] = st;
@@ -395,7 +404,8 @@ asio::awaitable<IoResult> MuxStream::read_some(asio::mutable_buffer buf) {
         if (st.incr >= static_cast<std::uint32_t>(sess_->opts().max_stream_buffer / 2) ||
             st.num_read == static_cast<std::uint32_t>(n)) {
           std::vector<std::uint8_t> f;
-          serialize_upd(2, st.id, st.num_read, static_cast<std::uint32_t>(sess_->opts().max_stream_buffer), f);
+          serialize_upd(2, st.id, st.num_read,
+                        static_cast<std::uint32_t>(sess_->opts().max_stream_buffer), f);
           sess_->push_ctrl(std::move(f));
           st.incr = 0;
         }
@@ -430,7 +440,8 @@ asio::awaitable<IoResult> MuxStream::write_some(asio::const_buffer buf) {
     std::vector<std::uint8_t> f;
     f.reserve(kHeaderSize + n);
     serialize_header(sess_->version(), Cmd::psh, static_cast<std::uint16_t>(n), st.id, f);
-    f.insert(f.end(), static_cast<const std::uint8_t*>(buf.data()), static_cast<const std::uint8_t*>(buf.data()) + n);
+    f.insert(f.end(), static_cast<const std::uint8_t*>(buf.data()),
+             static_cast<const std::uint8_t*>(buf.data()) + n);
     st.write_pending = true;
     sess_->push_data(std::move(f), st_);
     st.num_written += static_cast<std::uint32_t>(n);
@@ -438,7 +449,9 @@ asio::awaitable<IoResult> MuxStream::write_some(asio::const_buffer buf) {
       if (!co_await st.write_sig.wait() && st.write_pending && !sess_->closed())
         co_return IoResult{make_error_code(asio::error::operation_aborted), 0};
     }
-    if (st.write_pending) co_return IoResult{sess_->closed() ? sess_->error() : make_error_code(asio::error::broken_pipe), 0};
+    if (st.write_pending)
+      co_return IoResult{
+          sess_->closed() ? sess_->error() : make_error_code(asio::error::broken_pipe), 0};
     co_return IoResult{{}, n};
   }
 }
@@ -486,8 +499,10 @@ std::error_code Options::verify() const {
     if (keepalive_timeout < keepalive_interval) return make_error_code(errc::config_error);
   }
   if (max_frame_size == 0 || max_frame_size > 65535) return make_error_code(errc::config_error);
-  if (max_receive_buffer == 0 || max_receive_buffer > (std::size_t{1} << 31)) return make_error_code(errc::config_error);
-  if (max_stream_buffer == 0 || max_stream_buffer > (std::size_t{1} << 31)) return make_error_code(errc::config_error);
+  if (max_receive_buffer == 0 || max_receive_buffer > (std::size_t{1} << 31))
+    return make_error_code(errc::config_error);
+  if (max_stream_buffer == 0 || max_stream_buffer > (std::size_t{1} << 31))
+    return make_error_code(errc::config_error);
   if (accept_backlog == 0) return make_error_code(errc::config_error);
   return {};
 }
@@ -502,7 +517,8 @@ Result<Options, ConfigError> options_from(const Metadata& md) {
     if (n > 0) out = static_cast<std::remove_reference_t<decltype(out)>>(n);
     return std::nullopt;
   };
-  auto dur = [&](std::string_view key, std::chrono::milliseconds& out) -> std::optional<ConfigError> {
+  auto dur = [&](std::string_view key,
+                 std::chrono::milliseconds& out) -> std::optional<ConfigError> {
     auto v = md.get(key);
     if (!v || v->empty()) return std::nullopt;
     auto d = parse_duration(*v);
@@ -520,7 +536,8 @@ Result<Options, ConfigError> options_from(const Metadata& md) {
   if (o.version != 1 && o.version != 2)
     return config_error("mux: mux.version=" + std::to_string(o.version) + " (want 1 or 2)");
   if (o.max_frame_size > 65535)
-    return config_error("mux: mux.maxFrameSize=" + std::to_string(o.max_frame_size) + " exceeds 65535");
+    return config_error("mux: mux.maxFrameSize=" + std::to_string(o.max_frame_size) +
+                        " exceeds 65535");
   if (!o.keepalive_disabled && o.keepalive_timeout < o.keepalive_interval)
     return config_error("mux: mux.keepaliveTimeout must not be shorter than mux.keepaliveInterval");
   if (o.verify()) return config_error("mux: invalid mux.* settings");

@@ -8,18 +8,18 @@
 // cache is keyed by (address, executor): each runtime thread has its own session per node.
 // A session built over a stream that did not come from dial() (a later hop) or that lost a race
 // to the cache is owned by its single stream and closed with it.
+#include "ws/transport.hpp"
+
+#include <asio/this_coro.hpp>
 #include <mutex>
 #include <optional>
 #include <vector>
 
-#include <asio/this_coro.hpp>
-
 #include "gost/core/chain.hpp"
 #include "gost/core/registry.hpp"
+#include "gost/core/timeout.hpp"
 #include "gost/mux/session.hpp"
 #include "ws/layered.hpp"
-#include "gost/core/timeout.hpp"
-#include "ws/transport.hpp"
 
 namespace gost::mux {
 namespace {
@@ -48,8 +48,12 @@ class OwningStream final : public Stream {
   OwningStream(SessionPtr s, StreamPtr inner) : sess_(std::move(s)), inner_(std::move(inner)) {}
   ~OwningStream() override { close(); }
   asio::any_io_executor get_executor() override { return inner_->get_executor(); }
-  asio::awaitable<IoResult> read_some(asio::mutable_buffer b) override { return inner_->read_some(b); }
-  asio::awaitable<IoResult> write_some(asio::const_buffer b) override { return inner_->write_some(b); }
+  asio::awaitable<IoResult> read_some(asio::mutable_buffer b) override {
+    return inner_->read_some(b);
+  }
+  asio::awaitable<IoResult> write_some(asio::const_buffer b) override {
+    return inner_->write_some(b);
+  }
   asio::awaitable<std::error_code> shutdown_write() override { return inner_->shutdown_write(); }
   asio::awaitable<std::error_code> wait_readable() override { return inner_->wait_readable(); }
   void close() noexcept override {
@@ -95,7 +99,8 @@ class MuxConnServer final : public ws::ConnServer {
 
  private:
   asio::awaitable<Result<StreamPtr>> with_timeout_tls(StreamPtr s) {
-    auto r = co_await gost::with_timeout(layers_.tls_server(std::move(s)), std::chrono::milliseconds(30000));
+    auto r = co_await gost::with_timeout(layers_.tls_server(std::move(s)),
+                                         std::chrono::milliseconds(30000));
     if (!r) co_return make_error_code(errc::timeout);
     co_return std::move(*r);
   }
@@ -111,7 +116,8 @@ class MuxDialer final : public Dialer {
 
   asio::awaitable<Result<StreamPtr>> dial(Address addr, DialOptions opts) override {
     auto ex = co_await asio::this_coro::executor;
-    if (auto s = find(addr.to_string(), ex)) co_return StreamPtr(std::make_unique<SessionHandle>(std::move(s)));
+    if (auto s = find(addr.to_string(), ex))
+      co_return StreamPtr(std::make_unique<SessionHandle>(std::move(s)));
     auto c = co_await dial_tcp(addr, opts.timeout);
     if (!c) co_return c.error();
     co_return StreamPtr(std::make_unique<FreshConn>(std::move(*c)));
@@ -154,8 +160,12 @@ class MuxDialer final : public Dialer {
    public:
     explicit FreshConn(StreamPtr s) : inner(std::move(s)) {}
     asio::any_io_executor get_executor() override { return inner->get_executor(); }
-    asio::awaitable<IoResult> read_some(asio::mutable_buffer b) override { return inner->read_some(b); }
-    asio::awaitable<IoResult> write_some(asio::const_buffer b) override { return inner->write_some(b); }
+    asio::awaitable<IoResult> read_some(asio::mutable_buffer b) override {
+      return inner->read_some(b);
+    }
+    asio::awaitable<IoResult> write_some(asio::const_buffer b) override {
+      return inner->write_some(b);
+    }
     asio::awaitable<std::error_code> shutdown_write() override { return inner->shutdown_write(); }
     void close() noexcept override {
       if (inner) inner->close();
@@ -201,8 +211,8 @@ class MuxDialer final : public Dialer {
   std::vector<Entry> cache_;
 };
 
-Result<Layers, ConfigError> layers_for(const Metadata& md, const Address& node, bool tls, bool websocket,
-                                       bool server) {
+Result<Layers, ConfigError> layers_for(const Metadata& md, const Address& node, bool tls,
+                                       bool websocket, bool server) {
   Layers l;
   if (tls) {
     if (server) {
@@ -250,11 +260,15 @@ void register_module(Registry& r) {
     bool tls;
     bool ws;
   };
-  static constexpr Kind kinds[] = {{"mtcp", false, false}, {"mtls", true, false}, {"mws", false, true}, {"mwss", true, true}};
+  static constexpr Kind kinds[] = {
+      {"mtcp", false, false}, {"mtls", true, false}, {"mws", false, true}, {"mwss", true, true}};
   for (const auto& k : kinds) {
     const bool tls = k.tls, websocket = k.ws;
-    r.add_listener(k.name, [tls, websocket](const ListenerArgs& a) { return make_listener(a, tls, websocket); });
-    r.add_dialer(k.name, [tls, websocket](const DialerArgs& a) { return make_dialer(a, tls, websocket); });
+    r.add_listener(k.name, [tls, websocket](const ListenerArgs& a) {
+      return make_listener(a, tls, websocket);
+    });
+    r.add_dialer(k.name,
+                 [tls, websocket](const DialerArgs& a) { return make_dialer(a, tls, websocket); });
   }
 }
 

@@ -19,7 +19,8 @@ bool iequals(std::string_view a, std::string_view b) {
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -88,7 +89,12 @@ Parsed<FrameHeader> parse_frame_header(Bytes in) {
   if ((b0 & 0x70) != 0) return P::fail(errc::bad_request);  // RSV1-3: no extensions
   const std::uint8_t op = b0 & 0x0F;
   switch (op) {
-    case 0x0: case 0x1: case 0x2: case 0x8: case 0x9: case 0xA:
+    case 0x0:
+    case 0x1:
+    case 0x2:
+    case 0x8:
+    case 0x9:
+    case 0xA:
       break;
     default:
       return P::fail(errc::bad_request);
@@ -121,7 +127,8 @@ Parsed<FrameHeader> parse_frame_header(Bytes in) {
 }
 
 void serialize_frame_header(const FrameHeader& h, std::vector<std::uint8_t>& out) {
-  out.push_back(static_cast<std::uint8_t>((h.fin ? 0x80 : 0x00) | static_cast<std::uint8_t>(h.opcode)));
+  out.push_back(
+      static_cast<std::uint8_t>((h.fin ? 0x80 : 0x00) | static_cast<std::uint8_t>(h.opcode)));
   const std::uint8_t m = h.masked ? 0x80 : 0x00;
   if (h.length < 126) {
     out.push_back(static_cast<std::uint8_t>(m | h.length));
@@ -158,7 +165,8 @@ std::string base64_encode(std::span<const std::uint8_t> data) {
   out.reserve((data.size() + 2) / 3 * 4);
   std::size_t i = 0;
   for (; i + 3 <= data.size(); i += 3) {
-    const std::uint32_t v = (std::uint32_t{data[i]} << 16) | (std::uint32_t{data[i + 1]} << 8) | data[i + 2];
+    const std::uint32_t v =
+        (std::uint32_t{data[i]} << 16) | (std::uint32_t{data[i + 1]} << 8) | data[i + 2];
     out += tbl[(v >> 18) & 63];
     out += tbl[(v >> 12) & 63];
     out += tbl[(v >> 6) & 63];

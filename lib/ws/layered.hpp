@@ -6,15 +6,14 @@
 //    or more streams (a WebSocket handshake gives one; a mux session gives many). A slow
 //    handshake never blocks accepting.
 
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/steady_timer.hpp>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
-
-#include <asio/any_io_executor.hpp>
-#include <asio/awaitable.hpp>
-#include <asio/steady_timer.hpp>
 
 #include "gost/core/registry.hpp"
 #include "gost/core/transport.hpp"

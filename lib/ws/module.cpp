@@ -39,7 +39,9 @@ Result<Options, ConfigError> options_from(const Metadata& md) {
     return parse_duration(*v);
   };
   auto hs = dur("handshakeTimeout");
-  if (!hs) return config_error("ws: handshakeTimeout=" + *get_key(md, "handshakeTimeout") + " is not a duration");
+  if (!hs)
+    return config_error("ws: handshakeTimeout=" + *get_key(md, "handshakeTimeout") +
+                        " is not a duration");
   o.handshake_timeout = *hs;
   // keepAlive (bool) enables client pings every ttl (default 15s, as GOST); a duration works too.
   if (auto v = get_key(md, "keepAlive"); v && !v->empty()) {

@@ -1,14 +1,13 @@
 // The WebSocket Stream and the client/server Upgrade handshakes.
 #include <algorithm>
-#include <cctype>
-#include <cstring>
-#include <random>
-
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
+#include <cctype>
+#include <cstring>
+#include <random>
 
 #include "gost/core/timeout.hpp"
 #include "gost/ws/ws.hpp"
@@ -26,7 +25,9 @@ void random_bytes(std::uint8_t* p, std::size_t n) {
 
 struct State {
   State(StreamPtr s, bool is_client, const Options& o)
-      : inner(std::move(s)), client(is_client), wlock(inner->get_executor()),
+      : inner(std::move(s)),
+        client(is_client),
+        wlock(inner->get_executor()),
         ping_timer(inner->get_executor()) {
     read_chunk = std::clamp<std::size_t>(o.read_buffer_size, 1024, 1 << 20);
     write_chunk = std::clamp<std::size_t>(o.write_buffer_size, 16 * 1024, 1 << 20);
@@ -104,7 +105,8 @@ struct State {
   asio::awaitable<std::error_code> send_close(std::uint16_t code) {
     if (close_sent) co_return std::error_code{};
     close_sent = true;
-    const std::uint8_t body[2] = {static_cast<std::uint8_t>(code >> 8), static_cast<std::uint8_t>(code)};
+    const std::uint8_t body[2] = {static_cast<std::uint8_t>(code >> 8),
+                                  static_cast<std::uint8_t>(code)};
     co_return co_await send_frame(Opcode::close, body, 2);
   }
 
@@ -136,13 +138,15 @@ struct State {
       while (buffered() < p.consumed + h.length) {
         if (auto ec = co_await fill()) co_return ec;
       }
-      std::vector<std::uint8_t> payload(rbuf.begin() + static_cast<std::ptrdiff_t>(rstart + p.consumed),
-                                        rbuf.begin() + static_cast<std::ptrdiff_t>(rstart + p.consumed + h.length));
+      std::vector<std::uint8_t> payload(
+          rbuf.begin() + static_cast<std::ptrdiff_t>(rstart + p.consumed),
+          rbuf.begin() + static_cast<std::ptrdiff_t>(rstart + p.consumed + h.length));
       rstart += p.consumed + static_cast<std::size_t>(h.length);
       if (h.masked) apply_mask(payload, h.mask, 0);
       if (h.opcode == Opcode::ping) {
         if (!close_sent) {
-          if (auto ec = co_await send_frame(Opcode::pong, payload.data(), payload.size())) co_return ec;
+          if (auto ec = co_await send_frame(Opcode::pong, payload.data(), payload.size()))
+            co_return ec;
         }
       } else if (h.opcode == Opcode::close) {
         got_close = true;
@@ -207,7 +211,8 @@ class WsStream final : public Stream {
     auto& s = *st_;
     if (s.closed || s.close_sent) co_return IoResult{make_error_code(asio::error::broken_pipe), 0};
     const std::size_t n = std::min(buf.size(), s.write_chunk);
-    auto ec = co_await s.send_frame(Opcode::binary, static_cast<const std::uint8_t*>(buf.data()), n);
+    auto ec =
+        co_await s.send_frame(Opcode::binary, static_cast<const std::uint8_t*>(buf.data()), n);
     if (ec) co_return IoResult{ec, 0};
     co_return IoResult{{}, n};
   }
@@ -235,7 +240,8 @@ class WsStream final : public Stream {
   std::shared_ptr<State> st_;
 };
 
-StreamPtr make_stream(StreamPtr inner, bool client, const Options& o, std::vector<unsigned char> rest) {
+StreamPtr make_stream(StreamPtr inner, bool client, const Options& o,
+                      std::vector<unsigned char> rest) {
   auto st = std::make_shared<State>(std::move(inner), client, o);
   st->rbuf.assign(rest.begin(), rest.end());
   if (client && o.keepalive.count() > 0) {
@@ -279,9 +285,11 @@ asio::awaitable<Result<StreamPtr>> do_client(StreamPtr s, Options opts, std::str
   for (const auto& [k, v] : opts.header) {
     if (is_host(k)) host = v;
   }
-  std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + host +
-                    "\r\nUser-Agent: Go-http-client/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket"
-                    "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key + "\r\n";
+  std::string req =
+      "GET " + path + " HTTP/1.1\r\nHost: " + host +
+      "\r\nUser-Agent: Go-http-client/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket"
+      "\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " +
+      key + "\r\n";
   for (const auto& [k, v] : opts.header) {
     if (is_host(k)) continue;
     if (!valid_header_text(k) || !valid_header_text(v)) continue;
@@ -334,7 +342,8 @@ asio::awaitable<Result<StreamPtr>> do_server(StreamPtr s, Options opts) {
   }
   std::string resp =
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Accept: " + accept_key(*key) + "\r\n";
+      "Sec-WebSocket-Accept: " +
+      accept_key(*key) + "\r\n";
   for (const auto& [k, v] : opts.header) {
     if (!valid_header_text(k) || !valid_header_text(v)) continue;
     resp += k + ": " + v + "\r\n";
@@ -347,7 +356,8 @@ asio::awaitable<Result<StreamPtr>> do_server(StreamPtr s, Options opts) {
 
 }  // namespace
 
-asio::awaitable<Result<StreamPtr>> client_handshake(StreamPtr s, Options opts, std::string host_port) {
+asio::awaitable<Result<StreamPtr>> client_handshake(StreamPtr s, Options opts,
+                                                    std::string host_port) {
   auto d = opts.handshake_timeout;
   auto r = co_await with_timeout(do_client(std::move(s), std::move(opts), std::move(host_port)), d);
   if (!r) co_return make_error_code(errc::timeout);

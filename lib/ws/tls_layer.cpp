@@ -9,7 +9,8 @@ namespace gost::ws {
 
 #if defined(GOST_WS_HAVE_TLS)
 namespace {
-asio::awaitable<Result<StreamPtr>> tls_server(StreamPtr s, std::shared_ptr<tls::ServerContext> ctx) {
+asio::awaitable<Result<StreamPtr>> tls_server(StreamPtr s,
+                                              std::shared_ptr<tls::ServerContext> ctx) {
   co_return co_await tls::server_handshake(std::move(s), std::move(ctx));
 }
 asio::awaitable<Result<StreamPtr>> tls_client(StreamPtr s, std::shared_ptr<tls::ClientContext> ctx,
@@ -29,15 +30,18 @@ Result<ClientLayer, ConfigError> tls_client_layer(const Metadata& md, const Addr
   auto ctx = tls::make_client_context(tls::client_options_from(md));
   if (!ctx) return config_error("tls: cannot build the client context: " + ctx.error().message());
   auto c = std::move(*ctx);
-  return ClientLayer([c](StreamPtr s, Address addr) { return tls_client(std::move(s), c, addr.host); });
+  return ClientLayer(
+      [c](StreamPtr s, Address addr) { return tls_client(std::move(s), c, addr.host); });
 }
 #else
 Result<ServerLayer, ConfigError> tls_server_layer(const Metadata&) {
-  return config_error("TLS transports (wss, mtls, mwss) need the tls module, which this build lacks");
+  return config_error(
+      "TLS transports (wss, mtls, mwss) need the tls module, which this build lacks");
 }
 
 Result<ClientLayer, ConfigError> tls_client_layer(const Metadata&, const Address&) {
-  return config_error("TLS transports (wss, mtls, mwss) need the tls module, which this build lacks");
+  return config_error(
+      "TLS transports (wss, mtls, mwss) need the tls module, which this build lacks");
 }
 #endif
 

@@ -53,7 +53,8 @@ asio::awaitable<Result<StreamPtr>> server_layers(StreamPtr s, ServerLayer tls, O
   co_return co_await server_handshake(std::move(s), std::move(o));
 }
 
-asio::awaitable<Result<StreamPtr>> client_layers(StreamPtr s, Address addr, ClientLayer tls, Options o) {
+asio::awaitable<Result<StreamPtr>> client_layers(StreamPtr s, Address addr, ClientLayer tls,
+                                                 Options o) {
   if (tls) {
     auto t = co_await tls(std::move(s), addr);
     if (!t) co_return t.error();

@@ -2,9 +2,8 @@
 // Internal: ws/wss listener and dialer factories, with an optional TLS layer underneath (the
 // mux module reuses the layers for mws/mwss).
 
-#include <functional>
-
 #include <asio/awaitable.hpp>
+#include <functional>
 
 #include "gost/core/registry.hpp"
 #include "gost/ws/ws.hpp"
@@ -26,6 +25,7 @@ Result<DialerPtr, ConfigError> make_ws_dialer(const DialerArgs& a, bool tls);
 // Runs `layer` (if any) then the WebSocket server handshake.
 asio::awaitable<Result<StreamPtr>> server_layers(StreamPtr s, ServerLayer tls, Options o);
 // Runs `layer` (if any) then the WebSocket client handshake to addr.
-asio::awaitable<Result<StreamPtr>> client_layers(StreamPtr s, Address addr, ClientLayer tls, Options o);
+asio::awaitable<Result<StreamPtr>> client_layers(StreamPtr s, Address addr, ClientLayer tls,
+                                                 Options o);
 
 }  // namespace gost::ws

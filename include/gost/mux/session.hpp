@@ -15,13 +15,12 @@
 // fails every stream: their pending reads complete with an error and later reads with
 // errc::closed.
 
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-
-#include <asio/any_io_executor.hpp>
-#include <asio/awaitable.hpp>
 
 #include "gost/core/error.hpp"
 #include "gost/core/metadata.hpp"
@@ -31,14 +30,14 @@ namespace gost::mux {
 
 // smux configuration; defaults are smux's DefaultConfig().
 struct Options {
-  int version = 1;                                  // mux.version: 1 or 2 (2 adds window updates)
-  bool keepalive_disabled = false;                  // mux.keepaliveDisabled
+  int version = 1;                  // mux.version: 1 or 2 (2 adds window updates)
+  bool keepalive_disabled = false;  // mux.keepaliveDisabled
   std::chrono::milliseconds keepalive_interval{10'000};  // mux.keepaliveInterval (NOP period)
   std::chrono::milliseconds keepalive_timeout{30'000};   // mux.keepaliveTimeout (no frame -> close)
-  std::size_t max_frame_size = 32768;               // mux.maxFrameSize (payload bytes, <= 65535)
-  std::size_t max_receive_buffer = 4 * 1024 * 1024; // mux.maxReceiveBuffer (session-wide, v1)
-  std::size_t max_stream_buffer = 65536;            // mux.maxStreamBuffer (per stream window, v2)
-  std::size_t accept_backlog = 1024;                // streams waiting for accept() (GOST: 1024)
+  std::size_t max_frame_size = 32768;                // mux.maxFrameSize (payload bytes, <= 65535)
+  std::size_t max_receive_buffer = 4 * 1024 * 1024;  // mux.maxReceiveBuffer (session-wide, v1)
+  std::size_t max_stream_buffer = 65536;             // mux.maxStreamBuffer (per stream window, v2)
+  std::size_t accept_backlog = 1024;                 // streams waiting for accept() (GOST: 1024)
 
   // Checks the values as smux's VerifyConfig does.
   std::error_code verify() const;

@@ -7,12 +7,11 @@
 // message boundaries (text messages are accepted too). Pings are answered, pongs ignored,
 // shutdown_write() sends a close frame, a close frame from the peer reads as EOF.
 
+#include <asio/awaitable.hpp>
 #include <chrono>
 #include <cstddef>
 #include <map>
 #include <string>
-
-#include <asio/awaitable.hpp>
 
 #include "gost/core/error.hpp"
 #include "gost/core/metadata.hpp"
@@ -22,13 +21,13 @@
 namespace gost::ws {
 
 struct Options {
-  std::string path = "/ws";                   // path / ws.path
-  std::string host;                           // host / ws.host (client Host header; "" = node)
-  std::map<std::string, std::string> header;  // header / ws.header: extra request (client) or
-                                              // response (server) headers
-  std::size_t read_buffer_size = 4096;        // readBufferSize
-  std::size_t write_buffer_size = 4096;       // writeBufferSize (largest frame written at once)
-  std::chrono::milliseconds keepalive{};      // keepAlive + ttl (client ping period), 0 = off
+  std::string path = "/ws";                       // path / ws.path
+  std::string host;                               // host / ws.host (client Host header; "" = node)
+  std::map<std::string, std::string> header;      // header / ws.header: extra request (client) or
+                                                  // response (server) headers
+  std::size_t read_buffer_size = 4096;            // readBufferSize
+  std::size_t write_buffer_size = 4096;           // writeBufferSize (largest frame written at once)
+  std::chrono::milliseconds keepalive{};          // keepAlive + ttl (client ping period), 0 = off
   std::chrono::milliseconds handshake_timeout{};  // handshakeTimeout, 0 = none
 };
 

@@ -1,14 +1,12 @@
-#include <catch2/catch.hpp>
-
-#include <atomic>
-#include <chrono>
-#include <cstring>
-#include <vector>
-
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstring>
+#include <vector>
 
 #include "gost/core/timeout.hpp"
 #include "gost/mux/session.hpp"
@@ -56,11 +54,13 @@ asio::awaitable<void> echo_server(mux::SessionPtr sess) {
   }
 }
 
-asio::awaitable<void> one_client(mux::SessionPtr sess, int i, std::shared_ptr<std::atomic<int>> ok) {
+asio::awaitable<void> one_client(mux::SessionPtr sess, int i,
+                                 std::shared_ptr<std::atomic<int>> ok) {
   auto s = co_await sess->open();
   if (!s) co_return;
   std::vector<std::uint8_t> data(1000 + static_cast<std::size_t>(i % 7) * 3000);
-  for (std::size_t k = 0; k < data.size(); ++k) data[k] = static_cast<std::uint8_t>(k * 31 + static_cast<std::size_t>(i));
+  for (std::size_t k = 0; k < data.size(); ++k)
+    data[k] = static_cast<std::uint8_t>(k * 31 + static_cast<std::size_t>(i));
   if (co_await write_all(**s, asio::buffer(data))) co_return;
   if (co_await (*s)->shutdown_write()) co_return;
   std::vector<std::uint8_t> got;
@@ -162,9 +162,11 @@ asio::awaitable<std::pair<bool, int>> keepalive_dead_peer() {
   // b never answers: a dead peer.
   auto start = std::chrono::steady_clock::now();
   auto r = co_await with_timeout(cli->accept(), 3000ms);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
   (void)b;
-  co_return std::make_pair(r.has_value() && !r->ok() && cli->is_closed(), static_cast<int>(ms.count()));
+  co_return std::make_pair(r.has_value() && !r->ok() && cli->is_closed(),
+                           static_cast<int>(ms.count()));
 }
 
 asio::awaitable<bool> keepalive_live_peer() {
@@ -307,9 +309,11 @@ TEST_CASE("smux session: wire bytes of a client stream (v1 and v2)") {
   gost::Runtime rt(1);
   rt.start();
   auto w1 = test::run_on(rt.executor(0), client_wire(1));
-  CHECK(w1 == bytes({1, 0, 0, 0, 3, 0, 0, 0, 1, 2, 2, 0, 3, 0, 0, 0, 'h', 'i', 1, 1, 0, 0, 3, 0, 0, 0}));
+  CHECK(w1 ==
+        bytes({1, 0, 0, 0, 3, 0, 0, 0, 1, 2, 2, 0, 3, 0, 0, 0, 'h', 'i', 1, 1, 0, 0, 3, 0, 0, 0}));
   auto w2 = test::run_on(rt.executor(0), client_wire(2));
-  CHECK(w2 == bytes({2, 0, 0, 0, 3, 0, 0, 0, 2, 2, 2, 0, 3, 0, 0, 0, 'h', 'i', 2, 1, 0, 0, 3, 0, 0, 0}));
+  CHECK(w2 ==
+        bytes({2, 0, 0, 0, 3, 0, 0, 0, 2, 2, 2, 0, 3, 0, 0, 0, 'h', 'i', 2, 1, 0, 0, 3, 0, 0, 0}));
   // v2: the first read announces consumed=3, window=maxStreamBuffer.
   auto u = test::run_on(rt.executor(0), server_upd_wire());
   CHECK(u == bytes({'a', 'b', 'c', 2, 4, 8, 0, 3, 0, 0, 0, 3, 0, 0, 0, 0, 0, 1, 0}));

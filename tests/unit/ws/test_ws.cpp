@@ -1,13 +1,10 @@
-#include <catch2/catch.hpp>
-
-#include <string>
-#include <vector>
-
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/this_coro.hpp>
-
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/this_coro.hpp>
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
 
 #include "gost/core/timeout.hpp"
 #include "gost/ws/ws.hpp"
@@ -139,7 +136,8 @@ asio::awaitable<RawResult> raw_client() {
   for (;;) {
     auto r = co_await a->read_some(asio::buffer(buf));
     if (r.bytes == 0) break;
-    res.reply.insert(res.reply.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(r.bytes));
+    res.reply.insert(res.reply.end(), buf.begin(),
+                     buf.begin() + static_cast<std::ptrdiff_t>(r.bytes));
   }
   co_return res;
 }
@@ -245,9 +243,9 @@ TEST_CASE("ws codec: RFC 6455 section 5.7 examples") {
 }
 
 TEST_CASE("ws codec: malformed frames are refused") {
-  CHECK(ws::parse_frame_header(bytes({0xC2, 0x00})).failed());  // RSV1 (no compression)
-  CHECK(ws::parse_frame_header(bytes({0x83, 0x00})).failed());  // reserved opcode
-  CHECK(ws::parse_frame_header(bytes({0x09, 0x00})).failed());  // fragmented ping
+  CHECK(ws::parse_frame_header(bytes({0xC2, 0x00})).failed());              // RSV1 (no compression)
+  CHECK(ws::parse_frame_header(bytes({0x83, 0x00})).failed());              // reserved opcode
+  CHECK(ws::parse_frame_header(bytes({0x09, 0x00})).failed());              // fragmented ping
   CHECK(ws::parse_frame_header(bytes({0x89, 0x7E, 0x00, 0x80})).failed());  // long control
   CHECK(ws::parse_frame_header(bytes({0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0})).failed());
 }
@@ -315,7 +313,8 @@ TEST_CASE("ws stream: fragmented masked message with a ping inside; pong and clo
   REQUIRE(reply.find("\r\n\r\n") != std::string::npos);
   CHECK(reply.rfind("HTTP/1.1 101", 0) == 0);
   CHECK(reply.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != std::string::npos);
-  std::vector<std::uint8_t> frames(r.reply.begin() + static_cast<std::ptrdiff_t>(reply.find("\r\n\r\n") + 4), r.reply.end());
+  std::vector<std::uint8_t> frames(
+      r.reply.begin() + static_cast<std::ptrdiff_t>(reply.find("\r\n\r\n") + 4), r.reply.end());
   // pong "p" (unmasked from a server), then close 1000.
   CHECK(frames == bytes({0x8A, 0x01, 'p', 0x88, 0x02, 0x03, 0xe8}));
   rt.stop();
@@ -344,8 +343,10 @@ asio::awaitable<std::vector<std::uint8_t>> raw_server(StreamPtr s) {
   }
   auto k = req.find("Sec-WebSocket-Key: ");
   auto key = req.substr(k + 19, req.find("\r\n", k) - k - 19);
-  std::string resp = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Accept: " + ws::accept_key(key) + "\r\n\r\n";
+  std::string resp =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: " +
+      ws::accept_key(key) + "\r\n\r\n";
   co_await write_all(*s, asio::buffer(resp));
   std::vector<std::uint8_t> got;
   for (int i = 0; i < 100 && got.size() < 12; ++i) {
