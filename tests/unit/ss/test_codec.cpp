@@ -324,7 +324,9 @@ TEST_CASE("ss none/dummy: the target then the data in clear") {
     std::vector<std::uint8_t> pkt;
     std::vector<std::uint8_t> data = {'x'};
     REQUIRE(!seal_packet(k, Address("1.2.3.4", 80), data.data(), 1, pkt));
-    CHECK(hex(pkt) == "010102030400" "5078");
+    CHECK(hex(pkt) ==
+          "010102030400"
+          "5078");
     Address a;
     std::size_t off = 0, len = 0;
     REQUIRE(!open_packet(k, pkt.data(), pkt.size(), &a, &off, &len));
