@@ -29,7 +29,6 @@
 #include <vector>
 
 #include "gost/core/address.hpp"
-#include "gost/core/auth.hpp"
 #include "gost/core/codec.hpp"
 
 namespace gost::relay {
