@@ -3,11 +3,12 @@
 //
 //  - Listener "http2": HTTP/2 over TLS; every request is handed to the handler.
 //  - Handler: CONNECT host:port (or the decoded Gost-Target / X-Gost-Target of GOST 2.x)
-//    becomes a tunnel after 200; Basic Proxy-Authorization checked by the auther (407 with
+//    becomes a tunnel after 200; other methods are forwarded to the origin over HTTP/1.1; Basic Proxy-Authorization checked by the auther (407 with
 //    Proxy-Authenticate: Basic realm="gost"); a service bypass gives 403; a failed dial 503.
 //  - Dialer "http2": one HTTP/2 client session per node; dial() returns a handle on it.
 //  - Connector "http2": CONNECT with :authority = target on that session, 200 or failure.
 #include <array>
+#include <cstdio>
 
 #include <asio/this_coro.hpp>
 
@@ -78,6 +79,128 @@ struct HandlerConfig {
   std::chrono::milliseconds idle_timeout{};
 };
 
+
+bool hop_by_hop(std::string_view n) {
+  return n == "connection" || n == "keep-alive" || n == "proxy-connection" ||
+         n == "transfer-encoding" || n == "upgrade" || n == "te" || n == "trailer" ||
+         n == "proxy-authorization" || n == "proxy-authenticate" || n == "host" ||
+         n == "gost-target" || n == "x-gost-target";
+}
+
+// Forwards one non-CONNECT request to the origin over HTTP/1.1 (Connection: close) and
+// answers the HTTP/2 stream with the origin's response, as GOST's http2 handler does.
+asio::awaitable<std::error_code> forward_request(Exchange& ex, Stream& up, std::string method,
+                                                 std::string path, std::string authority,
+                                                 ConnRecord& rec) {
+  http::RequestHead h;
+  h.method = method;
+  h.target = path.empty() ? "/" : path;
+  h.headers.add("Host", authority);
+  for (const auto& x : ex.request_headers()) {
+    auto n = lower(x.name);
+    if (n.empty() || n[0] == ':' || hop_by_hop(n) || n == "content-length") continue;
+    h.headers.add(x.name, x.value);
+  }
+  // HTTP/2 ends the body with END_STREAM; HTTP/1.1 needs a length: chunk it unless the method
+  // normally has none and the client sent nothing.
+  const bool no_body = method == "GET" || method == "HEAD" || method == "OPTIONS" ||
+                       method == "DELETE" || method == "TRACE";
+  const std::string* cl = find_header(ex.request_headers(), "content-length");
+  if (cl) {
+    h.headers.add("Content-Length", *cl);
+  } else if (!no_body) {
+    h.headers.add("Transfer-Encoding", "chunked");
+  }
+  h.headers.add("Connection", "close");
+  std::string head;
+  http::serialize(h, head);
+  if (auto ec = co_await write_all(up, asio::buffer(head))) co_return ec;
+  const bool chunked = !cl && !no_body;
+  std::vector<std::uint8_t> buf(16 * 1024);
+  for (;;) {
+    auto [ec, n] = co_await ex.read_some(asio::buffer(buf));
+    if (n) {
+      rec.bytes_up += n;
+      if (chunked) {
+        char pre[24];
+        int len = std::snprintf(pre, sizeof pre, "%zx\r\n", n);
+        if (auto e = co_await write_all(up, asio::buffer(pre, static_cast<std::size_t>(len)))) co_return e;
+      }
+      if (auto e = co_await write_all(up, asio::buffer(buf.data(), n))) co_return e;
+      if (chunked)
+        if (auto e = co_await write_all(up, asio::buffer(std::string_view("\r\n")))) co_return e;
+    }
+    if (ec == asio::error::eof) break;
+    if (ec) co_return ec;
+  }
+  if (chunked)
+    if (auto e = co_await write_all(up, asio::buffer(std::string_view("0\r\n\r\n")))) co_return e;
+
+  StreamReader rd(up, http::kMaxHeadSize);
+  http::ResponseHead resp;
+  for (;;) {
+    std::size_t end = http::find_head_end(Bytes(rd.data(), rd.size()));
+    if (end != http::kNotFound) {
+      auto p = http::parse_response_head(Bytes(rd.data(), end));
+      if (!p.ok()) co_return make_error_code(errc::bad_request);
+      rd.consume(end);
+      if (p.value.status >= 100 && p.value.status < 200) continue;  // interim: skip
+      resp = std::move(p.value);
+      break;
+    }
+    if (auto ec = co_await rd.fill()) co_return ec;
+  }
+  auto framing = http::response_framing(resp, method);
+  if (!framing) co_return framing.error();
+  Headers out;
+  for (auto& [k, v] : resp.headers.items) {
+    auto n = lower(k);
+    if (hop_by_hop(n)) continue;
+    out.push_back({std::move(n), v});
+  }
+  const bool empty = framing->kind == http::BodyKind::none ||
+                     (framing->kind == http::BodyKind::length && framing->length == 0);
+  if (auto ec = ex.respond(resp.status, std::move(out), empty)) co_return ec;
+  if (empty) co_return std::error_code{};
+  std::uint64_t left = framing->length;
+  http::ChunkedScanner scanner;
+  std::vector<std::uint8_t> pending = rd.take_rest();
+  for (;;) {
+    Bytes in(pending);
+    std::size_t off = 0;
+    while (off < in.size()) {
+      Bytes part = in.subspan(off);
+      Bytes data;
+      std::size_t used = part.size();
+      if (framing->kind == http::BodyKind::chunked) {
+        used = scanner.feed(part, &data);
+        if (scanner.failed()) co_return make_error_code(errc::bad_request);
+      } else if (framing->kind == http::BodyKind::length) {
+        used = static_cast<std::size_t>(std::min<std::uint64_t>(left, part.size()));
+        data = part.first(used);
+        left -= used;
+      } else {
+        data = part;
+      }
+      off += used;
+      if (!data.empty()) {
+        rec.bytes_down += data.size();
+        if (auto e = co_await write_all(ex, asio::buffer(data.data(), data.size()))) co_return e;
+      }
+      if ((framing->kind == http::BodyKind::chunked && scanner.done()) ||
+          (framing->kind == http::BodyKind::length && left == 0))
+        co_return co_await ex.shutdown_write();
+      if (used == 0 && data.empty()) break;
+    }
+    pending.resize(16 * 1024);
+    auto [ec, n] = co_await up.read_some(asio::buffer(pending));
+    pending.resize(n);
+    if (ec == asio::error::eof && framing->kind == http::BodyKind::until_close)
+      co_return co_await ex.shutdown_write();
+    if (ec) co_return ec;
+  }
+}
+
 class Http2Handler final : public Handler {
  public:
   explicit Http2Handler(HandlerConfig cfg) : cfg_(std::move(cfg)) {}
@@ -142,13 +265,6 @@ class Http2Handler final : public Handler {
         co_return;
       }
     }
-    if (!connect) {
-      // GOST forwards other methods as HTTP/1.1 to the origin; not implemented here.
-      ex->respond(501, {}, true);
-      rec.ec = make_error_code(errc::unsupported);
-      rec.error = "http2: only CONNECT is supported";
-      co_return;
-    }
     SelectOptions sel;
     sel.network = "tcp";
     sel.addr = rec.target;
@@ -162,6 +278,17 @@ class Http2Handler final : public Handler {
     if (!up) {
       ex->respond(503, {}, true);
       rec.ec = up.error();
+      co_return;
+    }
+    if (!connect) {
+      const std::string* path = find_header(rq, ":path");
+      // Named arguments: GCC 12 destroys a temporary passed to a coroutine twice.
+      std::string m = *method;
+      std::string pth = path ? *path : std::string("/");
+      auto ec = co_await forward_request(*ex, **up, m, pth, host, rec);
+      if (ec && ex->status() == 0) ex->respond(503, {}, true);
+      if (ec) rec.ec = ec;
+      (*up)->close();
       co_return;
     }
     if (auto ec = ex->respond(200, cfg_.extra, false)) {

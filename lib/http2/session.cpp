@@ -77,6 +77,7 @@ struct StreamState {
   bool out_eof = false;       // shutdown_write() called
   bool out_done = false;      // END_STREAM (or trailers) handed to nghttp2
   bool deferred = false;      // the provider returned DEFERRED: resume_data() needed
+  bool end_sent = false;      // our END_STREAM went out
   bool closed = false;        // nghttp2 closed the stream
   std::uint32_t close_code = 0;
   bool detached = false;      // the Exchange handle is gone
@@ -176,6 +177,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   static int on_data_chunk(nghttp2_session*, uint8_t flags, int32_t stream_id, const uint8_t* data,
                            size_t len, void* user);
   static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* user);
+  static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user);
   static ssize_t read_data(nghttp2_session*, int32_t stream_id, uint8_t* buf, size_t length,
                            uint32_t* data_flags, nghttp2_data_source* source, void* user);
 
@@ -228,6 +230,7 @@ std::error_code SessionImpl::init() {
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
   nghttp2_option* opt = nullptr;
   if (nghttp2_option_new(&opt) != 0) {
     nghttp2_session_callbacks_del(cbs);
@@ -420,26 +423,32 @@ void SessionImpl::detach(StreamState& st) noexcept {
   st.in_off = 0;
   consumed(st, left);
   if (closed_ || st.closed) return;
-  // Like closing a TCP socket: once the peer has finished sending, what we still have queued
-  // drains and the stream ends with END_STREAM; otherwise the peer is told to stop (RST_STREAM).
-  if (st.in_eof) {
-    if (!st.out_eof) {
-      st.out_eof = true;
-      if (server_ && !st.responded) {
-        submit_response(st, 200, {}, true);
-        return;
-      }
-      if (!st.has_provider) return;  // the request/response already ended
-      if (st.deferred) {
-        st.deferred = false;
-        nghttp2_session_resume_data(ng_, st.id);
-      }
+  // Like closing a TCP socket: what we still have queued drains and our side ends with
+  // END_STREAM. If the peer has not finished sending, it is then told to stop: RST_STREAM
+  // NO_ERROR right after our END_STREAM when we had ended our side (a complete response), or
+  // CANCEL at once when we had not.
+  if (!st.out_eof) {
+    if (!st.in_eof) {
+      nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, st.id, NGHTTP2_CANCEL);
       kick();
+      return;
     }
+    st.out_eof = true;
+    if (server_ && !st.responded) {
+      submit_response(st, 200, {}, true);
+      return;
+    }
+    if (st.has_provider && st.deferred) {
+      st.deferred = false;
+      nghttp2_session_resume_data(ng_, st.id);
+    }
+    kick();
     return;
   }
-  nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, st.id, NGHTTP2_CANCEL);
-  kick();
+  if (!st.in_eof && st.end_sent) {
+    nghttp2_submit_rst_stream(ng_, NGHTTP2_FLAG_NONE, st.id, NGHTTP2_NO_ERROR);
+    kick();
+  }
 }
 
 std::error_code SessionImpl::submit_response(StreamState& st, int status, Headers headers,
@@ -557,6 +566,19 @@ int SessionImpl::on_data_chunk(nghttp2_session* ng, uint8_t, int32_t stream_id,
   }
   st->in.insert(st->in.end(), data, data + len);
   st->rd.notify();
+  return 0;
+}
+
+int SessionImpl::on_frame_send(nghttp2_session* ng, const nghttp2_frame* frame, void* user) {
+  auto* self = static_cast<SessionImpl*>(user);
+  if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
+      !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+    return 0;
+  auto* st = self->state(frame->hd.stream_id);
+  if (!st) return 0;
+  st->end_sent = true;
+  if (st->detached && !st->in_eof)
+    nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
   return 0;
 }
 
