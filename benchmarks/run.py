@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -108,8 +109,8 @@ def socat_fwd(a, target):
 def haproxy_cfg(port, target, splice):
     opts = "    option splice-auto\n" if splice else ""
     return f"""global
-    maxconn 8000
-    maxpipes 1000
+    maxconn 9200
+    maxpipes 300
 defaults
     mode tcp
     timeout connect 5s
@@ -348,8 +349,13 @@ def measure(a, scenario, family, name, factory, targets):
             n = int(scenario[4:])
             base = rss_kib(proc.pid)
             lg = start([a.loadgen, "idle", px, tgt, str(n)], stdin=subprocess.PIPE)
-            line = lg.stdout.readline().decode()
+            ready, _, _ = select.select([lg.stdout], [], [], 120)
+            line = lg.stdout.readline().decode() if ready else ""
+            if not line:
+                stop(lg)
+                raise RuntimeError("idle loadgen: no 'ready' within 120 s")
             if not line.startswith("ready"):
+                stop(lg)
                 raise RuntimeError("idle loadgen failed")
             used = rss_kib(proc.pid) - base
             lg.stdin.close()

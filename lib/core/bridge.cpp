@@ -13,6 +13,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -51,6 +52,8 @@ using clock_type = std::chrono::steady_clock;
 struct Shared {
   clock_type::time_point last_activity = clock_type::now();
   bool done = false;
+  int ended = 0;                          // directions that finished
+  asio::steady_timer* watchdog = nullptr;  // the idle watch, while it runs
 };
 
 bool benign(const std::error_code& ec) {
@@ -59,42 +62,28 @@ bool benign(const std::error_code& ec) {
          ec == asio::error::bad_descriptor;
 }
 
+void direction_ended(Shared& sh) {
+  if (++sh.ended == 2 && sh.watchdog) sh.watchdog->cancel();
+}
+
+// One direction. No timer per read: the idle limit is kept by idle_watch(), which closes both
+// streams when nothing moved for the whole period (so a datagram costs no timer set-up).
 asio::awaitable<void> copy_stream(Stream& from, Stream& to, std::uint64_t& count, std::error_code& err,
-                                  Shared& sh, std::chrono::milliseconds idle) {
+                                  Shared& sh) {
   const bool datagram = from.is_datagram() || to.is_datagram();
   std::unique_ptr<core::PooledBuffer> buf;
   bool bulk = false;  // the last read filled the buffer: more data is likely already waiting
   for (;;) {
     if (!bulk && !datagram) {
       buf.reset();  // idle connections hold no buffer
-      std::error_code ec;
-      if (idle.count() > 0) {
-        auto r = co_await with_timeout(from.wait_readable(), idle);
-        if (!r) {
-          if (sh.done || clock_type::now() - sh.last_activity >= idle) break;
-          continue;
-        }
-        ec = *r;
-      } else {
-        ec = co_await from.wait_readable();
-      }
+      std::error_code ec = co_await from.wait_readable();
       if (ec) {
-        if (!benign(ec)) err = ec;
+        if (!benign(ec) && !sh.done) err = ec;
         break;
       }
     }
     if (!buf) buf = std::make_unique<core::PooledBuffer>();
-    IoResult r;
-    if (idle.count() > 0) {
-      auto t = co_await with_timeout(from.read_some(asio::buffer(buf->data(), buf->size())), idle);
-      if (!t) {
-        if (sh.done || clock_type::now() - sh.last_activity >= idle) break;
-        continue;
-      }
-      r = *t;
-    } else {
-      r = co_await from.read_some(asio::buffer(buf->data(), buf->size()));
-    }
+    IoResult r = co_await from.read_some(asio::buffer(buf->data(), buf->size()));
     if (r.bytes > 0) {
       sh.last_activity = clock_type::now();
       std::error_code wec;
@@ -104,25 +93,44 @@ asio::awaitable<void> copy_stream(Stream& from, Stream& to, std::uint64_t& count
         wec = co_await write_all(to, asio::buffer(buf->data(), r.bytes));
       }
       if (wec) {
-        if (!benign(wec)) err = wec;
+        if (!benign(wec) && !sh.done) err = wec;
         break;
       }
       count += r.bytes;
       bulk = r.bytes == buf->size();
     }
     if (r.ec) {
-      if (!benign(r.ec)) err = r.ec;
+      if (!benign(r.ec) && !sh.done) err = r.ec;
       if (r.ec == asio::error::eof && !datagram) {
         co_await to.shutdown_write();  // half-close: the other direction keeps going
+        direction_ended(sh);
         co_return;
       }
       break;
     }
   }
-  // An error, an idle datagram session or a cancelled read ends both directions.
+  // An error, an idle session or a cancelled read ends both directions.
   sh.done = true;
   from.close();
   to.close();
+  direction_ended(sh);
+}
+
+asio::awaitable<void> idle_watch(Stream& a, Stream& b, Shared& sh, std::chrono::milliseconds idle) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  sh.watchdog = &timer;
+  while (sh.ended < 2) {
+    timer.expires_at(sh.last_activity + idle);
+    co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    if (sh.ended >= 2) break;
+    if (clock_type::now() - sh.last_activity >= idle) {
+      sh.done = true;  // idle in both directions for the whole period
+      a.close();
+      b.close();
+      break;
+    }
+  }
+  sh.watchdog = nullptr;
 }
 
 // ---- splice(2) fast path: TCP to TCP through a pipe, no copy into user space.
@@ -366,8 +374,12 @@ asio::awaitable<BridgeResult> copy_bridge(Stream& a, Stream& b, BridgeOptions op
   BridgeResult res;
   Shared sh;
   std::error_code e1, e2;
-  co_await (copy_stream(a, b, res.a_to_b, e1, sh, opts.idle_timeout) &&
-            copy_stream(b, a, res.b_to_a, e2, sh, opts.idle_timeout));
+  if (opts.idle_timeout.count() > 0) {
+    co_await (copy_stream(a, b, res.a_to_b, e1, sh) && copy_stream(b, a, res.b_to_a, e2, sh) &&
+              idle_watch(a, b, sh, opts.idle_timeout));
+  } else {
+    co_await (copy_stream(a, b, res.a_to_b, e1, sh) && copy_stream(b, a, res.b_to_a, e2, sh));
+  }
   res.ec = e1 ? e1 : e2;
   a.close();
   b.close();

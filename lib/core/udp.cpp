@@ -277,28 +277,43 @@ class UdpDialer final : public Dialer {
 
 class UdpPacketConn final : public PacketConn {
  public:
-  explicit UdpPacketConn(udp::socket s) : sock_(std::move(s)) {}
+  explicit UdpPacketConn(udp::socket s) : sock_(std::move(s)) {
+    std::error_code ec;
+    auto ep = sock_.local_endpoint(ec);
+    v6_ = !ec && ep.protocol() == udp::v6();
+  }
   ~UdpPacketConn() override { close(); }
   asio::any_io_executor get_executor() override { return sock_.get_executor(); }
   asio::awaitable<PacketResult> recv_from(asio::mutable_buffer buf) override {
     udp::endpoint from;
     auto [ec, n] = co_await sock_.async_receive_from(buf, from, use_tuple);
-    co_return PacketResult{ec, n, ec ? Address{} : from_endpoint(from)};
+    if (ec) co_return PacketResult{ec, n, Address{}};
+    // Relays mostly hear from one peer: format its address once.
+    if (from != last_from_) {
+      last_from_ = from;
+      last_from_addr_ = from_endpoint(from);
+    }
+    co_return PacketResult{ec, n, last_from_addr_};
   }
   asio::awaitable<std::error_code> send_to(asio::const_buffer buf, Address to) override {
+    const udp& proto = v6_ ? udp::v6() : udp::v4();
     udp::endpoint ep;
-    if (auto ip = to.ip()) {
-      ep = for_socket(sock_.local_endpoint().protocol(), *ip, to.port);
+    if (have_to_ && to.port == last_to_.port && to.host == last_to_.host) {
+      ep = last_to_ep_;  // the same target as last time: no parsing or resolving
+    } else if (auto ip = to.ip()) {
+      ep = for_socket(proto, *ip, to.port);
+      last_to_ = std::move(to);
+      last_to_ep_ = ep;
+      have_to_ = true;
     } else {
       // Cache the last resolution: relays mostly talk to the same few names.
       if (to.host != cached_host_) {
         udp::resolver res(sock_.get_executor());
         auto [ec, r] = co_await res.async_resolve(to.host, "0", use_tuple);
         if (ec || r.empty()) co_return make_error_code(errc::host_unreachable);
-        const bool v6 = sock_.local_endpoint().protocol() == udp::v6();
         asio::ip::address chosen;
         for (auto& e : r) {
-          if (e.endpoint().address().is_v4() || v6) {
+          if (e.endpoint().address().is_v4() || v6_) {
             chosen = e.endpoint().address();
             break;
           }
@@ -307,7 +322,7 @@ class UdpPacketConn final : public PacketConn {
         cached_host_ = to.host;
         cached_ip_ = chosen;
       }
-      ep = for_socket(sock_.local_endpoint().protocol(), cached_ip_, to.port);
+      ep = for_socket(proto, cached_ip_, to.port);
     }
     auto [ec, n] = co_await sock_.async_send_to(buf, ep, use_tuple);
     (void)n;
@@ -325,6 +340,12 @@ class UdpPacketConn final : public PacketConn {
 
  private:
   udp::socket sock_;
+  bool v6_ = false;
+  bool have_to_ = false;
+  udp::endpoint last_from_;
+  Address last_from_addr_;
+  Address last_to_;
+  udp::endpoint last_to_ep_;
   std::string cached_host_;
   asio::ip::address cached_ip_;
 };
