@@ -1,14 +1,14 @@
 #include "http2/common.hpp"
 
-#include <algorithm>
-#include <cstring>
+#include <nghttp2/nghttp2.h>
 
+#include <algorithm>
 #include <asio/error.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
-#include <nghttp2/nghttp2.h>
+#include <cstring>
 
 #include "http2/grpc_codec.hpp"
 
@@ -20,7 +20,9 @@ constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 // --- StreamQueue ---------------------------------------------------------------------------
 
 StreamQueue::StreamQueue(asio::any_io_executor ex, std::size_t cap)
-    : ex_(ex), cap_(std::max<std::size_t>(cap, 1)), timer_(ex, asio::steady_timer::time_point::max()) {}
+    : ex_(ex),
+      cap_(std::max<std::size_t>(cap, 1)),
+      timer_(ex, asio::steady_timer::time_point::max()) {}
 
 bool StreamQueue::push(StreamPtr s) {
   {
@@ -114,7 +116,8 @@ std::string lower(std::string_view s) {
 Options session_options(const Metadata& md) {
   Options o;
   auto streams = md.get_int("http2.maxConcurrentStreams", 0);
-  if (streams > 0 && streams <= 1 << 20) o.max_concurrent_streams = static_cast<std::uint32_t>(streams);
+  if (streams > 0 && streams <= 1 << 20)
+    o.max_concurrent_streams = static_cast<std::uint32_t>(streams);
   auto win = md.get_int("http2.streamWindow", 0);
   if (win >= 65535 && win <= 0x7fffffff) o.stream_window = static_cast<std::uint32_t>(win);
   auto cwin = md.get_int("http2.connectionWindow", 0);

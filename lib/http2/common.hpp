@@ -1,15 +1,14 @@
 #pragma once
 // Internal pieces shared by the h2/h2c, http2 and grpc transports.
 
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/steady_timer.hpp>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <asio/any_io_executor.hpp>
-#include <asio/awaitable.hpp>
-#include <asio/steady_timer.hpp>
 
 #include "gost/core/registry.hpp"
 #include "gost/http2/session.hpp"

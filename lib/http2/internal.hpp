@@ -3,8 +3,8 @@
 
 #include <memory>
 #include <optional>
-#include <string_view>
 #include <string>
+#include <string_view>
 
 #include "gost/core/registry.hpp"
 #include "http2/common.hpp"

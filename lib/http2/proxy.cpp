@@ -3,14 +3,14 @@
 //
 //  - Listener "http2": HTTP/2 over TLS; every request is handed to the handler.
 //  - Handler: CONNECT host:port (or the decoded Gost-Target / X-Gost-Target of GOST 2.x)
-//    becomes a tunnel after 200; other methods are forwarded to the origin over HTTP/1.1; Basic Proxy-Authorization checked by the auther (407 with
-//    Proxy-Authenticate: Basic realm="gost"); a service bypass gives 403; a failed dial 503.
+//    becomes a tunnel after 200; other methods are forwarded to the origin over HTTP/1.1; Basic
+//    Proxy-Authorization checked by the auther (407 with Proxy-Authenticate: Basic realm="gost"); a
+//    service bypass gives 403; a failed dial 503.
 //  - Dialer "http2": one HTTP/2 client session per node; dial() returns a handle on it.
 //  - Connector "http2": CONNECT with :authority = target on that session, 200 or failure.
 #include <array>
-#include <cstdio>
-
 #include <asio/this_coro.hpp>
+#include <cstdio>
 
 #include "gost/core/timeout.hpp"
 #include "gost/http2/http2.hpp"
@@ -41,8 +41,10 @@ std::uint32_t crc32_ieee(std::string_view s) {
 std::optional<std::string> base64url_decode(std::string_view in) {
   std::string s(in);
   for (auto& c : s) {
-    if (c == '-') c = '+';
-    else if (c == '_') c = '/';
+    if (c == '-')
+      c = '+';
+    else if (c == '_')
+      c = '/';
   }
   return http::base64_decode(s);
 }
@@ -78,7 +80,6 @@ struct HandlerConfig {
   std::vector<std::string> knock;
   std::chrono::milliseconds idle_timeout{};
 };
-
 
 bool hop_by_hop(std::string_view n) {
   return n == "connection" || n == "keep-alive" || n == "proxy-connection" ||
@@ -124,7 +125,8 @@ asio::awaitable<std::error_code> forward_request(Exchange& ex, Stream& up, std::
       if (chunked) {
         char pre[24];
         int len = std::snprintf(pre, sizeof pre, "%zx\r\n", n);
-        if (auto e = co_await write_all(up, asio::buffer(pre, static_cast<std::size_t>(len)))) co_return e;
+        if (auto e = co_await write_all(up, asio::buffer(pre, static_cast<std::size_t>(len))))
+          co_return e;
       }
       if (auto e = co_await write_all(up, asio::buffer(buf.data(), n))) co_return e;
       if (chunked)
@@ -352,7 +354,8 @@ class Http2Dialer final : public Dialer {
   }
 
   asio::awaitable<Result<StreamPtr>> handshake(StreamPtr s, Address addr) override {
-    if (auto* h = dynamic_cast<SessionHandle*>(s.get()); h && h->take_fresh()) co_return std::move(s);
+    if (auto* h = dynamic_cast<SessionHandle*>(s.get()); h && h->take_fresh())
+      co_return std::move(s);
     auto r = co_await start(std::move(s), addr, true);
     if (!r) co_return r.error();
     co_return StreamPtr(std::make_unique<SessionHandle>(*r));
@@ -363,7 +366,8 @@ class Http2Dialer final : public Dialer {
  private:
   asio::awaitable<Result<SessionPtr>> start(StreamPtr conn, Address addr, bool own) {
     if (tls_) {
-      auto t = co_await with_timeout(tls_->handshake(std::move(conn), addr.host), kHandshakeTimeout);
+      auto t =
+          co_await with_timeout(tls_->handshake(std::move(conn), addr.host), kHandshakeTimeout);
       if (!t) co_return errc::timeout;
       if (!*t) co_return t->error();
       conn = std::move(**t);

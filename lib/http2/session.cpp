@@ -5,13 +5,11 @@
 // callbacks only update per-stream state and wake waiters; they never suspend. Automatic
 // WINDOW_UPDATEs are off: the window is given back by nghttp2_session_consume() when the
 // application reads, which is what bounds every receive buffer.
+#include "gost/http2/session.hpp"
+
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
-#include <cstring>
-#include <deque>
-#include <map>
-
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/error.hpp>
@@ -19,8 +17,9 @@
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
-
-#include "gost/http2/session.hpp"
+#include <cstring>
+#include <deque>
+#include <map>
 
 namespace gost::http2 {
 namespace {
@@ -74,13 +73,13 @@ struct StreamState {
   bool in_eof = false;
   std::vector<std::uint8_t> out;
   std::size_t out_off = 0;
-  bool out_eof = false;       // shutdown_write() called
-  bool out_done = false;      // END_STREAM (or trailers) handed to nghttp2
-  bool deferred = false;      // the provider returned DEFERRED: resume_data() needed
-  bool end_sent = false;      // our END_STREAM went out
-  bool closed = false;        // nghttp2 closed the stream
+  bool out_eof = false;   // shutdown_write() called
+  bool out_done = false;  // END_STREAM (or trailers) handed to nghttp2
+  bool deferred = false;  // the provider returned DEFERRED: resume_data() needed
+  bool end_sent = false;  // our END_STREAM went out
+  bool closed = false;    // nghttp2 closed the stream
   std::uint32_t close_code = 0;
-  bool detached = false;      // the Exchange handle is gone
+  bool detached = false;  // the Exchange handle is gone
   Signal rd, wr, hd;
 
   std::size_t in_size() const noexcept { return in.size() - in_off; }
@@ -92,7 +91,8 @@ class SessionImpl;
 
 class ExchangeImpl final : public Exchange {
  public:
-  ExchangeImpl(std::shared_ptr<SessionImpl> s, StatePtr st) : s_(std::move(s)), st_(std::move(st)) {}
+  ExchangeImpl(std::shared_ptr<SessionImpl> s, StatePtr st)
+      : s_(std::move(s)), st_(std::move(st)) {}
   ~ExchangeImpl() override { close(); }
 
   asio::any_io_executor get_executor() override;
@@ -224,7 +224,8 @@ std::error_code ng_error(int rv) {
 
 std::error_code SessionImpl::init() {
   nghttp2_session_callbacks* cbs = nullptr;
-  if (nghttp2_session_callbacks_new(&cbs) != 0) return make_error_code(std::errc::not_enough_memory);
+  if (nghttp2_session_callbacks_new(&cbs) != 0)
+    return make_error_code(std::errc::not_enough_memory);
   nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
@@ -497,8 +498,7 @@ int SessionImpl::on_header(nghttp2_session* ng, const nghttp2_frame* frame, cons
   if (!st) return 0;
   st->header_bytes += namelen + valuelen + 32;
   if (st->header_bytes > self->opts_.max_header_bytes) {
-    nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
-                              NGHTTP2_REFUSED_STREAM);
+    nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   }
   Header h{std::string(reinterpret_cast<const char*>(name), namelen),
@@ -552,8 +552,8 @@ int SessionImpl::on_frame_recv(nghttp2_session* ng, const nghttp2_frame* frame, 
   return 0;
 }
 
-int SessionImpl::on_data_chunk(nghttp2_session* ng, uint8_t, int32_t stream_id,
-                               const uint8_t* data, size_t len, void* user) {
+int SessionImpl::on_data_chunk(nghttp2_session* ng, uint8_t, int32_t stream_id, const uint8_t* data,
+                               size_t len, void* user) {
   auto* self = static_cast<SessionImpl*>(user);
   auto* st = self->state(stream_id);
   if (!st || st->detached) {
@@ -598,9 +598,8 @@ int SessionImpl::on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t e
   return 0;
 }
 
-ssize_t SessionImpl::read_data(nghttp2_session* ng, int32_t stream_id, uint8_t* buf,
-                               size_t length, uint32_t* data_flags, nghttp2_data_source* source,
-                               void*) {
+ssize_t SessionImpl::read_data(nghttp2_session* ng, int32_t stream_id, uint8_t* buf, size_t length,
+                               uint32_t* data_flags, nghttp2_data_source* source, void*) {
   auto* st = static_cast<StreamState*>(source->ptr);
   std::size_t n = std::min(length, st->out_size());
   if (n > 0) {
@@ -664,7 +663,8 @@ asio::awaitable<std::error_code> ExchangeImpl::wait_readable() {
   auto st = st_;
   for (;;) {
     if (closed_) co_return make_error_code(errc::closed);
-    if (st->in_size() > 0 || st->in_eof || st->closed || self_s->is_closed()) co_return std::error_code{};
+    if (st->in_size() > 0 || st->in_eof || st->closed || self_s->is_closed())
+      co_return std::error_code{};
     if (!co_await st->rd.wait()) co_return make_error_code(asio::error::operation_aborted);
   }
 }
@@ -675,7 +675,8 @@ asio::awaitable<IoResult> ExchangeImpl::write_some(asio::const_buffer buf) {
   const std::size_t cap = std::max<std::size_t>(self_s->opts().write_buffer, 1);
   for (;;) {
     if (closed_) co_return IoResult{make_error_code(errc::closed), 0};
-    if (st->out_eof || st->closed || self_s->is_closed() || (self_s->server() && st->responded && !st->has_provider))
+    if (st->out_eof || st->closed || self_s->is_closed() ||
+        (self_s->server() && st->responded && !st->has_provider))
       co_return IoResult{make_error_code(asio::error::broken_pipe), 0};
     if (buf.size() == 0) co_return IoResult{};
     if (st->out_size() < cap) break;

@@ -47,7 +47,8 @@ Result<std::shared_ptr<TlsServer>, ConfigError> make_tls_server(const Metadata& 
   auto opts = tls::server_options_from(md);
   opts.alpn = {"h2"};
   auto ctx = tls::make_server_context(opts);
-  if (!ctx) return config_error("http2: cannot build the TLS server context: " + ctx.error().message());
+  if (!ctx)
+    return config_error("http2: cannot build the TLS server context: " + ctx.error().message());
   return std::shared_ptr<TlsServer>(std::make_shared<TlsServerImpl>(std::move(*ctx)));
 }
 
@@ -55,7 +56,8 @@ Result<std::shared_ptr<TlsClient>, ConfigError> make_tls_client(const Metadata& 
   auto opts = tls::client_options_from(md);
   opts.alpn = {"h2"};
   auto ctx = tls::make_client_context(opts);
-  if (!ctx) return config_error("http2: cannot build the TLS client context: " + ctx.error().message());
+  if (!ctx)
+    return config_error("http2: cannot build the TLS client context: " + ctx.error().message());
   return std::shared_ptr<TlsClient>(std::make_shared<TlsClientImpl>(std::move(*ctx)));
 }
 #else

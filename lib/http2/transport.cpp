@@ -188,7 +188,8 @@ class TunnelDialer final : public Dialer {
   }
 
   asio::awaitable<Result<StreamPtr>> handshake(StreamPtr s, Address addr) override {
-    if (auto* d = dynamic_cast<DialedStream*>(s.get()); d && d->take_fresh()) co_return std::move(s);
+    if (auto* d = dynamic_cast<DialedStream*>(s.get()); d && d->take_fresh())
+      co_return std::move(s);
     // Mid-chain: a session of its own over the stream the previous node gave, ended with it.
     auto sr = co_await start_session(std::move(s), addr, true);
     if (!sr) co_return sr.error();
@@ -241,7 +242,10 @@ class TunnelDialer final : public Dialer {
       if (cfg_.path.empty()) {
         h = {{":method", "CONNECT"}, {":authority", authority}};
       } else {
-        h = {{":method", "GET"}, {":scheme", scheme}, {":authority", authority}, {":path", cfg_.path}};
+        h = {{":method", "GET"},
+             {":scheme", scheme},
+             {":authority", authority},
+             {":path", cfg_.path}};
       }
     }
     for (const auto& x : cfg_.headers) h.push_back(x);
@@ -289,7 +293,8 @@ std::string first_string(const Metadata& md, std::initializer_list<std::string_v
 
 }  // namespace
 
-Result<ListenerPtr, ConfigError> make_listener(const ListenerArgs& args, ListenKind kind, bool tls) {
+Result<ListenerPtr, ConfigError> make_listener(const ListenerArgs& args, ListenKind kind,
+                                               bool tls) {
   auto cfg = std::make_shared<ListenConfig>();
   cfg->kind = kind;
   const auto& md = args.metadata;
@@ -299,7 +304,8 @@ Result<ListenerPtr, ConfigError> make_listener(const ListenerArgs& args, ListenK
   if (backlog <= 0) backlog = 128;
   cfg->backlog = static_cast<std::size_t>(backlog);
   if (kind == ListenKind::tunnel) cfg->path = md.get_string("path");
-  if (kind == ListenKind::grpc) cfg->path = grpc::tunnel_path(first_string(md, {"grpc.path", "path"}));
+  if (kind == ListenKind::grpc)
+    cfg->path = grpc::tunnel_path(first_string(md, {"grpc.path", "path"}));
   if (tls) {
     auto t = make_tls_server(md);
     if (!t) return t.error();

@@ -2,13 +2,12 @@
 // that answers every request and reads its body as the tunnel listener does; also runs the
 // gRPC Chunk parser over the same bytes. The session must end (not hang, not crash) on any
 // input.
-#include <cstdint>
-#include <cstring>
-#include <vector>
-
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
+#include <cstdint>
+#include <cstring>
+#include <vector>
 
 #include "gost/http2/session.hpp"
 #include "http2/grpc_codec.hpp"
@@ -78,7 +77,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<std::uint8_t> in;
   if (size > 0 && (data[0] & 1)) in.assign(kPreface, kPreface + sizeof(kPreface) - 1);
   in.insert(in.end(), data, data + size);
-  auto s = gost::http2::Session::server(std::make_unique<InputStream>(ctx.get_executor(), std::move(in)));
+  auto s = gost::http2::Session::server(
+      std::make_unique<InputStream>(ctx.get_executor(), std::move(in)));
   if (!s) return 0;
   asio::co_spawn(ctx, accept_loop(*s), asio::detached);
   // Bounded: the input is finite, so the session ends at EOF.

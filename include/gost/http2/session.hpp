@@ -19,15 +19,14 @@
 // with an error. Closing an exchange that has not finished both ways resets it (RST_STREAM
 // CANCEL).
 
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <asio/any_io_executor.hpp>
-#include <asio/awaitable.hpp>
 
 #include "gost/core/error.hpp"
 #include "gost/core/stream.hpp"
@@ -47,9 +46,9 @@ struct Options {
   std::uint32_t max_concurrent_streams = 100;  // SETTINGS_MAX_CONCURRENT_STREAMS we advertise
   std::uint32_t stream_window = 256 * 1024;    // per-stream receive window (max bytes buffered)
   std::uint32_t connection_window = 4 * 1024 * 1024;  // connection receive window
-  std::size_t write_buffer = 64 * 1024;        // per-stream bytes write_some() may hold unsent
-  std::size_t accept_backlog = 128;            // server: requests waiting for accept()
-  std::size_t max_header_bytes = 64 * 1024;    // a header block larger than this resets the stream
+  std::size_t write_buffer = 64 * 1024;      // per-stream bytes write_some() may hold unsent
+  std::size_t accept_backlog = 128;          // server: requests waiting for accept()
+  std::size_t max_header_bytes = 64 * 1024;  // a header block larger than this resets the stream
   bool close_when_idle = false;  // end the session (GOAWAY) once its last exchange has closed
 };
 

@@ -10,7 +10,8 @@ using namespace gost::http2;
 TEST_CASE("grpc: Chunk framing is grpc-go's", "[http2][grpc]") {
   std::vector<std::uint8_t> out;
   const std::string hello = "hello";
-  grpc::serialize_chunk(Bytes(reinterpret_cast<const std::uint8_t*>(hello.data()), hello.size()), out);
+  grpc::serialize_chunk(Bytes(reinterpret_cast<const std::uint8_t*>(hello.data()), hello.size()),
+                        out);
   // | 0 | len=7 | 0x0A 0x05 "hello" |
   std::vector<std::uint8_t> want{0, 0, 0, 0, 7, 0x0A, 5, 'h', 'e', 'l', 'l', 'o'};
   CHECK(out == want);

@@ -1,10 +1,5 @@
 // The http2 handler and connector over an in-memory HTTP/2 session: CONNECT tunnels through
 // the connector's request, Basic proxy auth (407), non-CONNECT forwarding to an HTTP/1.1 origin.
-#include <catch2/catch.hpp>
-
-#include <atomic>
-#include <thread>
-
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
@@ -12,6 +7,9 @@
 #include <asio/read_until.hpp>
 #include <asio/streambuf.hpp>
 #include <asio/write.hpp>
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <thread>
 
 #include "gost/core/chain.hpp"
 #include "gost/http2/http2.hpp"
@@ -139,11 +137,11 @@ asio::awaitable<void> client(SessionPtr cli, ConnectorPtr conn, std::uint16_t ec
     }
   }
   // The connector refuses a stream that is not the http2 dialer's session handle.
-  auto bad = co_await conn->connect(std::make_unique<gost::test::PipeStream>(
-                                        cli->get_executor(),
-                                        std::make_shared<gost::test::PipeBuf>(cli->get_executor(), 1),
-                                        std::make_shared<gost::test::PipeBuf>(cli->get_executor(), 1)),
-                                    "tcp", echo);
+  auto bad = co_await conn->connect(
+      std::make_unique<gost::test::PipeStream>(
+          cli->get_executor(), std::make_shared<gost::test::PipeBuf>(cli->get_executor(), 1),
+          std::make_shared<gost::test::PipeBuf>(cli->get_executor(), 1)),
+      "tcp", echo);
   if (bad) out->connect_ec = make_error_code(errc::bad_request);
   *done = true;
 }
@@ -158,7 +156,8 @@ asio::awaitable<void> auth_client(SessionPtr cli, int* status, std::string* real
     if (auto* v = find_header((*r)->response_headers(), "proxy-authenticate")) *realm = *v;
   }
   // "u:p" in base64 is dTpw.
-  Headers h2{{":method", "CONNECT"}, {":authority", "127.0.0.1:9"}, {"proxy-authorization", "Basic dTpw"}};
+  Headers h2{
+      {":method", "CONNECT"}, {":authority", "127.0.0.1:9"}, {"proxy-authorization", "Basic dTpw"}};
   auto r2 = co_await cli->request(h2, false);
   if (r2) *ok_status = (*r2)->status();
   *done = true;

@@ -2,15 +2,14 @@
 // An in-memory, bounded, bidirectional byte pipe: two Streams on one executor.
 
 #include <algorithm>
-#include <cstring>
-#include <memory>
-#include <vector>
-
 #include <asio/error.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
+#include <cstring>
+#include <memory>
+#include <vector>
 
 #include "gost/core/error.hpp"
 #include "gost/core/stream.hpp"
@@ -19,7 +18,8 @@ namespace gost::test {
 
 struct PipeBuf {
   explicit PipeBuf(asio::any_io_executor ex, std::size_t capacity)
-      : cap(capacity), rd(ex, asio::steady_timer::time_point::max()),
+      : cap(capacity),
+        rd(ex, asio::steady_timer::time_point::max()),
         wr(ex, asio::steady_timer::time_point::max()) {}
   std::vector<unsigned char> data;
   std::size_t cap;

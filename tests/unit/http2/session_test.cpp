@@ -1,16 +1,16 @@
 // HTTP/2 session over an in-memory stream pair: requests, many concurrent streams, flow
 // control (backpressure), resets and bad input.
-#include <catch2/catch.hpp>
-#include <iostream>
+#include "gost/http2/session.hpp"
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
-#include <asio/experimental/awaitable_operators.hpp>
+#include <catch2/catch.hpp>
+#include <iostream>
 
 #include "gost/core/timeout.hpp"
-#include "gost/http2/session.hpp"
 #include "unit/http2/pipe.hpp"
 
 using namespace gost;
@@ -23,7 +23,8 @@ namespace {
 constexpr auto tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
 // Runs the io_context until done is set (bounded).
-void run_until(asio::io_context& ctx, const bool& done, std::chrono::seconds limit = std::chrono::seconds(20)) {
+void run_until(asio::io_context& ctx, const bool& done,
+               std::chrono::seconds limit = std::chrono::seconds(20)) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (!done && std::chrono::steady_clock::now() < deadline) {
     ctx.run_for(std::chrono::milliseconds(50));
@@ -32,7 +33,8 @@ void run_until(asio::io_context& ctx, const bool& done, std::chrono::seconds lim
 }
 
 Headers post_headers(std::string path = "/x") {
-  return {{":method", "POST"}, {":scheme", "http"}, {":authority", "test"}, {":path", std::move(path)}};
+  return {
+      {":method", "POST"}, {":scheme", "http"}, {":authority", "test"}, {":path", std::move(path)}};
 }
 
 asio::awaitable<std::string> read_all(Stream& s) {
@@ -68,16 +70,18 @@ asio::awaitable<void> echo_server(SessionPtr s) {
   }
 }
 
-
 // Accepts one request, answers it and leaves the exchange in *slot.
-asio::awaitable<void> accept_respond(SessionPtr srv, std::shared_ptr<ExchangePtr> slot, int status, bool end) {
+asio::awaitable<void> accept_respond(SessionPtr srv, std::shared_ptr<ExchangePtr> slot, int status,
+                                     bool end) {
   auto r = co_await srv->accept();
   if (!r) co_return;
   (*r)->respond(status, {}, end);
   *slot = std::move(*r);
 }
 
-asio::awaitable<std::pair<Result<ExchangePtr>, ExchangePtr>> open_pair(SessionPtr cli, SessionPtr srv, bool end, int status = 200) {
+asio::awaitable<std::pair<Result<ExchangePtr>, ExchangePtr>> open_pair(SessionPtr cli,
+                                                                       SessionPtr srv, bool end,
+                                                                       int status = 200) {
   auto slot = std::make_shared<ExchangePtr>();
   asio::co_spawn(srv->get_executor(), accept_respond(srv, slot, status, end), asio::detached);
   auto r = co_await cli->request(post_headers(), end);
@@ -86,7 +90,8 @@ asio::awaitable<std::pair<Result<ExchangePtr>, ExchangePtr>> open_pair(SessionPt
 
 std::string pattern(std::size_t n, int seed) {
   std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 31 + static_cast<std::size_t>(seed)) & 0xff);
+  for (std::size_t i = 0; i < n; ++i)
+    s[i] = static_cast<char>((i * 31 + static_cast<std::size_t>(seed)) & 0xff);
   return s;
 }
 
@@ -107,7 +112,8 @@ asio::awaitable<void> client_echo(SessionPtr c, std::string body, int* ok) {
   std::size_t off = 0;
   char buf[8192];
   while (off < body.size()) {
-    auto [ec, n] = co_await ex->write_some(asio::buffer(body.data() + off, std::min<std::size_t>(body.size() - off, 20000)));
+    auto [ec, n] = co_await ex->write_some(
+        asio::buffer(body.data() + off, std::min<std::size_t>(body.size() - off, 20000)));
     if (ec) {
       std::cerr << "write " << ec.message() << "\n";
       co_return;
@@ -125,8 +131,10 @@ asio::awaitable<void> client_echo(SessionPtr c, std::string body, int* ok) {
   }
   co_await ex->shutdown_write();
   got += co_await read_all(*ex);
-  if (got == body) ++*ok;
-  else std::cerr << "echo mismatch " << got.size() << " vs " << body.size() << "\n";
+  if (got == body)
+    ++*ok;
+  else
+    std::cerr << "echo mismatch " << got.size() << " vs " << body.size() << "\n";
 }
 
 }  // namespace
@@ -166,10 +174,15 @@ TEST_CASE("http2 session: many concurrent streams", "[http2]") {
   int finished = 0;
   bool done = false;
   for (int i = 0; i < kStreams; ++i) {
-    asio::co_spawn(ctx, client_echo(*cli, pattern(50000 + static_cast<std::size_t>(i) * 1000, i), &ok),
+    asio::co_spawn(ctx,
+                   client_echo(*cli, pattern(50000 + static_cast<std::size_t>(i) * 1000, i), &ok),
                    [&](std::exception_ptr e) {
                      if (e) {
-                       try { std::rethrow_exception(e); } catch (std::exception& x) { WARN(x.what()); }
+                       try {
+                         std::rethrow_exception(e);
+                       } catch (std::exception& x) {
+                         WARN(x.what());
+                       }
                      }
                      if (++finished == kStreams) done = true;
                    });
@@ -185,9 +198,10 @@ TEST_CASE("http2 session: many concurrent streams", "[http2]") {
 }
 
 namespace {
-asio::awaitable<void> backpressure(SessionPtr cli, SessionPtr srv, std::shared_ptr<gost::test::PipeBuf> wire,
-                                   std::size_t* accepted_while_blocked, std::size_t* wire_while_blocked,
-                                   bool* all_ok) {
+asio::awaitable<void> backpressure(SessionPtr cli, SessionPtr srv,
+                                   std::shared_ptr<gost::test::PipeBuf> wire,
+                                   std::size_t* accepted_while_blocked,
+                                   std::size_t* wire_while_blocked, bool* all_ok) {
   // The server accepts and answers, then does not read for a while.
   auto pr = co_await open_pair(cli, srv, false);
   auto& r = pr.first;
@@ -198,7 +212,8 @@ asio::awaitable<void> backpressure(SessionPtr cli, SessionPtr srv, std::shared_p
   std::string chunk(16384, 'a');
   std::size_t written = 0;
   for (;;) {
-    auto w = co_await with_timeout(ex->write_some(asio::buffer(chunk)), std::chrono::milliseconds(300));
+    auto w =
+        co_await with_timeout(ex->write_some(asio::buffer(chunk)), std::chrono::milliseconds(300));
     if (!w) break;
     if (w->ec) co_return;
     written += w->bytes;
@@ -226,10 +241,12 @@ asio::awaitable<void> backpressure(SessionPtr cli, SessionPtr srv, std::shared_p
   };
   auto reader_done = std::make_shared<bool>(false);
   auto got = std::make_shared<std::size_t>(0);
-  asio::co_spawn(co_await asio::this_coro::executor, Reader::run(std::shared_ptr<Exchange>(std::move(server_ex)), got, reader_done),
+  asio::co_spawn(co_await asio::this_coro::executor,
+                 Reader::run(std::shared_ptr<Exchange>(std::move(server_ex)), got, reader_done),
                  asio::detached);
   while (left > 0) {
-    auto [ec, n] = co_await ex->write_some(asio::buffer(chunk.data(), std::min(left, chunk.size())));
+    auto [ec, n] =
+        co_await ex->write_some(asio::buffer(chunk.data(), std::min(left, chunk.size())));
     if (ec) co_return;
     left -= n;
   }
@@ -299,7 +316,8 @@ TEST_CASE("http2 session: closing an exchange resets only that stream", "[http2]
   REQUIRE(cli);
   std::error_code ec;
   bool alive = false, done = false;
-  asio::co_spawn(ctx, reset_test(*cli, *srv, &ec, &alive), [&](std::exception_ptr) { done = true; });
+  asio::co_spawn(ctx, reset_test(*cli, *srv, &ec, &alive),
+                 [&](std::exception_ptr) { done = true; });
   run_until(ctx, done);
   REQUIRE(done);
   CHECK(ec == asio::error::connection_reset);
@@ -310,7 +328,8 @@ TEST_CASE("http2 session: closing an exchange resets only that stream", "[http2]
 }
 
 namespace {
-asio::awaitable<void> garbage_test(StreamPtr raw, SessionPtr srv, bool* accept_failed, bool* raw_closed) {
+asio::awaitable<void> garbage_test(StreamPtr raw, SessionPtr srv, bool* accept_failed,
+                                   bool* raw_closed) {
   std::string junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
   co_await write_all(*raw, asio::buffer(junk));
   auto r = co_await with_timeout(srv->accept(), std::chrono::seconds(5));
@@ -334,7 +353,8 @@ TEST_CASE("http2 session: a bad preface closes the session", "[http2]") {
   auto srv = Session::server(std::move(p.b));
   REQUIRE(srv);
   bool failed = false, closed = false, done = false;
-  asio::co_spawn(ctx, garbage_test(std::move(p.a), *srv, &failed, &closed), [&](std::exception_ptr) { done = true; });
+  asio::co_spawn(ctx, garbage_test(std::move(p.a), *srv, &failed, &closed),
+                 [&](std::exception_ptr) { done = true; });
   run_until(ctx, done);
   REQUIRE(done);
   CHECK(failed);
