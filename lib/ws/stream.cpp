@@ -49,6 +49,7 @@ struct State {
   bool closed = false;
   std::error_code read_err;
   std::error_code write_err;
+  std::vector<std::uint8_t> wbuf;
   AsyncLock wlock;
   asio::steady_timer ping_timer;
 
@@ -78,12 +79,6 @@ struct State {
     h.masked = client;
     h.length = n;
     if (client) random_bytes(h.mask.data(), 4);
-    std::vector<std::uint8_t> out;
-    out.reserve(n + 14);
-    serialize_frame_header(h, out);
-    const std::size_t hl = out.size();
-    out.insert(out.end(), data, data + n);
-    if (client) apply_mask(std::span<std::uint8_t>(out.data() + hl, n), h.mask, 0);
     if (write_err) co_return write_err;
     co_await wlock.lock();
     // A frame cut short (error, or the coroutine destroyed by a cancellation) leaves the peer
@@ -96,6 +91,14 @@ struct State {
         st.wlock.unlock();
       }
     } guard{*this};
+    if (write_err) co_return write_err;
+    // One buffer reused for every frame (only the lock holder touches it).
+    auto& out = wbuf;
+    out.clear();
+    serialize_frame_header(h, out);
+    const std::size_t hl = out.size();
+    out.insert(out.end(), data, data + n);
+    if (client) apply_mask(std::span<std::uint8_t>(out.data() + hl, n), h.mask, 0);
     auto ec = co_await write_all(*inner, asio::buffer(out));
     if (ec) write_err = ec;
     guard.done = true;
