@@ -430,6 +430,176 @@ std::error_code open_packet(const Keys& keys, std::uint8_t* pkt, std::size_t n, 
   return {};
 }
 
+namespace {
+void put64be(std::uint8_t* p, std::uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    p[i] = static_cast<std::uint8_t>(v);
+    v >>= 8;
+  }
+}
+std::uint64_t get64be(const std::uint8_t* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = v << 8 | p[i];
+  return v;
+}
+bool body_aead(const Method& m, const std::uint8_t* key, std::uint64_t session_id,
+               const std::uint8_t* sep, bool encrypt, Aead* aead) {
+  std::uint8_t le[8];
+  for (int i = 0; i < 8; ++i) le[i] = static_cast<std::uint8_t>(session_id >> (8 * i));
+  std::uint8_t sub[kMaxKeySize];
+  derive_2022(kSessionContext, key, m.key_size, le, 8, sub);
+  if (!aead->init(m, sub, encrypt)) return false;
+  aead->set_nonce(sep + 4);
+  return true;
+}
+
+std::error_code seal_2022(const Keys& keys, const std::uint8_t* sep_key,
+                          const std::vector<std::uint8_t>& body_key, bool eih,
+                          std::uint64_t session_id, std::uint64_t packet_id,
+                          std::uint64_t client_session_id, bool response, const Address& addr,
+                          const std::uint8_t* data, std::size_t n, std::vector<std::uint8_t>& out,
+                          std::int64_t now) {
+  const Method& m = *keys.method;
+  if (m.edition != Edition::aead2022) return make_error_code(errc::unsupported);
+  std::uint8_t sep[16];
+  put64be(sep, session_id);
+  put64be(sep + 8, packet_id);
+  std::vector<std::uint8_t> hdr;
+  hdr.push_back(response ? 1 : 0);
+  hdr.resize(9);
+  put64(hdr.data() + 1, now);
+  if (response) {
+    hdr.resize(17);
+    put64be(hdr.data() + 9, client_session_id);
+  }
+  hdr.push_back(0);  // no padding
+  hdr.push_back(0);
+  if (auto ec = socks::serialize_socks5_address(addr, hdr)) return ec;
+  const std::size_t base = out.size();
+  std::uint8_t enc_sep[16];
+  std::memcpy(enc_sep, sep, 16);
+  if (!aes_block(m, sep_key, enc_sep, true)) return make_error_code(errc::bad_request);
+  out.insert(out.end(), enc_sep, enc_sep + 16);
+  if (eih) {
+    for (std::size_t i = 0; i + 1 < keys.psks.size(); ++i) {
+      auto h = psk_hash(keys.psks[i + 1]);
+      for (int j = 0; j < 16; ++j) h[static_cast<std::size_t>(j)] ^= sep[j];
+      if (!aes_block(m, keys.psks[i].data(), h.data(), true)) {
+        out.resize(base);
+        return make_error_code(errc::bad_request);
+      }
+      out.insert(out.end(), h.begin(), h.end());
+    }
+  }
+  Aead aead;
+  const std::size_t at = out.size();
+  out.resize(at + hdr.size() + n + kTagSize);
+  if (!body_aead(m, body_key.data(), session_id, sep, true, &aead) ||
+      !aead.seal(hdr.data(), hdr.size(), out.data() + at, data, n)) {
+    out.resize(base);
+    return make_error_code(errc::bad_request);
+  }
+  return {};
+}
+}  // namespace
+
+std::error_code seal_2022_request(const Keys& keys, std::uint64_t session_id,
+                                  std::uint64_t packet_id, const Address& target,
+                                  const std::uint8_t* data, std::size_t n,
+                                  std::vector<std::uint8_t>& out, std::int64_t now) {
+  return seal_2022(keys, keys.psks.front().data(), keys.key(), keys.psks.size() > 1, session_id,
+                   packet_id, 0, false, target, data, n, out, now);
+}
+
+std::error_code seal_2022_response(const Keys& keys, const std::vector<std::uint8_t>& key,
+                                   std::uint64_t session_id, std::uint64_t packet_id,
+                                   std::uint64_t client_session_id, const Address& from,
+                                   const std::uint8_t* data, std::size_t n,
+                                   std::vector<std::uint8_t>& out, std::int64_t now) {
+  return seal_2022(keys, key.data(), key, false, session_id, packet_id, client_session_id, true,
+                   from, data, n, out, now);
+}
+
+std::error_code open_2022_packet(const Keys& keys, bool server, std::uint8_t* pkt, std::size_t n,
+                                 Packet2022* info, std::size_t* data_off, std::size_t* data_len,
+                                 std::int64_t now) {
+  const Method& m = *keys.method;
+  if (m.edition != Edition::aead2022) return make_error_code(errc::unsupported);
+  const bool eih = server && !keys.users.empty();
+  const std::size_t head = 16 + (eih ? 16 : 0);
+  if (n < head + kTagSize + 11) return make_error_code(errc::bad_request);
+  std::uint8_t sep[16];
+  std::memcpy(sep, pkt, 16);
+  if (!aes_block(m, keys.key().data(), sep, false)) return make_error_code(errc::bad_request);
+  info->session_id = get64be(sep);
+  info->packet_id = get64be(sep + 8);
+  info->key = keys.key();
+  info->user.clear();
+  if (eih) {
+    std::array<std::uint8_t, 16> h;
+    std::memcpy(h.data(), pkt + 16, 16);
+    if (!aes_block(m, keys.key().data(), h.data(), false))
+      return make_error_code(errc::bad_request);
+    for (std::size_t j = 0; j < 16; ++j) h[j] ^= sep[j];
+    auto it = keys.users.find(h);
+    if (it == keys.users.end()) return make_error_code(errc::auth_failed);
+    info->user = it->second.first;
+    info->key = it->second.second;
+  }
+  Aead aead;
+  std::uint8_t* body = pkt + head;
+  const std::size_t bl = n - head;
+  if (!body_aead(m, info->key.data(), info->session_id, sep, false, &aead) ||
+      !aead.open(body, bl, body)) {
+    return make_error_code(errc::auth_failed);
+  }
+  const std::size_t pl = bl - kTagSize;
+  if (body[0] != (server ? 0 : 1)) return make_error_code(errc::bad_request);
+  const std::int64_t ts = be64(body + 1);
+  if (ts < now - kTimestampWindow || ts > now + kTimestampWindow) {
+    return make_error_code(errc::timeout);
+  }
+  std::size_t pos = 9;
+  if (!server) {
+    if (pl < 17) return make_error_code(errc::bad_request);
+    info->client_session_id = get64be(body + 9);
+    pos = 17;
+  }
+  if (pl < pos + 2) return make_error_code(errc::bad_request);
+  const std::size_t pad = be16(body + pos);
+  pos += 2;
+  if (pad > kMaxPadding || pl < pos + pad) return make_error_code(errc::bad_request);
+  pos += pad;
+  auto a = socks::parse_socks5_address(Bytes(body + pos, pl - pos));
+  if (!a.ok()) return make_error_code(errc::bad_request);
+  info->addr = std::move(a.value);
+  pos += a.consumed;
+  *data_off = head + pos;
+  *data_len = pl - pos;
+  return {};
+}
+
+bool PacketWindow::check_and_add(std::uint64_t id) {
+  if (!init_) {
+    init_ = true;
+    last_ = id;
+    bits_ = 1;
+    return true;
+  }
+  if (id > last_) {
+    const std::uint64_t shift = id - last_;
+    bits_ = shift >= 64 ? 1 : (bits_ << shift) | 1;
+    last_ = id;
+    return true;
+  }
+  const std::uint64_t back = last_ - id;
+  if (back >= 64) return false;
+  const std::uint64_t bit = std::uint64_t{1} << back;
+  if (bits_ & bit) return false;
+  bits_ |= bit;
+  return true;
+}
+
 Parsed<TunFrame> parse_tun_frame(Bytes in) {
   if (in.size() < 3) return Parsed<TunFrame>::more();
   const std::size_t len = be16(in.data());

@@ -160,6 +160,49 @@ std::error_code seal_packet(const Keys& keys, const Address& addr, const std::ui
 std::error_code open_packet(const Keys& keys, std::uint8_t* pkt, std::size_t n, Address* addr,
                             std::size_t* data_off, std::size_t* data_len);
 
+// SIP022 UDP packets as GOST's go-shadowsocks2 builds them:
+//   [AES-ECB(header key, session id 8B BE | packet id 8B BE)][EIH 16B per identity hop]
+//   [AEAD(body key, nonce = header[4..16]): type | timestamp 8B | (response: client session id)
+//    | padding len 2B | padding | SOCKS5 address | data]
+// with the body subkey = derive_key("shadowsocks 2022 session subkey", key || session id as
+// 8 little-endian bytes) (GOST's byte order) and EIH = AES-ECB(iPSK, BLAKE3(next PSK)[0..16) ^
+// plain separate header).
+struct Packet2022 {
+  std::uint64_t session_id = 0;
+  std::uint64_t packet_id = 0;
+  std::uint64_t client_session_id = 0;  // in responses
+  Address addr;
+  std::vector<std::uint8_t> key;  // server: the key the client used (its user PSK)
+  std::string user;
+};
+// Client request (keys: the client's PSK list).
+std::error_code seal_2022_request(const Keys& keys, std::uint64_t session_id,
+                                  std::uint64_t packet_id, const Address& target,
+                                  const std::uint8_t* data, std::size_t n,
+                                  std::vector<std::uint8_t>& out, std::int64_t now);
+// Server response sealed with `key` (the session's user PSK, or the server PSK).
+std::error_code seal_2022_response(const Keys& keys, const std::vector<std::uint8_t>& key,
+                                   std::uint64_t session_id, std::uint64_t packet_id,
+                                   std::uint64_t client_session_id, const Address& from,
+                                   const std::uint8_t* data, std::size_t n,
+                                   std::vector<std::uint8_t>& out, std::int64_t now);
+// Opens a request (server) or a response (client) in place.
+std::error_code open_2022_packet(const Keys& keys, bool server, std::uint8_t* pkt, std::size_t n,
+                                 Packet2022* info, std::size_t* data_off, std::size_t* data_len,
+                                 std::int64_t now);
+
+// Packet-id replay window of one session (the last 64 ids).
+class PacketWindow {
+ public:
+  bool check_and_add(std::uint64_t id);
+  void reset() { init_ = false; }
+
+ private:
+  bool init_ = false;
+  std::uint64_t last_ = 0;
+  std::uint64_t bits_ = 0;
+};
+
 // GOST UDP-tun frame.
 struct TunFrame {
   Address addr;

@@ -50,10 +50,6 @@ class SsuConnector final : public Connector {
       co_return make_error_code(errc::unsupported);
     }
     if (conn->is_datagram()) {
-      if (keys_->method->edition == Edition::aead2022) {
-        conn->close();
-        co_return make_error_code(errc::unsupported);
-      }
       co_return make_packet_stream(std::move(conn), keys_, std::move(target));
     }
     auto s = std::make_unique<SsStream>(std::move(conn), keys_, SsStream::Role::client);
@@ -66,10 +62,6 @@ class SsuConnector final : public Connector {
 
   asio::awaitable<Result<PacketConnPtr>> associate(StreamPtr conn) override {
     if (conn->is_datagram()) {
-      if (keys_->method->edition == Edition::aead2022) {
-        conn->close();
-        co_return make_error_code(errc::unsupported);
-      }
       co_return make_packet_conn(std::move(conn), keys_);
     }
     auto s = std::make_unique<SsStream>(std::move(conn), keys_, SsStream::Role::client);

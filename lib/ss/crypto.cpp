@@ -161,6 +161,9 @@ bool Aead::init(const Method& m, const std::uint8_t* key, bool encrypt) {
 }
 
 void Aead::set_zero_nonce() noexcept { std::memset(nonce_, 0, sizeof(nonce_)); }
+void Aead::set_nonce(const std::uint8_t nonce[kNonceSize]) noexcept {
+  std::memcpy(nonce_, nonce, kNonceSize);
+}
 
 void Aead::next_nonce() noexcept {
   for (auto& b : nonce_) {

@@ -75,6 +75,8 @@ class Aead {
   bool open(const std::uint8_t* in, std::size_t n, std::uint8_t* out);
 
   void set_zero_nonce() noexcept;
+  // Sets the nonce of the next seal/open (SIP022 UDP takes it from the packet header).
+  void set_nonce(const std::uint8_t nonce[kNonceSize]) noexcept;
 
  private:
   void next_nonce() noexcept;

@@ -147,7 +147,7 @@ class ClientSide {
 
 class PacketSide final : public ClientSide {
  public:
-  PacketSide(Stream* s, std::shared_ptr<const Keys> k) : s_(s), keys_(std::move(k)) {}
+  PacketSide(Stream* s, std::shared_ptr<const Keys> k) : s_(s), codec_(std::move(k)) {}
   asio::awaitable<std::error_code> recv(Address* target, const std::uint8_t** data,
                                         std::size_t* n) override {
     buf_.resize(kMaxDatagram);
@@ -155,7 +155,7 @@ class PacketSide final : public ClientSide {
       auto r = co_await s_->read_some(asio::buffer(buf_));
       if (r.ec) co_return r.ec;
       std::size_t off = 0;
-      if (open_packet(*keys_, buf_.data(), r.bytes, target, &off, n)) continue;  // dropped
+      if (codec_.open(buf_.data(), r.bytes, target, &off, n)) continue;  // dropped
       *data = buf_.data() + off;
       co_return std::error_code{};
     }
@@ -163,14 +163,14 @@ class PacketSide final : public ClientSide {
   asio::awaitable<std::error_code> send(Address from, const std::uint8_t* data,
                                         std::size_t n) override {
     out_.clear();
-    if (auto ec = seal_packet(*keys_, from, data, n, out_)) co_return ec;
+    if (auto ec = codec_.seal(from, data, n, out_)) co_return ec;
     co_return (co_await s_->write_some(asio::buffer(out_))).ec;
   }
   void close() noexcept override { s_->close(); }
 
  private:
   Stream* s_;
-  std::shared_ptr<const Keys> keys_;
+  ServerPacketCodec codec_;
   std::vector<std::uint8_t> buf_, out_;
 };
 
@@ -265,12 +265,6 @@ class SsuHandler final : public Handler {
     StreamPtr carrier;
     std::unique_ptr<ClientSide> side;
     if (conn->is_datagram()) {
-      if (cfg_->keys->method->edition == Edition::aead2022) {
-        rec.ec = make_error_code(errc::unsupported);
-        rec.error = "ssu: the 2022 edition over UDP is not supported (use a stream transport)";
-        conn->close();
-        co_return;
-      }
       carrier = std::move(conn);
       side = std::make_unique<PacketSide>(carrier.get(), cfg_->keys);
     } else {

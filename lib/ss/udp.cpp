@@ -38,11 +38,76 @@ asio::awaitable<std::error_code> write_tun_frame(Stream* s, Address to, const st
 }
 
 namespace {
+std::uint64_t random_id() {
+  std::uint8_t b[8];
+  random_bytes(b, 8);
+  std::uint64_t v = 0;
+  for (auto x : b) v = v << 8 | x;
+  return v;
+}
+}  // namespace
+
+ClientPacketCodec::ClientPacketCodec(std::shared_ptr<const Keys> keys)
+    : keys_(std::move(keys)), session_id_(random_id()) {}
+
+std::error_code ClientPacketCodec::seal(const Address& to, const std::uint8_t* data, std::size_t n,
+                                        std::vector<std::uint8_t>& out) {
+  if (keys_->method->edition != Edition::aead2022) return seal_packet(*keys_, to, data, n, out);
+  return seal_2022_request(*keys_, session_id_, packet_id_++, to, data, n, out, unix_now());
+}
+
+std::error_code ClientPacketCodec::open(std::uint8_t* pkt, std::size_t n, Address* from,
+                                        std::size_t* off, std::size_t* len) {
+  if (keys_->method->edition != Edition::aead2022) {
+    return open_packet(*keys_, pkt, n, from, off, len);
+  }
+  Packet2022 info;
+  if (auto ec = open_2022_packet(*keys_, false, pkt, n, &info, off, len, unix_now())) return ec;
+  if (info.client_session_id != session_id_) return make_error_code(errc::bad_request);
+  if (info.session_id != server_session_) {
+    server_session_ = info.session_id;
+    window_.reset();
+  }
+  if (!window_.check_and_add(info.packet_id)) return make_error_code(errc::forbidden);
+  *from = std::move(info.addr);
+  return {};
+}
+
+ServerPacketCodec::ServerPacketCodec(std::shared_ptr<const Keys> keys)
+    : keys_(std::move(keys)), session_id_(random_id()) {}
+
+std::error_code ServerPacketCodec::open(std::uint8_t* pkt, std::size_t n, Address* target,
+                                        std::size_t* off, std::size_t* len) {
+  if (keys_->method->edition != Edition::aead2022) {
+    return open_packet(*keys_, pkt, n, target, off, len);
+  }
+  Packet2022 info;
+  if (auto ec = open_2022_packet(*keys_, true, pkt, n, &info, off, len, unix_now())) return ec;
+  if (!have_client_ || info.session_id != client_session_) {
+    have_client_ = true;
+    client_session_ = info.session_id;
+    window_.reset();
+  }
+  if (!window_.check_and_add(info.packet_id)) return make_error_code(errc::forbidden);
+  key_ = std::move(info.key);
+  *target = std::move(info.addr);
+  return {};
+}
+
+std::error_code ServerPacketCodec::seal(const Address& from, const std::uint8_t* data,
+                                        std::size_t n, std::vector<std::uint8_t>& out) {
+  if (keys_->method->edition != Edition::aead2022) return seal_packet(*keys_, from, data, n, out);
+  if (!have_client_) return make_error_code(errc::bad_request);
+  return seal_2022_response(*keys_, key_, session_id_, packet_id_++, client_session_, from, data, n,
+                            out, unix_now());
+}
+
+namespace {
 
 class PacketStream final : public Stream {
  public:
   PacketStream(StreamPtr t, std::shared_ptr<const Keys> k, Address target)
-      : t_(std::move(t)), keys_(std::move(k)), target_(std::move(target)) {}
+      : t_(std::move(t)), codec_(std::move(k)), target_(std::move(target)) {}
   asio::any_io_executor get_executor() override { return t_->get_executor(); }
   asio::awaitable<IoResult> read_some(asio::mutable_buffer buf) override {
     std::vector<std::uint8_t> pkt(kMaxDatagram);
@@ -51,7 +116,7 @@ class PacketStream final : public Stream {
       if (r.ec) co_return IoResult{r.ec, 0};
       Address from;
       std::size_t off = 0, len = 0;
-      if (open_packet(*keys_, pkt.data(), r.bytes, &from, &off, &len)) continue;  // dropped
+      if (codec_.open(pkt.data(), r.bytes, &from, &off, &len)) continue;  // dropped
       const std::size_t n = std::min(len, buf.size());
       std::memcpy(buf.data(), pkt.data() + off, n);
       co_return IoResult{{}, n};
@@ -59,8 +124,8 @@ class PacketStream final : public Stream {
   }
   asio::awaitable<IoResult> write_some(asio::const_buffer buf) override {
     std::vector<std::uint8_t> out;
-    if (auto ec = seal_packet(*keys_, target_, static_cast<const std::uint8_t*>(buf.data()),
-                              buf.size(), out)) {
+    if (auto ec =
+            codec_.seal(target_, static_cast<const std::uint8_t*>(buf.data()), buf.size(), out)) {
       co_return IoResult{ec, 0};
     }
     auto r = co_await t_->write_some(asio::buffer(out));
@@ -74,7 +139,7 @@ class PacketStream final : public Stream {
 
  private:
   StreamPtr t_;
-  std::shared_ptr<const Keys> keys_;
+  ClientPacketCodec codec_;
   Address target_;
 };
 
@@ -113,7 +178,7 @@ class TunStream final : public Stream {
 class PacketConnOverDatagrams final : public PacketConn {
  public:
   PacketConnOverDatagrams(StreamPtr t, std::shared_ptr<const Keys> k)
-      : t_(std::move(t)), keys_(std::move(k)) {}
+      : t_(std::move(t)), codec_(std::move(k)) {}
   asio::any_io_executor get_executor() override { return t_->get_executor(); }
   asio::awaitable<PacketResult> recv_from(asio::mutable_buffer buf) override {
     std::vector<std::uint8_t> pkt(kMaxDatagram);
@@ -122,7 +187,7 @@ class PacketConnOverDatagrams final : public PacketConn {
       if (r.ec) co_return PacketResult{r.ec, 0, {}};
       PacketResult res;
       std::size_t off = 0, len = 0;
-      if (open_packet(*keys_, pkt.data(), r.bytes, &res.from, &off, &len)) continue;
+      if (codec_.open(pkt.data(), r.bytes, &res.from, &off, &len)) continue;
       res.bytes = std::min(len, buf.size());
       std::memcpy(buf.data(), pkt.data() + off, res.bytes);
       co_return res;
@@ -130,8 +195,7 @@ class PacketConnOverDatagrams final : public PacketConn {
   }
   asio::awaitable<std::error_code> send_to(asio::const_buffer buf, Address to) override {
     std::vector<std::uint8_t> out;
-    if (auto ec = seal_packet(*keys_, to, static_cast<const std::uint8_t*>(buf.data()), buf.size(),
-                              out)) {
+    if (auto ec = codec_.seal(to, static_cast<const std::uint8_t*>(buf.data()), buf.size(), out)) {
       co_return ec;
     }
     auto r = co_await t_->write_some(asio::buffer(out));
@@ -142,7 +206,7 @@ class PacketConnOverDatagrams final : public PacketConn {
 
  private:
   StreamPtr t_;
-  std::shared_ptr<const Keys> keys_;
+  ClientPacketCodec codec_;
 };
 
 class TunPacketConn final : public PacketConn {

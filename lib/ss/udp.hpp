@@ -13,6 +13,43 @@ namespace gost::ss {
 
 inline constexpr std::size_t kMaxDatagram = 65535;
 
+// Seals and opens the datagrams of one client session (AEAD packets, or SIP022 packets with a
+// session id, packet ids and a replay window).
+class ClientPacketCodec {
+ public:
+  explicit ClientPacketCodec(std::shared_ptr<const Keys> keys);
+  std::error_code seal(const Address& to, const std::uint8_t* data, std::size_t n,
+                       std::vector<std::uint8_t>& out);
+  std::error_code open(std::uint8_t* pkt, std::size_t n, Address* from, std::size_t* off,
+                       std::size_t* len);
+
+ private:
+  std::shared_ptr<const Keys> keys_;
+  std::uint64_t session_id_ = 0;
+  std::uint64_t packet_id_ = 0;
+  std::uint64_t server_session_ = 0;
+  PacketWindow window_;
+};
+
+// The server side of one client session.
+class ServerPacketCodec {
+ public:
+  explicit ServerPacketCodec(std::shared_ptr<const Keys> keys);
+  std::error_code open(std::uint8_t* pkt, std::size_t n, Address* target, std::size_t* off,
+                       std::size_t* len);
+  std::error_code seal(const Address& from, const std::uint8_t* data, std::size_t n,
+                       std::vector<std::uint8_t>& out);
+
+ private:
+  std::shared_ptr<const Keys> keys_;
+  std::uint64_t session_id_ = 0;
+  std::uint64_t packet_id_ = 0;
+  std::uint64_t client_session_ = 0;
+  bool have_client_ = false;
+  std::vector<std::uint8_t> key_;
+  PacketWindow window_;
+};
+
 // Reads UDP-tun frames from a stream.
 class TunReader {
  public:

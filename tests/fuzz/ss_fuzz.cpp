@@ -127,6 +127,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!open_packet(k, copy.data(), copy.size(), &a, &off, &len) && off + len > copy.size()) {
       std::abort();
     }
+    if (k.method->edition == Edition::aead2022) {
+      Packet2022 info;
+      copy = in;
+      if (!open_2022_packet(k, server, copy.data(), copy.size(), &info, &off, &len,
+                            fixed_clock()) &&
+          off + len > copy.size()) {
+        std::abort();
+      }
+    }
   }
   return 0;
 }

@@ -176,6 +176,17 @@ def case_ssu_over_stream(t):
             udp_roundtrip(c.port(), f"tun {i} {method}".encode())
 
 
+def case_2022_udp_with_users(t):
+    e = t.udp_echo()
+    users = f"alice:{USER_A},bob:{USER_B}"
+    srv = t.gost("-L", f"ssu://2022-blake3-aes-128-gcm:{q(PSK16)}@{LOOPBACK}:0?users={q(users)}")
+    for upsk in (USER_A, USER_B):
+        c = t.gost("-L", f"udp://{LOOPBACK}:0/{e.addr}", "-F",
+                   f"ssu://2022-blake3-aes-128-gcm:{q(PSK16 + ':' + upsk)}@{srv.hostport()}")
+        for i in range(3):
+            udp_roundtrip(c.port(), f"2022 dgram {i}".encode())
+
+
 def case_chain_of_two_ss_hops(t):
     o = t.origin()
     h2 = t.gost("-L", f"ss://aes-128-gcm:two@{LOOPBACK}:0")
@@ -387,7 +398,7 @@ def case_config_errors(t):
 
 CASES = ([make_libev_to_gost(m) for m in AEAD] + [make_gost_to_libev(m) for m in AEAD] + [
     case_sip002_userinfo, case_2022_several_users, case_2022_aes256_single_key,
-    case_ssu_over_stream, case_chain_of_two_ss_hops, case_forward_path,
+    case_ssu_over_stream, case_2022_udp_with_users, case_chain_of_two_ss_hops, case_forward_path,
     case_replayed_tampered_and_garbage_streams_get_no_answer,
     case_wrong_password_client_gets_nothing, case_server_speaks_first,
     case_yaml_config_2022_users, case_method_none, case_config_errors])

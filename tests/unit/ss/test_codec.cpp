@@ -8,6 +8,7 @@
 
 #include "ss/codec.hpp"
 #include "ss/crypto.hpp"
+#include "ss/udp.hpp"
 
 using namespace gost;
 using namespace gost::ss;
@@ -365,4 +366,63 @@ TEST_CASE("ss udp: AEAD packets and UDP-tun frames") {
   CHECK(parse_tun_frame(Bytes(f.data(), f.size() - 1)).need_more());
   f[2] = 0;
   CHECK(parse_tun_frame(Bytes(f)).failed());
+}
+
+TEST_CASE("ss 2022 udp: sessions, identity headers, replays and the time window") {
+  std::map<std::string, std::string> users = {{"alice", kUser16a}, {"bob", kUser16b}};
+  auto server = std::make_shared<Keys>(keys("2022-blake3-aes-128-gcm", kPsk16, users));
+  auto client =
+      std::make_shared<Keys>(keys("2022-blake3-aes-128-gcm", std::string(kPsk16) + ":" + kUser16b));
+  ClientPacketCodec cc(client);
+  ServerPacketCodec sc(server);
+  const std::vector<std::uint8_t> data = {'q', 'u', 'e', 'r', 'y'};
+  for (int i = 0; i < 3; ++i) {
+    std::vector<std::uint8_t> pkt;
+    REQUIRE(!cc.seal(Address("8.8.4.4", 53), data.data(), data.size(), pkt));
+    auto copy = pkt;
+    Address target;
+    std::size_t off = 0, len = 0;
+    REQUIRE(!sc.open(copy.data(), copy.size(), &target, &off, &len));
+    CHECK(target == Address("8.8.4.4", 53));
+    CHECK(std::vector<std::uint8_t>(copy.begin() + static_cast<std::ptrdiff_t>(off),
+                                    copy.begin() + static_cast<std::ptrdiff_t>(off + len)) == data);
+    copy = pkt;  // the same packet again is a replay
+    CHECK(sc.open(copy.data(), copy.size(), &target, &off, &len));
+    copy = pkt;
+    copy[copy.size() - 1] ^= 1;
+    ServerPacketCodec fresh(server);
+    CHECK(fresh.open(copy.data(), copy.size(), &target, &off, &len));
+    // The response goes back with the user's key and the client's session id.
+    std::vector<std::uint8_t> resp;
+    REQUIRE(!sc.seal(Address("8.8.4.4", 53), data.data(), data.size(), resp));
+    Address from;
+    REQUIRE(!cc.open(resp.data(), resp.size(), &from, &off, &len));
+    CHECK(from == Address("8.8.4.4", 53));
+    CHECK(len == data.size());
+  }
+  // A response for another client session is dropped.
+  ClientPacketCodec other(client);
+  std::vector<std::uint8_t> resp;
+  REQUIRE(!sc.seal(Address("1.1.1.1", 53), data.data(), data.size(), resp));
+  Address from;
+  std::size_t off = 0, len = 0;
+  CHECK(other.open(resp.data(), resp.size(), &from, &off, &len));
+  // Old timestamps are refused.
+  std::vector<std::uint8_t> old;
+  REQUIRE(!seal_2022_request(*client, 7, 0, Address("1.1.1.1", 53), data.data(), data.size(), old,
+                             unix_now() - 40));
+  Packet2022 info;
+  CHECK(open_2022_packet(*server, true, old.data(), old.size(), &info, &off, &len, unix_now()) ==
+        make_error_code(errc::timeout));
+}
+
+TEST_CASE("ss 2022 udp: packet id window") {
+  PacketWindow w;
+  CHECK(w.check_and_add(5));
+  CHECK(!w.check_and_add(5));
+  CHECK(w.check_and_add(3));
+  CHECK(w.check_and_add(100));
+  CHECK(!w.check_and_add(3));  // too old
+  CHECK(w.check_and_add(99));
+  CHECK(!w.check_and_add(99));
 }
