@@ -23,6 +23,8 @@ struct ListenConfig {
   std::shared_ptr<TlsServer> tls;
   Options opts;
   std::size_t backlog = 128;
+  LoggerPtr logger;  // may be null
+  std::string service;
 };
 
 // GOST 2.x's Gost-Target header: base64url(crc32be(name) || base64url(name)); nullopt if bad.

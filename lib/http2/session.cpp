@@ -299,7 +299,7 @@ asio::awaitable<void> SessionImpl::read_loop(std::shared_ptr<SessionImpl> self) 
     auto [ec, n] = co_await self->conn_->read_some(asio::buffer(buf));
     if (self->closed_) break;
     if (ec) {
-      self->fail(ec == asio::error::eof ? make_error_code(asio::error::connection_reset) : ec);
+      self->fail(ec);
       break;
     }
     auto rv = nghttp2_session_mem_recv(self->ng_, buf.data(), n);

@@ -29,15 +29,26 @@ bool starts_with(std::string_view s, std::string_view p) {
   return s.size() >= p.size() && s.substr(0, p.size()) == p;
 }
 
+void debug(const ListenConfig& cfg, std::string_view msg, const Exchange* ex, std::string detail) {
+  Logger& log = cfg.logger ? *cfg.logger : Logger::global();
+  if (!log.enabled(LogLevel::debug)) return;
+  std::string client = ex ? ex->remote_address().to_string() : std::string();
+  log.debug(
+      msg,
+      {{"service", cfg.service}, {"client", std::move(client)}, {"detail", std::move(detail)}});
+}
+
 void dispatch_tunnel(const ListenConfig& cfg, ExchangePtr ex, StreamQueue& q) {
   const auto& rq = ex->request_headers();
   const std::string* method = find_header(rq, ":method");
   const std::string* path = find_header(rq, ":path");
   if (cfg.path.empty() && (!method || *method != "CONNECT")) {
+    debug(cfg, "h2: method not allowed", ex.get(), method ? *method : std::string());
     ex->respond(405, {}, true);
     return;
   }
   if (!cfg.path.empty() && (!path || *path != cfg.path)) {
+    debug(cfg, "h2: bad request path", ex.get(), path ? *path : std::string());
     ex->respond(400, {}, true);
     return;
   }
@@ -51,10 +62,12 @@ void dispatch_grpc(const ListenConfig& cfg, ExchangePtr ex, StreamQueue& q) {
   const std::string* path = find_header(rq, ":path");
   const std::string* ct = find_header(rq, "content-type");
   if (!method || *method != "POST" || !ct || !starts_with(*ct, "application/grpc")) {
+    debug(cfg, "grpc: not a gRPC request", ex.get(), ct ? *ct : std::string());
     ex->respond(415, {}, true);
     return;
   }
   if (!path || *path != cfg.path) {
+    debug(cfg, "grpc: unknown method", ex.get(), path ? *path : std::string());
     // A trailers-only response: grpc-status 12 (UNIMPLEMENTED), as grpc-go answers.
     ex->respond(200,
                 {{"content-type", "application/grpc"},
@@ -74,15 +87,23 @@ asio::awaitable<void> serve_conn(StreamPtr conn, std::shared_ptr<const ListenCon
                                  std::weak_ptr<StreamQueue> wq) {
   if (cfg->tls) {
     auto t = co_await with_timeout(cfg->tls->handshake(std::move(conn)), kHandshakeTimeout);
-    if (!t || !*t) co_return;
+    if (!t || !*t) {
+      debug(*cfg, "tls handshake failed", nullptr, t ? t->error().message() : "timeout");
+      co_return;
+    }
     conn = std::move(**t);
   }
   auto s = Session::server(std::move(conn), cfg->opts);
   if (!s) co_return;
   auto session = std::move(*s);
+  const std::string peer = session->remote_address().to_string();
   for (;;) {
     auto r = co_await session->accept();
-    if (!r) break;
+    if (!r) {
+      if (auto ec = session->error(); ec && ec != errc::closed && ec != asio::error::eof)
+        debug(*cfg, "http2 session ended", nullptr, peer + ": " + ec.message());
+      break;
+    }
     auto q = wq.lock();
     if (!q || q->closed()) {
       session->close();
@@ -297,6 +318,8 @@ Result<ListenerPtr, ConfigError> make_listener(const ListenerArgs& args, ListenK
                                                bool tls) {
   auto cfg = std::make_shared<ListenConfig>();
   cfg->kind = kind;
+  cfg->logger = args.logger;
+  cfg->service = args.service;
   const auto& md = args.metadata;
   cfg->opts = session_options(md);
   auto backlog = md.get_int(kind == ListenKind::grpc ? "grpc.backlog" : "backlog", 0);
