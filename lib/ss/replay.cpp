@@ -3,7 +3,8 @@
 namespace gost::ss {
 
 bool SaltFilter::check_and_add(const std::uint8_t* salt, std::size_t n) {
-  std::string key(reinterpret_cast<const char*>(salt), n);
+  Salt key{};
+  std::memcpy(key.data(), salt, n < key.size() ? n : key.size());
   std::lock_guard<std::mutex> lock(mu_);
   if (cur_.count(key) || prev_.count(key)) return false;
   auto now = std::chrono::steady_clock::now();
@@ -12,7 +13,7 @@ bool SaltFilter::check_and_add(const std::uint8_t* salt, std::size_t n) {
     cur_.clear();
     cur_start_ = now;
   }
-  cur_.insert(std::move(key));
+  cur_.insert(key);
   return true;
 }
 

@@ -4,11 +4,12 @@
 // (2 * capacity salts) and a salt is remembered at least min(max_age, time to fill one
 // generation). Thread-safe (one check per connection, not on the data path).
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <mutex>
-#include <string>
 #include <unordered_set>
 
 namespace gost::ss {
@@ -26,7 +27,15 @@ class SaltFilter {
   std::mutex mu_;
   std::size_t capacity_;
   std::chrono::seconds max_age_;
-  std::unordered_set<std::string> cur_, prev_;
+  using Salt = std::array<std::uint8_t, 32>;  // zero-padded; salts are random, so their first
+  struct Hash {                               // bytes are a good hash
+    std::size_t operator()(const Salt& s) const noexcept {
+      std::size_t h;
+      std::memcpy(&h, s.data(), sizeof(h));
+      return h;
+    }
+  };
+  std::unordered_set<Salt, Hash> cur_, prev_;
   std::chrono::steady_clock::time_point cur_start_ = std::chrono::steady_clock::now();
 };
 

@@ -426,3 +426,22 @@ TEST_CASE("ss 2022 udp: packet id window") {
   CHECK(w.check_and_add(99));
   CHECK(!w.check_and_add(99));
 }
+
+TEST_CASE("ss salt filter: remembers two generations, then forgets (bounded memory)") {
+  SaltFilter f(4);
+  auto salt = [](int i) {
+    std::vector<std::uint8_t> s(16, 0);
+    s[0] = static_cast<std::uint8_t>(i);
+    s[15] = 0xAA;
+    return s;
+  };
+  for (int i = 0; i < 4; ++i) CHECK(f.check_and_add(salt(i).data(), 16));
+  for (int i = 0; i < 4; ++i) CHECK(!f.check_and_add(salt(i).data(), 16));
+  for (int i = 4; i < 8; ++i) CHECK(f.check_and_add(salt(i).data(), 16));   // rotates once
+  CHECK(!f.check_and_add(salt(1).data(), 16));                              // still remembered
+  for (int i = 8; i < 12; ++i) CHECK(f.check_and_add(salt(i).data(), 16));  // rotates again
+  CHECK(f.check_and_add(salt(0).data(), 16));                               // forgotten
+  auto s32 = seq(32);
+  CHECK(f.check_and_add(s32.data(), 32));
+  CHECK(!f.check_and_add(s32.data(), 32));
+}
