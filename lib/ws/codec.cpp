@@ -145,7 +145,21 @@ void serialize_frame_header(const FrameHeader& h, std::vector<std::uint8_t>& out
 
 void apply_mask(std::span<std::uint8_t> data, const std::array<std::uint8_t, 4>& key,
                 std::uint64_t offset) {
-  for (std::size_t i = 0; i < data.size(); ++i) data[i] ^= key[(offset + i) & 3];
+  // Eight bytes at a time: the key pattern repeats every 4 bytes, so it lines up in 8.
+  std::uint8_t k8[8];
+  for (std::size_t j = 0; j < 8; ++j) k8[j] = key[(offset + j) & 3];
+  std::uint64_t k64;
+  std::memcpy(&k64, k8, 8);
+  std::uint8_t* p = data.data();
+  const std::size_t n = data.size();
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t v;
+    std::memcpy(&v, p + i, 8);
+    v ^= k64;
+    std::memcpy(p + i, &v, 8);
+  }
+  for (; i < n; ++i) p[i] ^= key[(offset + i) & 3];
 }
 
 std::error_code MessageState::on_frame(const FrameHeader& h) {

@@ -29,8 +29,8 @@ struct State {
         client(is_client),
         wlock(inner->get_executor()),
         ping_timer(inner->get_executor()) {
-    read_chunk = std::clamp<std::size_t>(o.read_buffer_size, 1024, 1 << 20);
-    write_chunk = std::clamp<std::size_t>(o.write_buffer_size, 16 * 1024, 1 << 20);
+    read_chunk = std::clamp<std::size_t>(o.read_buffer_size, 16 * 1024, 1 << 20);
+    write_chunk = std::clamp<std::size_t>(o.write_buffer_size, 64 * 1024, 1 << 20);
   }
   StreamPtr inner;
   bool client;
