@@ -470,7 +470,8 @@ asio::awaitable<std::error_code> MuxStream::shutdown_write() {
 asio::awaitable<std::error_code> MuxStream::wait_readable() {
   auto& st = *st_;
   while (st.buffered == 0 && !st.fin_recv && !st.closed && !sess_->closed()) {
-    if (!co_await st.read_sig.wait()) break;
+    if (!co_await st.read_sig.wait() && st.buffered == 0 && !st.fin_recv && !sess_->closed())
+      co_return make_error_code(asio::error::operation_aborted);
   }
   co_return std::error_code{};
 }
