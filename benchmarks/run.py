@@ -26,9 +26,19 @@ TMP = tempfile.mkdtemp(prefix="gost-bench-")
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port for a peer to listen on, outside the ephemeral range: the connection-rate scenarios
+    leave tens of thousands of TIME_WAIT sockets that would make bind(0) fail."""
+    import random
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        try:
+            with socket.socket() as s, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                s.bind(("127.0.0.1", port))
+                u.bind(("127.0.0.1", port))
+                return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port in 20000-32000")
 
 
 def wait_port(port, proc, limit=10.0):
