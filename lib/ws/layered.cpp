@@ -56,7 +56,7 @@ StreamQueue::StreamQueue(asio::any_io_executor ex) : ex_(std::move(ex)) {}
 void StreamQueue::signal() {
   asio::post(ex_, [self = shared_from_this()]() {
     self->signaled_ = true;
-    if (self->waiter_) self->waiter_->cancel();
+    for (auto* t : self->waiters_) t->cancel();
   });
 }
 
@@ -90,30 +90,31 @@ bool StreamQueue::closed() const {
   return closed_;
 }
 
-asio::awaitable<Result<StreamPtr>> StreamQueue::pop() {
-  asio::steady_timer timer(ex_, asio::steady_timer::time_point::max());
+asio::awaitable<Result<StreamPtr>> StreamQueue::pop(std::shared_ptr<StreamQueue> q) {
+  asio::steady_timer timer(q->ex_, asio::steady_timer::time_point::max());
   struct Unregister {
-    StreamQueue* q;
-    ~Unregister() { q->waiter_ = nullptr; }
-  } unregister{this};
+    StreamQueue& q;
+    asio::steady_timer* t;
+    ~Unregister() { std::erase(q.waiters_, t); }
+  } unregister{*q, &timer};
+  q->waiters_.push_back(&timer);
   for (;;) {
     {
-      std::lock_guard<std::mutex> g(mu_);
-      if (!items_.empty()) {
-        auto s = std::move(items_.front());
-        items_.pop_front();
+      std::lock_guard<std::mutex> g(q->mu_);
+      if (!q->items_.empty()) {
+        auto s = std::move(q->items_.front());
+        q->items_.pop_front();
         co_return s;
       }
-      if (closed_) co_return make_error_code(errc::closed);
+      if (q->closed_) co_return make_error_code(errc::closed);
     }
-    if (signaled_) {
-      signaled_ = false;
+    if (q->signaled_) {
+      q->signaled_ = false;
       continue;
     }
-    waiter_ = &timer;
+    timer.expires_at(asio::steady_timer::time_point::max());
     auto [ec] = co_await timer.async_wait(use_tuple);
-    waiter_ = nullptr;
-    signaled_ = false;
+    q->signaled_ = false;
     if (ec && ec != asio::error::operation_aborted) co_return ec;
   }
 }
@@ -131,7 +132,7 @@ std::error_code LayeredListener::listen() {
   return {};
 }
 
-asio::awaitable<Result<StreamPtr>> LayeredListener::accept() { return queue_->pop(); }
+asio::awaitable<Result<StreamPtr>> LayeredListener::accept() { return StreamQueue::pop(queue_); }
 
 void LayeredListener::close() noexcept {
   queue_->close();

@@ -40,8 +40,8 @@ class StreamQueue : public std::enable_shared_from_this<StreamQueue> {
   explicit StreamQueue(asio::any_io_executor ex);
   // Thread-safe. Returns false (and the stream is closed) once the queue is closed.
   bool push(StreamPtr s);
-  // Runs on the queue's executor; errc::closed after close().
-  asio::awaitable<Result<StreamPtr>> pop();
+  // Runs on the queue's executor; errc::closed after close(). The coroutine keeps q alive.
+  static asio::awaitable<Result<StreamPtr>> pop(std::shared_ptr<StreamQueue> q);
   // Thread-safe.
   void close();
   bool closed() const;
@@ -54,7 +54,7 @@ class StreamQueue : public std::enable_shared_from_this<StreamQueue> {
   bool closed_ = false;
   // Touched only on ex_. The queue holds no I/O object of its own: it is shared with
   // coroutines on other threads' io_contexts, which may be torn down in any order.
-  asio::steady_timer* waiter_ = nullptr;
+  std::vector<asio::steady_timer*> waiters_;
   bool signaled_ = false;
 };
 using StreamQueuePtr = std::shared_ptr<StreamQueue>;
