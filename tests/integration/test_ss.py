@@ -187,6 +187,22 @@ def case_2022_udp_with_users(t):
             udp_roundtrip(c.port(), f"2022 dgram {i}".encode())
 
 
+def case_over_websocket(t):
+    """ss and ssu over another transport (ws; the CLI falls back to tcp where ws is not built)."""
+    o = t.origin()
+    e = t.udp_echo()
+    srv = t.gost("-L", f"ss+ws://aes-256-gcm:pass@{LOOPBACK}:0")
+    c = t.gost("-L", f"socks5://{LOOPBACK}:0", "-F", f"ss+ws://aes-256-gcm:pass@{srv.hostport()}")
+    curl_ok("-x", f"socks5h://{c.hostport()}", o.url(), want_body=o.body())
+    big = curl("-x", f"socks5h://{c.hostport()}", o.url("/big/1000000"))
+    check(big.rc == 0 and big.code == 200, f"large download failed: {big!r}")
+    su = t.gost("-L", f"ssu+ws://2022-blake3-aes-128-gcm:{q(PSK16)}@{LOOPBACK}:0")
+    cu = t.gost("-L", f"udp://{LOOPBACK}:0/{e.addr}", "-F",
+                f"ssu+ws://2022-blake3-aes-128-gcm:{q(PSK16)}@{su.hostport()}")
+    for i in range(3):
+        udp_roundtrip(cu.port(), f"ws dgram {i}".encode())
+
+
 def case_chain_of_two_ss_hops(t):
     o = t.origin()
     h2 = t.gost("-L", f"ss://aes-128-gcm:two@{LOOPBACK}:0")
@@ -398,7 +414,8 @@ def case_config_errors(t):
 
 CASES = ([make_libev_to_gost(m) for m in AEAD] + [make_gost_to_libev(m) for m in AEAD] + [
     case_sip002_userinfo, case_2022_several_users, case_2022_aes256_single_key,
-    case_ssu_over_stream, case_2022_udp_with_users, case_chain_of_two_ss_hops, case_forward_path,
+    case_ssu_over_stream, case_2022_udp_with_users, case_over_websocket,
+    case_chain_of_two_ss_hops, case_forward_path,
     case_replayed_tampered_and_garbage_streams_get_no_answer,
     case_wrong_password_client_gets_nothing, case_server_speaks_first,
     case_yaml_config_2022_users, case_method_none, case_config_errors])
