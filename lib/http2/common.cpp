@@ -125,6 +125,22 @@ Options session_options(const Metadata& md) {
   return o;
 }
 
+void client_keepalive(const Metadata& md, Options& o, bool grpc) {
+  // GOST's grpc keys (off unless keepalive is set: a grpc-go server answers pings more frequent
+  // than its enforcement policy allows, 5 minutes by default, with GOAWAY too_many_pings); the
+  // h2/http2 clients check an idle session every 30s (Go's servers accept any ping rate).
+  if (grpc) {
+    if (!md.get_bool("grpc.keepalive", md.get_bool("keepalive", md.get_bool("keepAlive")))) return;
+    auto time = md.get_duration("grpc.keepalive.time", md.get_duration("keepalive.time"));
+    auto timeout = md.get_duration("grpc.keepalive.timeout", md.get_duration("keepalive.timeout"));
+    o.keepalive_interval = time.count() > 0 ? time : std::chrono::seconds(30);
+    o.keepalive_timeout = timeout.count() > 0 ? timeout : std::chrono::seconds(30);
+    return;
+  }
+  o.keepalive_interval = std::chrono::seconds(30);
+  o.keepalive_timeout = std::chrono::seconds(30);
+}
+
 Result<ListenerPtr, ConfigError> make_tcp_listener(const ListenerArgs& args) {
   Registry r;
   register_core(r);

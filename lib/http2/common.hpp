@@ -111,6 +111,8 @@ std::string lower(std::string_view s);
 
 // Session options from metadata (http2.* keys are not GOST's; defaults otherwise).
 Options session_options(const Metadata& md);
+// Client session health check (PING) settings: GOST's grpc keepalive keys, 30s otherwise.
+void client_keepalive(const Metadata& md, Options& o, bool grpc);
 
 // The core "tcp" listener for args.
 Result<ListenerPtr, ConfigError> make_tcp_listener(const ListenerArgs& args);

@@ -472,7 +472,9 @@ Result<HandlerPtr, ConfigError> make_http2_handler(const HandlerArgs& args) {
 Result<DialerPtr, ConfigError> make_http2_dialer(const DialerArgs& args) {
   auto t = make_tls_client(args.metadata);
   if (!t) return t.error();
-  return DialerPtr(std::make_shared<Http2Dialer>(std::move(*t), session_options(args.metadata)));
+  auto o = session_options(args.metadata);
+  client_keepalive(args.metadata, o, false);
+  return DialerPtr(std::make_shared<Http2Dialer>(std::move(*t), o));
 }
 
 Result<ConnectorPtr, ConfigError> make_http2_connector(const ConnectorArgs& args) {

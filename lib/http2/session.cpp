@@ -165,6 +165,10 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
  private:
   static asio::awaitable<void> read_loop(std::shared_ptr<SessionImpl> self);
   static asio::awaitable<void> write_loop(std::shared_ptr<SessionImpl> self);
+  static asio::awaitable<void> keepalive_loop(std::weak_ptr<SessionImpl> weak,
+                                              asio::any_io_executor ex,
+                                              std::chrono::milliseconds interval,
+                                              std::chrono::milliseconds timeout);
   void fail(std::error_code ec) noexcept;
   void maybe_idle_close() noexcept;
 
@@ -196,6 +200,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   Signal write_sig_, accept_sig_;
   bool closed_ = false;
   bool had_stream_ = false;
+  std::chrono::steady_clock::time_point last_recv_ = std::chrono::steady_clock::now();
   std::error_code error_;
 };
 
@@ -267,6 +272,45 @@ void SessionImpl::start() {
   auto self = shared_from_this();
   asio::co_spawn(ex_, read_loop(self), asio::detached);
   asio::co_spawn(ex_, write_loop(self), asio::detached);
+  if (opts_.keepalive_interval.count() > 0)
+    asio::co_spawn(ex_,
+                   keepalive_loop(self, ex_, opts_.keepalive_interval, opts_.keepalive_timeout),
+                   asio::detached);
+}
+
+// Holds the session weakly so an idle session with no users can still go away.
+asio::awaitable<void> SessionImpl::keepalive_loop(std::weak_ptr<SessionImpl> weak,
+                                                  asio::any_io_executor ex,
+                                                  std::chrono::milliseconds interval,
+                                                  std::chrono::milliseconds timeout) {
+  asio::steady_timer t(ex);
+  bool pinged = false;
+  auto ping_at = std::chrono::steady_clock::now();
+  auto next = std::chrono::steady_clock::now() + interval;
+  for (;;) {
+    t.expires_at(next);
+    co_await t.async_wait(use_tuple);
+    auto self = weak.lock();
+    if (!self || self->closed_) co_return;
+    const auto now = std::chrono::steady_clock::now();
+    if (pinged) {
+      if (self->last_recv_ <= ping_at) {
+        // Nothing at all (not even the PING ACK) since the PING.
+        self->fail(make_error_code(errc::timeout));
+        co_return;
+      }
+      pinged = false;
+    }
+    if (now - self->last_recv_ >= interval) {
+      nghttp2_submit_ping(self->ng_, NGHTTP2_FLAG_NONE, nullptr);
+      self->kick();
+      pinged = true;
+      ping_at = now;
+      next = now + timeout;
+    } else {
+      next = self->last_recv_ + interval;
+    }
+  }
 }
 
 void SessionImpl::fail(std::error_code ec) noexcept {
@@ -302,6 +346,7 @@ asio::awaitable<void> SessionImpl::read_loop(std::shared_ptr<SessionImpl> self) 
       self->fail(ec);
       break;
     }
+    self->last_recv_ = std::chrono::steady_clock::now();
     auto rv = nghttp2_session_mem_recv(self->ng_, buf.data(), n);
     if (rv < 0) {
       // nghttp2 has queued a GOAWAY for protocol errors; give the writer a chance to send it,

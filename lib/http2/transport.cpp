@@ -355,6 +355,7 @@ Result<DialerPtr, ConfigError> make_tunnel_dialer(const DialerArgs& args, bool g
   const auto& md = args.metadata;
   cfg.grpc = grpc;
   cfg.opts = session_options(md);
+  client_keepalive(md, cfg.opts, grpc);
   if (grpc) {
     cfg.host = first_string(md, {"grpc.authority", "grpc.host", "host"});
     cfg.path = grpc::tunnel_path(first_string(md, {"grpc.path", "path"}));

@@ -21,6 +21,7 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -50,6 +51,11 @@ struct Options {
   std::size_t accept_backlog = 128;          // server: requests waiting for accept()
   std::size_t max_header_bytes = 64 * 1024;  // a header block larger than this resets the stream
   bool close_when_idle = false;  // end the session (GOAWAY) once its last exchange has closed
+  // Health check: after keepalive_interval without any frame from the peer a PING is sent; when
+  // nothing arrives for keepalive_interval + keepalive_timeout the session is closed
+  // (errc::timeout). 0 = off.
+  std::chrono::milliseconds keepalive_interval{0};
+  std::chrono::milliseconds keepalive_timeout{30'000};
 };
 
 // One request/response exchange used as a byte stream.

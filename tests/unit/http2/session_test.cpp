@@ -394,3 +394,44 @@ TEST_CASE("http2 session: trailers end a response", "[http2]") {
   (*srv)->close();
   ctx.run_for(std::chrono::milliseconds(50));
 }
+
+namespace {
+asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(tuple);
+}
+
+asio::awaitable<void> keepalive_test(SessionPtr live, SessionPtr dead, bool* live_ok,
+                                     bool* dead_closed) {
+  co_await sleep_for(std::chrono::milliseconds(700));
+  *live_ok = !live->is_closed();
+  if (!*live_ok) std::cerr << "live: " << live->error().message() << "\n";
+  *dead_closed = dead->is_closed() && dead->error() == errc::timeout;
+}
+}  // namespace
+
+TEST_CASE("http2 session: keepalive pings keep a live peer and drop a dead one", "[http2]") {
+  asio::io_context ctx;
+  Options o;
+  o.keepalive_interval = std::chrono::milliseconds(100);
+  o.keepalive_timeout = std::chrono::milliseconds(100);
+  auto p = make_pipe(ctx.get_executor());
+  auto srv = Session::server(std::move(p.b));
+  auto live = Session::client(std::move(p.a), o);
+  // The dead peer: a pipe whose other end nobody reads or writes.
+  auto q = make_pipe(ctx.get_executor(), 1 << 20);
+  auto dead = Session::client(std::move(q.a), o);
+  REQUIRE(srv);
+  REQUIRE(live);
+  REQUIRE(dead);
+  bool live_ok = false, dead_closed = false, done = false;
+  asio::co_spawn(ctx, keepalive_test(*live, *dead, &live_ok, &dead_closed),
+                 [&](std::exception_ptr) { done = true; });
+  run_until(ctx, done);
+  REQUIRE(done);
+  CHECK(live_ok);
+  CHECK(dead_closed);
+  (*live)->close();
+  (*srv)->close();
+  ctx.run_for(std::chrono::milliseconds(50));
+}
