@@ -283,6 +283,123 @@ def case_grpc_client_frames(t):
     conn.close()
 
 
+
+# ---- over TLS (h2, http2, grpc): skipped when the build has no tls module ---------------------
+
+
+def need_tls(t):
+    """Skips when gost refuses h2 for want of the tls module (a config error at start-up)."""
+    p = subprocess.Popen([t.gost_bin, "-L", "http+h2://127.0.0.1:0"], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    out = b""
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = p.stdout.readline()
+            out += line
+            if not line or b"listening" in line:
+                break
+    finally:
+        p.terminate()
+        try:
+            p.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+    if b"tls module" in out:
+        raise Skip("this build has no tls module")
+    if b"listening" not in out:
+        raise Failure(f"gost with an h2 listener did not start: {out[-500:]!r}")
+
+
+def case_h2_tls_tunnel(t):
+    need_tls(t)
+    o = t.origin()
+    a = t.gost("-L", "http+h2://127.0.0.1:0", name="h2-server")
+    e = t.gost("-L", "http://127.0.0.1:0", "-F", f"h2://{a.hostport()}", name="entry")
+    for i in range(3):
+        curl_ok("-x", f"http://{e.hostport()}", o.url(f"/t{i}"), want_body=o.body(f"/t{i}"))
+
+
+def case_nghttp_over_tls(t):
+    need_tls(t)
+    need_tool("nghttp")
+    a = t.gost("-L", "http+h2://127.0.0.1:0", name="h2-server")
+    r = subprocess.run(["nghttp", "-v", "-t", "10", f"https://{a.hostport()}/"], capture_output=True, timeout=20)
+    out = r.stdout.decode("utf-8", "replace")
+    check("h2" in out and ":status: 405" in out, f"nghttp over TLS:\n{out[-2000:]}")
+
+
+def case_http2_proxy_chain(t):
+    need_tls(t)
+    o = t.origin()
+    a = t.gost("-L", "http2://127.0.0.1:0", name="http2-server")
+    e = t.gost("-L", "http://127.0.0.1:0", "-F", f"http2://{a.hostport()}", name="entry")
+    for i in range(3):
+        curl_ok("-x", f"http://{e.hostport()}", o.url(f"/h{i}"), want_body=o.body(f"/h{i}"))
+    e2 = t.gost("-L", "socks5://127.0.0.1:0", "-F", f"http2://{a.hostport()}", name="entry2")
+    curl_ok("--socks5-hostname", e2.hostport(), o.url("/hs"), want_body=o.body("/hs"))
+
+
+def case_http2_proxy_auth(t):
+    need_tls(t)
+    o = t.origin()
+    a = t.gost("-L", "http2://user:pass@127.0.0.1:0", name="http2-server")
+    good = t.gost("-L", "http://127.0.0.1:0", "-F", f"http2://user:pass@{a.hostport()}", name="good")
+    curl_ok("-x", f"http://{good.hostport()}", o.url("/auth"), want_body=o.body("/auth"))
+    bad = t.gost("-L", "http://127.0.0.1:0", "-F", f"http2://user:nope@{a.hostport()}", name="bad")
+    r = curl("-x", f"http://{bad.hostport()}", o.url("/auth"))
+    check(r.code != 200, f"wrong password must fail: {r!r}")
+    none = t.gost("-L", "http://127.0.0.1:0", "-F", f"http2://{a.hostport()}", name="none")
+    r = curl("-x", f"http://{none.hostport()}", o.url("/auth"))
+    check(r.code != 200, f"no credentials must fail: {r!r}")
+
+
+def case_http2_mid_chain(t):
+    need_tls(t)
+    o = t.origin()
+    a = t.gost("-L", "http+h2c://127.0.0.1:0", name="hop-a")
+    b = t.gost("-L", "http2://127.0.0.1:0", name="hop-b")
+    e = t.gost("-L", "http://127.0.0.1:0", "-F", f"http+h2c://{a.hostport()}",
+               "-F", f"http2://{b.hostport()}", name="entry")
+    curl_ok("-x", f"http://{e.hostport()}", o.url("/mid"), want_body=o.body("/mid"))
+
+
+def case_http2_get_forwarding(t):
+    """A raw HTTP/2 GET (not CONNECT) to the http2 proxy is forwarded to the origin."""
+    need_tls(t)
+    import ssl
+    o = t.origin()
+    a = t.gost("-L", "http2://127.0.0.1:0", name="http2-server")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2"])
+    raw = socket.create_connection(("127.0.0.1", a.port()), timeout=10)
+    s = ctx.wrap_socket(raw, server_hostname="localhost")
+    check_eq(s.selected_alpn_protocol(), "h2", "ALPN")
+    host = o.url("/").split("/")[2]
+    hdrs = b"".join(hpack_literal(k, v) for k, v in [
+        (":method", "GET"), (":scheme", "http"), (":path", "/fwd"), (":authority", host)])
+    s.sendall(PREFACE + frame(4, 0, 0, b"") + frame(1, 4 | 1, 1, hdrs))
+    frames, _ = read_frames(s, lambda fs: any(f[2] == 1 and f[1] & 1 for f in fs if f[0] in (0, 1)))
+    body = b"".join(f[3] for f in frames if f[0] == 0 and f[2] == 1)
+    check_eq(body.decode(), o.body("/fwd"), "forwarded body")
+    s.close()
+
+
+def case_grpc_tls(t):
+    need_tls(t)
+    o = t.origin()
+    a = t.gost("-L", "http+grpc://127.0.0.1:0", name="grpc-server")
+    e = t.gost("-L", "http://127.0.0.1:0", "-F", f"grpc://{a.hostport()}", name="entry")
+    curl_ok("-x", f"http://{e.hostport()}", o.url("/gt"), want_body=o.body("/gt"))
+    # Plain h2c against the TLS listener fails.
+    bad = t.gost("-L", "http://127.0.0.1:0", "-F", f"grpc://{a.hostport()}?grpcInsecure=true", name="bad")
+    r = curl("-x", f"http://{bad.hostport()}", o.url("/x"), timeout=8)
+    check(r.code != 200, f"h2c against TLS must fail: {r!r}")
+
+
 # ---- bad input ------------------------------------------------------------------------------
 
 
@@ -342,6 +459,13 @@ if __name__ == "__main__":
         case_grpc_custom_path,
         case_grpc_raw_frames,
         case_grpc_client_frames,
+        case_h2_tls_tunnel,
+        case_nghttp_over_tls,
+        case_http2_proxy_chain,
+        case_http2_proxy_auth,
+        case_http2_mid_chain,
+        case_http2_get_forwarding,
+        case_grpc_tls,
         case_garbage_preface_closes,
         case_oversized_frame_goaway,
         case_random_bytes_after_preface,
