@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Failure, Proc, Skip, check, check_eq, connect, curl_ok,  # noqa: E402
+from harness import (Failure, Gost, Proc, Skip, check, check_eq, connect, curl_ok,  # noqa: E402
                      echo_roundtrip, recv_until_closed, run)
 
 # The Debian package installs for the system interpreter.
@@ -108,15 +108,16 @@ _TLS = {}
 def need_tls(t):
     """Skips when this gost build has no tls module (wss/mtls/mwss then fail at start-up)."""
     if "ok" not in _TLS:
-        p = subprocess.Popen([t.opts.gost, "-L", "wss://127.0.0.1:0"], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT)
+        g = Gost(t.gost_bin, ["-L", "wss://127.0.0.1:0"], name="tls-probe", cwd=t.tmp())
         try:
-            out, _ = p.communicate(timeout=5)
-            _TLS["ok"] = b"tls module" not in out
-        except subprocess.TimeoutExpired:
-            p.terminate()  # it started: TLS is there
-            p.communicate(timeout=15)
+            g.wait_ready(1)
             _TLS["ok"] = True
+        except Failure:
+            if "tls module" not in g.text():
+                raise
+            _TLS["ok"] = False
+        finally:
+            g.stop()
     if not _TLS["ok"]:
         raise Skip("this gost build has no tls module")
 
