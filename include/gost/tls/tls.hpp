@@ -25,17 +25,24 @@ struct ClientOptions {
   std::string server_name;
   std::string ca_file, cert_file, key_file;
   std::vector<std::string> alpn;
+  // "VersionTLS12", "VersionTLS13" (Go's names); empty: TLS 1.2 minimum, library maximum.
+  std::string min_version, max_version;
   // Bound on the whole handshake; 0 = no bound (a caller's own timeout applies).
   std::chrono::milliseconds handshake_timeout{std::chrono::seconds(15)};
 };
 
 struct ServerOptions {
-  // No cert_file: a self-signed certificate generated once per process (as GOST does).
+  // No cert_file: cert.pem/key.pem from the working directory if both exist, else a generated
+  // self-signed certificate (as GOST does; one per process unless the three keys below are set).
   std::string cert_file, key_file;
   // When set, clients must present a certificate signed by one of these CAs (mutual TLS).
   std::string ca_file;
   std::vector<std::string> alpn;
+  std::string min_version, max_version;
   std::chrono::milliseconds handshake_timeout{std::chrono::seconds(15)};
+  // The generated certificate: CN, O and validity (GOST's defaults: gost.run, GOST, 1 year).
+  std::string common_name, organization;
+  std::chrono::hours validity{0};
 };
 
 class ClientContext;  // opaque, built once per node, thread-safe
@@ -45,7 +52,8 @@ Result<std::shared_ptr<ClientContext>> make_client_context(const ClientOptions&)
 Result<std::shared_ptr<ServerContext>> make_server_context(const ServerOptions&);
 
 // GOST's metadata keys: secure, serverName, caFile, certFile, keyFile (and the URL's
-// ca/cert/key), alpn (list), handshakeTimeout.
+// ca/cert/key), alpn (list), handshakeTimeout, minVersion, maxVersion; for the server's
+// generated certificate commonName, organization, validity. A `tls.` prefix is accepted too.
 ClientOptions client_options_from(const Metadata& md);
 ServerOptions server_options_from(const Metadata& md);
 

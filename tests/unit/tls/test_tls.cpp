@@ -1,0 +1,356 @@
+// TLS stream over loopback TCP pairs: handshakes, data both ways, half-close,
+// mutual TLS, verification failures, timeouts, TLS stacked over TLS.
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "gost/core/stream.hpp"
+#include "gost/tls/tls.hpp"
+#include "tls/ssl.hpp"
+
+namespace fs = std::filesystem;
+using namespace gost;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A connected pair of TcpStreams on ctx.
+std::pair<StreamPtr, StreamPtr> tcp_pair(asio::io_context& ctx) {
+  asio::ip::tcp::acceptor acc(ctx, {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ip::tcp::socket a(ctx), b(ctx);
+  a.connect(acc.local_endpoint());
+  acc.accept(b);
+  return {std::make_unique<TcpStream>(std::move(a)), std::make_unique<TcpStream>(std::move(b))};
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/gost-tls-test-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+// Writes a generated self-signed certificate for cn (and its key) as PEM files.
+void write_pair(const std::string& cn, int days, const std::string& cert_path,
+                const std::string& key_path) {
+  auto kp = tls::generate_self_signed(cn, days);
+  REQUIRE(kp.ok());
+  FILE* f = std::fopen(cert_path.c_str(), "wb");
+  REQUIRE(f);
+  PEM_write_X509(f, kp->cert.get());
+  std::fclose(f);
+  f = std::fopen(key_path.c_str(), "wb");
+  REQUIRE(f);
+  PEM_write_PrivateKey(f, kp->key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  std::fclose(f);
+}
+
+struct Outcome {
+  std::optional<Result<StreamPtr>> client, server;
+};
+
+asio::awaitable<void> do_client(StreamPtr s, std::shared_ptr<tls::ClientContext> c,
+                                std::string host, Outcome* out) {
+  out->client = co_await tls::client_handshake(std::move(s), std::move(c), std::move(host));
+}
+asio::awaitable<void> do_server(StreamPtr s, std::shared_ptr<tls::ServerContext> c, Outcome* out) {
+  out->server = co_await tls::server_handshake(std::move(s), std::move(c));
+}
+
+// Runs both handshakes over a TCP pair; the io_context is run until both
+// finish.
+Outcome handshake(asio::io_context& ctx, const tls::ClientOptions& co, const tls::ServerOptions& so,
+                  const std::string& host = "gost.test") {
+  auto cc = tls::make_client_context(co);
+  auto sc = tls::make_server_context(so);
+  REQUIRE(cc.ok());
+  REQUIRE(sc.ok());
+  auto [a, b] = tcp_pair(ctx);
+  Outcome out;
+  asio::co_spawn(ctx, do_client(std::move(a), *cc, host, &out), asio::detached);
+  asio::co_spawn(ctx, do_server(std::move(b), *sc, &out), asio::detached);
+  ctx.restart();
+  ctx.run_for(20s);
+  REQUIRE(out.client.has_value());
+  REQUIRE(out.server.has_value());
+  return out;
+}
+
+template <class T>
+asio::awaitable<void> store(asio::awaitable<T> aw, std::optional<T>* out) {
+  out->emplace(co_await std::move(aw));
+}
+
+template <class T>
+T run(asio::io_context& ctx, asio::awaitable<T> aw) {
+  std::optional<T> r;
+  asio::co_spawn(ctx, store(std::move(aw), &r), asio::detached);
+  ctx.restart();
+  ctx.run_for(20s);
+  REQUIRE(r.has_value());
+  return std::move(*r);
+}
+
+asio::awaitable<std::string> read_all(Stream* s) {
+  std::string out;
+  char buf[7000];
+  for (;;) {
+    auto r = co_await s->read_some(asio::buffer(buf));
+    out.append(buf, r.bytes);
+    if (r.ec) {
+      if (r.ec != asio::error::eof) out += "<error:" + r.ec.message() + ">";
+      co_return out;
+    }
+  }
+}
+
+asio::awaitable<std::error_code> write_then_shut(Stream* s, std::string data) {
+  if (auto ec = co_await write_all(*s, asio::buffer(data))) co_return ec;
+  co_return co_await s->shutdown_write();
+}
+
+// Client and server exchange `size` bytes each way at the same time, each
+// half-closing after sending; returns what each side read.
+asio::awaitable<std::pair<std::string, std::string>> exchange(Stream* c, Stream* s,
+                                                              std::size_t size) {
+  std::string up(size, 'u'), down(size, 'd');
+  for (std::size_t i = 0; i < size; ++i) {
+    up[i] = static_cast<char>('a' + i % 26);
+    down[i] = static_cast<char>('A' + i % 23);
+  }
+  using namespace asio::experimental::awaitable_operators;
+  auto [at_server, at_client, e1, e2] =
+      co_await (read_all(s) && read_all(c) && write_then_shut(c, up) && write_then_shut(s, down));
+  if (e1 || e2) co_return std::pair<std::string, std::string>{"write failed", ""};
+  co_return std::pair<std::string, std::string>{at_server == up ? "ok" : "mismatch at server",
+                                                at_client == down ? "ok" : "mismatch at client"};
+}
+
+}  // namespace
+
+TEST_CASE("tls: self-signed server, insecure client, data both ways and half-close") {
+  asio::io_context ctx;
+  tls::ClientOptions co;
+  tls::ServerOptions so;
+  co.alpn = {"h2", "http/1.1"};
+  so.alpn = {"http/1.1"};
+  auto out = handshake(ctx, co, so);
+  REQUIRE(out.client->ok());
+  REQUIRE(out.server->ok());
+  StreamPtr c = std::move(**out.client), s = std::move(**out.server);
+  CHECK(tls::negotiated_alpn(*c) == "http/1.1");
+  CHECK(tls::negotiated_alpn(*s) == "http/1.1");
+  CHECK(tls::server_name(*s) == "gost.test");
+  auto r = run(ctx, exchange(c.get(), s.get(), 300000));
+  CHECK(r.first == "ok");
+  CHECK(r.second == "ok");
+}
+
+TEST_CASE("tls: one direction half-closed, the other keeps flowing") {
+  asio::io_context ctx;
+  auto out = handshake(ctx, {}, {});
+  REQUIRE(out.client->ok());
+  REQUIRE(out.server->ok());
+  StreamPtr c = std::move(**out.client), s = std::move(**out.server);
+  // Client sends a request and half-closes; the server reads to EOF, then
+  // answers.
+  auto ec = run(ctx, write_then_shut(c.get(), "request"));
+  REQUIRE(!ec);
+  CHECK(run(ctx, read_all(s.get())) == "request");
+  ec = run(ctx, write_then_shut(s.get(), "response"));
+  REQUIRE(!ec);
+  CHECK(run(ctx, read_all(c.get())) == "response");
+}
+
+TEST_CASE("tls: TLS stacked over TLS") {
+  asio::io_context ctx;
+  auto cc = tls::make_client_context({});
+  auto sc = tls::make_server_context({});
+  REQUIRE(cc.ok());
+  REQUIRE(sc.ok());
+  auto outer = handshake(ctx, {}, {});
+  REQUIRE(outer.client->ok());
+  REQUIRE(outer.server->ok());
+  Outcome inner;
+  asio::co_spawn(ctx, do_client(std::move(**outer.client), *cc, "inner.test", &inner),
+                 asio::detached);
+  asio::co_spawn(ctx, do_server(std::move(**outer.server), *sc, &inner), asio::detached);
+  ctx.restart();
+  ctx.run_for(20s);
+  REQUIRE(inner.client.has_value());
+  REQUIRE(inner.server.has_value());
+  REQUIRE(inner.client->ok());
+  REQUIRE(inner.server->ok());
+  CHECK(tls::server_name(*inner.server->value()) == "inner.test");
+  auto r = run(ctx, exchange(inner.client->value().get(), inner.server->value().get(), 100000));
+  CHECK(r.first == "ok");
+  CHECK(r.second == "ok");
+}
+
+TEST_CASE("tls: secure client verifies chain and name") {
+  TempDir dir;
+  write_pair("gost.test", 30, dir.file("srv.pem"), dir.file("srv.key"));
+  write_pair("other.test", 30, dir.file("other.pem"), dir.file("other.key"));
+  write_pair("gost.test", -1, dir.file("old.pem"), dir.file("old.key"));
+  tls::ServerOptions so;
+  so.cert_file = dir.file("srv.pem");
+  so.key_file = dir.file("srv.key");
+  tls::ClientOptions co;
+  co.secure = true;
+  co.ca_file = dir.file("srv.pem");
+
+  SECTION("trusted and matching name") {
+    asio::io_context ctx;
+    auto out = handshake(ctx, co, so);
+    CHECK(out.client->ok());
+    CHECK(out.server->ok());
+  }
+  SECTION("serverName overrides the host") {
+    asio::io_context ctx;
+    co.server_name = "gost.test";
+    auto out = handshake(ctx, co, so, "127.0.0.1");
+    CHECK(out.client->ok());
+  }
+  SECTION("wrong name") {
+    asio::io_context ctx;
+    auto out = handshake(ctx, co, so, "wrong.test");
+    REQUIRE(!out.client->ok());
+    CHECK(out.client->error().category() == tls::verify_category());
+    CHECK(!out.server->ok());
+  }
+  SECTION("wrong CA") {
+    asio::io_context ctx;
+    co.ca_file = dir.file("other.pem");
+    auto out = handshake(ctx, co, so);
+    REQUIRE(!out.client->ok());
+    CHECK(out.client->error().category() == tls::verify_category());
+  }
+  SECTION("expired certificate") {
+    asio::io_context ctx;
+    so.cert_file = dir.file("old.pem");
+    so.key_file = dir.file("old.key");
+    co.ca_file = dir.file("old.pem");
+    auto out = handshake(ctx, co, so);
+    REQUIRE(!out.client->ok());
+    CHECK(out.client->error() ==
+          std::error_code(X509_V_ERR_CERT_HAS_EXPIRED, tls::verify_category()));
+  }
+  SECTION("insecure client accepts any of them") {
+    asio::io_context ctx;
+    co.secure = false;
+    co.ca_file = dir.file("other.pem");
+    auto out = handshake(ctx, co, so, "wrong.test");
+    CHECK(out.client->ok());
+  }
+}
+
+TEST_CASE("tls: mutual TLS") {
+  TempDir dir;
+  write_pair("client", 30, dir.file("client.pem"), dir.file("client.key"));
+  write_pair("stranger", 30, dir.file("stranger.pem"), dir.file("stranger.key"));
+  tls::ServerOptions so;
+  so.ca_file = dir.file("client.pem");
+
+  SECTION("client certificate accepted") {
+    asio::io_context ctx;
+    tls::ClientOptions co;
+    co.cert_file = dir.file("client.pem");
+    co.key_file = dir.file("client.key");
+    auto out = handshake(ctx, co, so);
+    REQUIRE(out.client->ok());
+    REQUIRE(out.server->ok());
+    auto r = run(ctx, exchange(out.client->value().get(), out.server->value().get(), 1000));
+    CHECK(r.first == "ok");
+    CHECK(r.second == "ok");
+  }
+  SECTION("no client certificate") {
+    asio::io_context ctx;
+    auto out = handshake(ctx, {}, so);
+    CHECK(!out.server->ok());
+    // In TLS 1.3 the client finishes first and learns of the refusal on its
+    // first read.
+    if (out.client->ok()) {
+      auto r = run(ctx, read_all(out.client->value().get()));
+      CHECK(r.find("<error:") != std::string::npos);
+    }
+  }
+  SECTION("certificate from another CA") {
+    asio::io_context ctx;
+    tls::ClientOptions co;
+    co.cert_file = dir.file("stranger.pem");
+    co.key_file = dir.file("stranger.key");
+    auto out = handshake(ctx, co, so);
+    REQUIRE(!out.server->ok());
+    CHECK(out.server->error().category() == tls::verify_category());
+  }
+}
+
+TEST_CASE("tls: a peer that never answers times out") {
+  asio::io_context ctx;
+  tls::ClientOptions co;
+  co.handshake_timeout = 200ms;
+  auto cc = tls::make_client_context(co);
+  REQUIRE(cc.ok());
+  auto [a, b] = tcp_pair(ctx);
+  auto start = std::chrono::steady_clock::now();
+  auto r = run(ctx, tls::client_handshake(std::move(a), *cc, "gost.test"));
+  REQUIRE(!r.ok());
+  CHECK(r.error() == errc::timeout);
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+}
+
+TEST_CASE("tls: a peer that speaks something else fails the handshake") {
+  asio::io_context ctx;
+  auto sc = tls::make_server_context({});
+  REQUIRE(sc.ok());
+  auto [a, b] = tcp_pair(ctx);
+  auto ec = run(ctx, write_then_shut(a.get(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  REQUIRE(!ec);
+  auto r = run(ctx, tls::server_handshake(std::move(b), *sc));
+  CHECK(!r.ok());
+}
+
+TEST_CASE("tls: options from GOST metadata") {
+  Metadata md;
+  md.set("secure", "true");
+  md.set("serverName", "example.com");
+  md.set("ca", "/x/ca.pem");
+  md.set("certFile", "/x/c.pem");
+  md.set("keyFile", "/x/k.pem");
+  md.set("handshakeTimeout", "3s");
+  md.set("alpn", "h2,http/1.1");
+  auto co = tls::client_options_from(md);
+  CHECK(co.secure);
+  CHECK(co.server_name == "example.com");
+  CHECK(co.ca_file == "/x/ca.pem");
+  CHECK(co.cert_file == "/x/c.pem");
+  CHECK(co.key_file == "/x/k.pem");
+  CHECK(co.handshake_timeout == 3s);
+  CHECK(co.alpn == std::vector<std::string>{"h2", "http/1.1"});
+  auto so = tls::server_options_from(md);
+  CHECK(so.cert_file == "/x/c.pem");
+  CHECK(so.ca_file == "/x/ca.pem");
+  CHECK(!tls::client_options_from(Metadata{}).secure);
+  // A missing file is an error when the context is built.
+  tls::ServerOptions bad;
+  bad.cert_file = "/nonexistent/cert.pem";
+  CHECK(!tls::make_server_context(bad).ok());
+  tls::ClientOptions badv;
+  badv.min_version = "VersionTLS99";
+  CHECK(!tls::make_client_context(badv).ok());
+}
