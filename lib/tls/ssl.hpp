@@ -71,6 +71,7 @@ Result<const KeyPair*> default_keypair();
 // A fresh key and self-signed certificate for cn, valid from now-1h for `days`
 // (negative days: already expired). Used by the default certificate and by
 // tests.
-Result<KeyPair> generate_self_signed(const std::string& cn, int days);
+Result<KeyPair> generate_self_signed(const std::string& cn, int days,
+                                     const std::string& org = "GOST");
 
 }  // namespace gost::tls
