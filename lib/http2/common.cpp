@@ -90,7 +90,7 @@ SessionPtr SessionCache::find(const std::string& key, const asio::any_io_executo
   entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
                                 [&](Entry& e) {
                                   auto s = e.s.lock();
-                                  if (!s || s->is_closed()) return true;
+                                  if (!s || !s->can_open()) return true;
                                   if (!found && e.key == key && e.ex == ex) found = s;
                                   return false;
                                 }),

@@ -30,6 +30,10 @@ struct ListenConfig {
 // GOST 2.x's Gost-Target header: base64url(crc32be(name) || base64url(name)); nullopt if bad.
 std::optional<std::string> decode_server_name(std::string_view s);
 
+// The http2 listener's streams: the request as an HTTP/1.1 head then its body; the handler's
+// HTTP/1.1 response head becomes the response HEADERS.
+StreamPtr make_request_stream(ExchangePtr ex);
+
 Result<ListenerPtr, ConfigError> make_listener(const ListenerArgs& args, ListenKind kind, bool tls);
 
 }  // namespace gost::http2

@@ -11,6 +11,7 @@
 #include <array>
 #include <asio/this_coro.hpp>
 #include <cstdio>
+#include <cstring>
 
 #include "gost/core/timeout.hpp"
 #include "gost/http2/http2.hpp"
@@ -88,25 +89,117 @@ bool hop_by_hop(std::string_view n) {
          n == "gost-target" || n == "x-gost-target";
 }
 
-// Forwards one non-CONNECT request to the origin over HTTP/1.1 (Connection: close) and
-// answers the HTTP/2 stream with the origin's response, as GOST's http2 handler does.
-asio::awaitable<std::error_code> forward_request(Exchange& ex, Stream& up, std::string method,
+// An HTTP/2 request as the byte stream a handler reads: first an HTTP/1.1 request head made
+// from the HEADERS (CONNECT authority, or the absolute-form URI), then the request body. What
+// the handler writes is an HTTP/1.1 response head, sent as the response HEADERS, then the
+// body as DATA; shutdown_write() ends the stream. This way the request crosses any wrapper a
+// service puts around accepted streams.
+class RequestStream final : public Stream {
+ public:
+  explicit RequestStream(ExchangePtr ex) : ex_(std::move(ex)) {
+    const auto& rq = ex_->request_headers();
+    const std::string* method = find_header(rq, ":method");
+    const std::string* authority = find_header(rq, ":authority");
+    const std::string* scheme = find_header(rq, ":scheme");
+    const std::string* path = find_header(rq, ":path");
+    const std::string m = method ? *method : std::string("GET");
+    const std::string a = authority ? *authority : std::string();
+    head_ = m + " ";
+    if (m == "CONNECT") {
+      head_ += a;
+    } else {
+      head_ += (scheme ? *scheme : std::string("http")) + "://" + a + (path ? *path : "/");
+    }
+    head_ += " HTTP/1.1\r\nHost: " + a + "\r\n";
+    for (const auto& h : rq) {
+      if (h.name.empty() || h.name[0] == ':' || h.name == "host") continue;
+      head_ += h.name + ": " + h.value + "\r\n";
+    }
+    head_ += "\r\n";
+  }
+  ~RequestStream() override { close(); }
+  asio::any_io_executor get_executor() override { return ex_->get_executor(); }
+  Address local_address() const override { return ex_->local_address(); }
+  Address remote_address() const override { return ex_->remote_address(); }
+
+  asio::awaitable<IoResult> read_some(asio::mutable_buffer b) override {
+    if (off_ < head_.size()) {
+      std::size_t n = std::min(b.size(), head_.size() - off_);
+      std::memcpy(b.data(), head_.data() + off_, n);
+      off_ += n;
+      co_return IoResult{{}, n};
+    }
+    co_return co_await ex_->read_some(b);
+  }
+  asio::awaitable<std::error_code> wait_readable() override {
+    if (off_ < head_.size()) co_return std::error_code{};
+    co_return co_await ex_->wait_readable();
+  }
+  asio::awaitable<IoResult> write_some(asio::const_buffer b) override {
+    if (responded_) co_return co_await ex_->write_some(b);
+    auto p = static_cast<const std::uint8_t*>(b.data());
+    resp_.insert(resp_.end(), p, p + b.size());
+    std::size_t end = http::find_head_end(Bytes(resp_));
+    if (end == http::kNotFound) {
+      if (resp_.size() > http::kMaxHeadSize)
+        co_return IoResult{make_error_code(errc::message_too_large), 0};
+      co_return IoResult{{}, b.size()};
+    }
+    auto r = http::parse_response_head(Bytes(resp_.data(), end));
+    if (!r.ok()) co_return IoResult{make_error_code(errc::bad_request), 0};
+    Headers out;
+    for (auto& [k, v] : r.value.headers.items) {
+      auto n = lower(k);
+      if (hop_by_hop(n) && n != "proxy-authenticate") continue;
+      out.push_back({std::move(n), v});
+    }
+    responded_ = true;
+    if (auto ec = ex_->respond(r.value.status, std::move(out), false)) co_return IoResult{ec, 0};
+    if (end < resp_.size()) {
+      if (auto ec = co_await write_all(*ex_, asio::buffer(resp_.data() + end, resp_.size() - end)))
+        co_return IoResult{ec, 0};
+    }
+    resp_.clear();
+    co_return IoResult{{}, b.size()};
+  }
+  asio::awaitable<std::error_code> shutdown_write() override { return ex_->shutdown_write(); }
+  void close() noexcept override { ex_->close(); }
+
+ private:
+  ExchangePtr ex_;
+  std::string head_;
+  std::size_t off_ = 0;
+  std::vector<std::uint8_t> resp_;
+  bool responded_ = false;
+};
+
+std::string response_head(int status, const Headers& extra) {
+  std::string h = "HTTP/1.1 " + std::to_string(status) + " " +
+                  std::string(http::reason_phrase(status)) + "\r\n";
+  for (const auto& x : extra) h += x.name + ": " + x.value + "\r\n";
+  return h + "\r\n";
+}
+
+// Forwards one non-CONNECT request to the origin over HTTP/1.1 (Connection: close) and writes
+// the origin's response back (head without hop-by-hop fields, body de-chunked), as GOST's http2
+// handler does.
+asio::awaitable<std::error_code> forward_request(Stream& client, Stream& up, std::string method,
                                                  std::string path, std::string authority,
-                                                 ConnRecord& rec) {
+                                                 http::Headers headers, ConnRecord& rec) {
   http::RequestHead h;
   h.method = method;
   h.target = path.empty() ? "/" : path;
   h.headers.add("Host", authority);
-  for (const auto& x : ex.request_headers()) {
-    auto n = lower(x.name);
-    if (n.empty() || n[0] == ':' || hop_by_hop(n) || n == "content-length") continue;
-    h.headers.add(x.name, x.value);
+  for (auto& [k, v] : headers.items) {
+    auto n = lower(k);
+    if (hop_by_hop(n) || n == "content-length") continue;
+    h.headers.add(k, v);
   }
   // HTTP/2 ends the body with END_STREAM; HTTP/1.1 needs a length: chunk it unless the method
-  // normally has none and the client sent nothing.
+  // normally has none.
   const bool no_body = method == "GET" || method == "HEAD" || method == "OPTIONS" ||
                        method == "DELETE" || method == "TRACE";
-  const std::string* cl = find_header(ex.request_headers(), "content-length");
+  const std::string* cl = headers.find("Content-Length");
   if (cl) {
     h.headers.add("Content-Length", *cl);
   } else if (!no_body) {
@@ -118,25 +211,27 @@ asio::awaitable<std::error_code> forward_request(Exchange& ex, Stream& up, std::
   if (auto ec = co_await write_all(up, asio::buffer(head))) co_return ec;
   const bool chunked = !cl && !no_body;
   std::vector<std::uint8_t> buf(16 * 1024);
-  for (;;) {
-    auto [ec, n] = co_await ex.read_some(asio::buffer(buf));
-    if (n) {
-      rec.bytes_up += n;
-      if (chunked) {
-        char pre[24];
-        int len = std::snprintf(pre, sizeof pre, "%zx\r\n", n);
-        if (auto e = co_await write_all(up, asio::buffer(pre, static_cast<std::size_t>(len))))
-          co_return e;
+  if (cl || chunked) {
+    for (;;) {
+      auto [ec, n] = co_await client.read_some(asio::buffer(buf));
+      if (n) {
+        rec.bytes_up += n;
+        if (chunked) {
+          char pre[24];
+          int len = std::snprintf(pre, sizeof pre, "%zx\r\n", n);
+          if (auto e = co_await write_all(up, asio::buffer(pre, static_cast<std::size_t>(len))))
+            co_return e;
+        }
+        if (auto e = co_await write_all(up, asio::buffer(buf.data(), n))) co_return e;
+        if (chunked)
+          if (auto e = co_await write_all(up, asio::buffer(std::string_view("\r\n")))) co_return e;
       }
-      if (auto e = co_await write_all(up, asio::buffer(buf.data(), n))) co_return e;
-      if (chunked)
-        if (auto e = co_await write_all(up, asio::buffer(std::string_view("\r\n")))) co_return e;
+      if (ec == asio::error::eof) break;
+      if (ec) co_return ec;
     }
-    if (ec == asio::error::eof) break;
-    if (ec) co_return ec;
+    if (chunked)
+      if (auto e = co_await write_all(up, asio::buffer(std::string_view("0\r\n\r\n")))) co_return e;
   }
-  if (chunked)
-    if (auto e = co_await write_all(up, asio::buffer(std::string_view("0\r\n\r\n")))) co_return e;
 
   StreamReader rd(up, http::kMaxHeadSize);
   http::ResponseHead resp;
@@ -160,10 +255,11 @@ asio::awaitable<std::error_code> forward_request(Exchange& ex, Stream& up, std::
     if (hop_by_hop(n)) continue;
     out.push_back({std::move(n), v});
   }
+  if (auto ec = co_await write_all(client, asio::buffer(response_head(resp.status, out))))
+    co_return ec;
   const bool empty = framing->kind == http::BodyKind::none ||
                      (framing->kind == http::BodyKind::length && framing->length == 0);
-  if (auto ec = ex.respond(resp.status, std::move(out), empty)) co_return ec;
-  if (empty) co_return std::error_code{};
+  if (empty) co_return co_await client.shutdown_write();
   std::uint64_t left = framing->length;
   http::ChunkedScanner scanner;
   std::vector<std::uint8_t> pending = rd.take_rest();
@@ -187,18 +283,19 @@ asio::awaitable<std::error_code> forward_request(Exchange& ex, Stream& up, std::
       off += used;
       if (!data.empty()) {
         rec.bytes_down += data.size();
-        if (auto e = co_await write_all(ex, asio::buffer(data.data(), data.size()))) co_return e;
+        if (auto e = co_await write_all(client, asio::buffer(data.data(), data.size())))
+          co_return e;
       }
       if ((framing->kind == http::BodyKind::chunked && scanner.done()) ||
           (framing->kind == http::BodyKind::length && left == 0))
-        co_return co_await ex.shutdown_write();
+        co_return co_await client.shutdown_write();
       if (used == 0 && data.empty()) break;
     }
     pending.resize(16 * 1024);
     auto [ec, n] = co_await up.read_some(asio::buffer(pending));
     pending.resize(n);
     if (ec == asio::error::eof && framing->kind == http::BodyKind::until_close)
-      co_return co_await ex.shutdown_write();
+      co_return co_await client.shutdown_write();
     if (ec) co_return ec;
   }
 }
@@ -209,26 +306,48 @@ class Http2Handler final : public Handler {
 
   asio::awaitable<void> handle(StreamPtr conn, ConnRecord& rec) override {
     rec.protocol = "http2";
-    auto* ex = dynamic_cast<Exchange*>(conn.get());
-    if (!ex) {
-      rec.ec = make_error_code(errc::unsupported);
-      rec.error = "http2: wrong connection type";
+    Headers none;  // named: GCC 12 destroys a braced temporary passed to a coroutine twice
+    // The http2 listener presents each request as an HTTP/1.1 head followed by the body.
+    StreamReader rd(*conn, http::kMaxHeadSize);
+    std::size_t end = http::kNotFound;
+    for (;;) {
+      end = http::find_head_end(Bytes(rd.data(), rd.size()));
+      if (end != http::kNotFound) break;
+      if (auto ec = co_await rd.fill()) {
+        rec.ec = ec;
+        rec.error = "http2: no request";
+        co_return;
+      }
+    }
+    auto parsed = http::parse_request_head(Bytes(rd.data(), end));
+    if (!parsed.ok()) {
+      co_await reply(*conn, 400, none);
+      rec.ec = make_error_code(errc::bad_request);
       co_return;
     }
-    const auto& rq = ex->request_headers();
-    const std::string* method = find_header(rq, ":method");
-    const std::string* authority = find_header(rq, ":authority");
-    const std::string* scheme = find_header(rq, ":scheme");
-    std::string host = authority ? *authority : std::string();
-    for (auto name : {"gost-target", "x-gost-target"}) {
-      if (const auto* v = find_header(rq, name))
+    rd.consume(end);
+    auto req = std::move(parsed.value);
+    const bool connect = req.method == "CONNECT";
+    std::string host;
+    std::string path = "/";
+    std::uint16_t def_port = 80;
+    if (connect) {
+      host = req.target;
+    } else if (auto uri = http::parse_absolute_uri(req.target)) {
+      host = uri->authority;
+      path = uri->origin_form;
+      if (uri->scheme == "https") def_port = 443;
+    } else if (const auto* hh = req.headers.find("Host")) {
+      host = *hh;
+      path = req.target;
+    }
+    for (auto name : {"Gost-Target", "X-Gost-Target"}) {
+      if (const auto* v = req.headers.find(name))
         if (auto d = decode_server_name(*v)) host = *d;
     }
-    const bool connect = method && *method == "CONNECT";
-    const std::uint16_t def_port = (scheme && *scheme == "https") ? 443 : 80;
     auto target = Address::parse(host, def_port);
-    if (!method || host.empty() || !target || target->host.empty()) {
-      ex->respond(400, {}, true);
+    if (host.empty() || !target || target->host.empty()) {
+      co_await reply(*conn, 400, none);
       rec.ec = make_error_code(errc::bad_request);
       co_return;
     }
@@ -236,8 +355,8 @@ class Http2Handler final : public Handler {
 
     if (cfg_.auther) {
       Credentials c;
-      if (const auto* pa = find_header(rq, "proxy-authorization"))
-        if (auto parsed = http::parse_basic_auth(*pa)) c = std::move(*parsed);
+      if (const auto* pa = req.headers.find("Proxy-Authorization"))
+        if (auto pc = http::parse_basic_auth(*pa)) c = std::move(*pc);
       AuthOptions ao;
       ao.service = cfg_.service;
       ao.client = rec.client;
@@ -247,9 +366,10 @@ class Http2Handler final : public Handler {
         for (const auto& k : cfg_.knock)
           if (http::iequals(k, target->host)) knocked = true;
         if (cfg_.probe_code > 0 && !knocked) {
-          ex->respond(cfg_.probe_code, {}, true);
+          co_await reply(*conn, cfg_.probe_code, none);
         } else {
-          ex->respond(407, {{"proxy-authenticate", "Basic realm=\"" + cfg_.realm + "\""}}, true);
+          Headers challenge{{"proxy-authenticate", "Basic realm=\"" + cfg_.realm + "\""}};
+          co_await reply(*conn, 407, challenge);
         }
         rec.ec = make_error_code(c.username.empty() && c.password.empty() ? errc::auth_required
                                                                           : errc::auth_failed);
@@ -262,7 +382,7 @@ class Http2Handler final : public Handler {
       bo.service = cfg_.service;
       bo.host = target->host;
       if (cfg_.bypass->contains("tcp", rec.target, bo)) {
-        ex->respond(403, {}, true);
+        co_await reply(*conn, 403, none);
         rec.ec = make_error_code(errc::bypassed);
         co_return;
       }
@@ -278,33 +398,46 @@ class Http2Handler final : public Handler {
     auto up = co_await cfg_.router->dial("tcp", *target, sel, &info);
     rec.route = info.route;
     if (!up) {
-      ex->respond(503, {}, true);
+      co_await reply(*conn, 503, none);
       rec.ec = up.error();
       co_return;
     }
+    StreamPtr client = make_prefixed(std::move(conn), rd.take_rest());
     if (!connect) {
-      const std::string* path = find_header(rq, ":path");
       // Named arguments: GCC 12 destroys a temporary passed to a coroutine twice.
-      std::string m = *method;
-      std::string pth = path ? *path : std::string("/");
-      auto ec = co_await forward_request(*ex, **up, m, pth, host, rec);
-      if (ec && ex->status() == 0) ex->respond(503, {}, true);
+      std::string m = req.method;
+      std::string a = host;
+      auto ec = co_await forward_request(*client, **up, m, path, a, req.headers, rec);
       if (ec) rec.ec = ec;
       (*up)->close();
       co_return;
     }
-    if (auto ec = ex->respond(200, cfg_.extra, false)) {
+    if (auto ec = co_await write_all(*client, asio::buffer(response_head(200, cfg_.extra)))) {
       rec.ec = ec;
       co_return;
     }
     BridgeOptions bo;
     bo.idle_timeout = cfg_.idle_timeout;
-    rec.relay(std::move(conn), std::move(*up), bo);
+    rec.relay(std::move(client), std::move(*up), bo);
   }
 
  private:
+  // An answer without a body: head, then the end of the stream.
+  static asio::awaitable<void> reply(Stream& s, int status, Headers extra) {
+    if (!co_await write_all(s, asio::buffer(response_head(status, extra))))
+      co_await s.shutdown_write();
+  }
+
   HandlerConfig cfg_;
 };
+
+}  // namespace
+
+StreamPtr make_request_stream(ExchangePtr ex) {
+  return std::make_unique<RequestStream>(std::move(ex));
+}
+
+namespace {
 
 // ---- dialer ---------------------------------------------------------------------------------
 

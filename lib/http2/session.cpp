@@ -134,6 +134,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   }
 
   std::error_code init();
+  std::error_code upgrade(const std::string& settings, Headers request);
   void start();
 
   asio::awaitable<Result<ExchangePtr>> request(Headers headers, bool end_stream) override;
@@ -142,10 +143,12 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   void close() noexcept override { fail(make_error_code(errc::closed)); }
   void shutdown() noexcept override {
     if (closed_) return;
+    goaway_ = true;
     nghttp2_session_terminate_session(ng_, NGHTTP2_NO_ERROR);
     kick();
   }
   bool is_closed() const noexcept override { return closed_; }
+  bool can_open() const noexcept override { return !closed_ && !goaway_; }
   std::size_t num_streams() const noexcept override { return streams_.size(); }
   std::error_code error() const noexcept override { return error_; }
   asio::any_io_executor get_executor() override { return ex_; }
@@ -200,6 +203,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   Signal write_sig_, accept_sig_;
   bool closed_ = false;
   bool had_stream_ = false;
+  bool goaway_ = false;
   std::chrono::steady_clock::time_point last_recv_ = std::chrono::steady_clock::now();
   std::error_code error_;
 };
@@ -265,6 +269,22 @@ std::error_code SessionImpl::init() {
         static_cast<int32_t>(std::min<std::uint32_t>(opts_.connection_window, 0x7fffffff)));
     if (rv != 0) return ng_error(rv);
   }
+  return {};
+}
+
+std::error_code SessionImpl::upgrade(const std::string& settings, Headers request) {
+  const std::string* m = find_header(request, ":method");
+  int rv = nghttp2_session_upgrade2(ng_, reinterpret_cast<const uint8_t*>(settings.data()),
+                                    settings.size(), m && *m == "HEAD" ? 1 : 0, nullptr);
+  if (rv != 0) return make_error_code(errc::bad_request);
+  auto st = std::make_shared<StreamState>(ex_);
+  st->id = 1;
+  st->req = std::move(request);
+  st->headers_done = true;
+  st->in_eof = true;
+  streams_[1] = st;
+  had_stream_ = true;
+  accept_q_.push_back(std::move(st));
   return {};
 }
 
@@ -400,7 +420,7 @@ asio::awaitable<void> SessionImpl::write_loop(std::shared_ptr<SessionImpl> self)
 
 Result<ExchangePtr> SessionImpl::open(Headers headers, bool end_stream) {
   if (server_) return errc::unsupported;
-  if (closed_) return errc::closed;
+  if (closed_ || goaway_) return errc::closed;
   auto st = std::make_shared<StreamState>(ex_);
   st->req = std::move(headers);
   auto nv = make_nv(st->req);
@@ -565,6 +585,7 @@ int SessionImpl::on_header(nghttp2_session* ng, const nghttp2_frame* frame, cons
 
 int SessionImpl::on_frame_recv(nghttp2_session* ng, const nghttp2_frame* frame, void* user) {
   auto* self = static_cast<SessionImpl*>(user);
+  if (frame->hd.type == NGHTTP2_GOAWAY) self->goaway_ = true;
   auto* st = frame->hd.stream_id ? self->state(frame->hd.stream_id) : nullptr;
   if (!st) return 0;
   if (frame->hd.type == NGHTTP2_HEADERS) {
@@ -780,12 +801,19 @@ void ExchangeImpl::close() noexcept {
   st_->hd.notify();
 }
 
-Result<SessionPtr> make_session(StreamPtr conn, Options opts, bool server) {
+Result<SessionPtr> make_session(StreamPtr conn, Options opts, bool server,
+                                const std::string* settings = nullptr, Headers request = {}) {
   if (!conn) return errc::closed;
   auto s = std::make_shared<SessionImpl>(std::move(conn), opts, server);
   if (auto ec = s->init()) {
     s->close();
     return ec;
+  }
+  if (settings) {
+    if (auto ec = s->upgrade(*settings, std::move(request))) {
+      s->close();
+      return ec;
+    }
   }
   s->start();
   return SessionPtr(std::move(s));
@@ -805,6 +833,11 @@ Result<SessionPtr> Session::client(StreamPtr conn, Options opts) {
 
 Result<SessionPtr> Session::server(StreamPtr conn, Options opts) {
   return make_session(std::move(conn), opts, true);
+}
+
+Result<SessionPtr> Session::server_upgrade(StreamPtr conn, Options opts, std::string settings,
+                                           Headers request) {
+  return make_session(std::move(conn), opts, true, &settings, std::move(request));
 }
 
 }  // namespace gost::http2

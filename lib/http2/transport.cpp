@@ -13,9 +13,11 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/this_coro.hpp>
+#include <optional>
 
 #include "gost/core/timeout.hpp"
 #include "gost/http2/http2.hpp"
+#include "http/codec.hpp"
 #include "http2/common.hpp"
 #include "http2/grpc_codec.hpp"
 #include "http2/internal.hpp"
@@ -81,6 +83,96 @@ void dispatch_grpc(const ListenConfig& cfg, ExchangePtr ex, StreamQueue& q) {
   q.push(make_grpc_stream(std::move(ex), false));
 }
 
+constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+struct Prelude {
+  StreamPtr conn;                       // with the bytes read so far put back
+  std::optional<std::string> settings;  // set: an h2c upgrade, answered with 101
+  Headers request;
+};
+
+std::string http1_reply(int status, std::string_view reason) {
+  return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
+         "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+}
+
+// A cleartext connection starts with the HTTP/2 preface (prior knowledge) or with an HTTP/1.1
+// request; as Go's h2c handler in GOST's h2c listener does, a request asking for
+// "Upgrade: h2c" is switched to HTTP/2 (RFC 7540 3.2). Other HTTP/1.1 requests get 405 (400 in
+// path mode; 505 for what would be a tunnel) and the connection closes.
+asio::awaitable<std::optional<Prelude>> read_prelude(StreamPtr conn, std::string path) {
+  StreamReader rd(*conn, http::kMaxHeadSize);
+  for (;;) {
+    std::string_view got(reinterpret_cast<const char*>(rd.data()), rd.size());
+    const std::size_t n = std::min(got.size(), kPreface.size());
+    if (got.substr(0, n) == kPreface.substr(0, n)) {
+      if (got.size() >= kPreface.size()) break;  // prior knowledge
+    } else {
+      std::size_t end = http::find_head_end(Bytes(rd.data(), rd.size()));
+      if (end != http::kNotFound) {
+        auto p = http::parse_request_head(Bytes(rd.data(), end));
+        if (!p.ok()) {
+          co_await write_all(*conn, asio::buffer(http1_reply(400, "Bad Request")));
+          co_return std::nullopt;
+        }
+        auto& req = p.value;
+        rd.consume(end);
+        const std::string* up = req.headers.find("Upgrade");
+        const std::string* hs = req.headers.find("HTTP2-Settings");
+        const std::string* cl = req.headers.find("Content-Length");
+        const bool body = req.headers.contains("Transfer-Encoding") || (cl && *cl != "0");
+        std::optional<std::string> settings;
+        if (up && http::iequals(*up, "h2c") && hs && !body &&
+            req.headers.has_token("Connection", "upgrade") &&
+            req.headers.has_token("Connection", "http2-settings")) {
+          std::string b64 = *hs;
+          for (auto& c : b64) {
+            if (c == '-')
+              c = '+';
+            else if (c == '_')
+              c = '/';
+          }
+          settings = http::base64_decode(b64);
+        }
+        if (!settings) {
+          const bool tunnel = path.empty() ? req.method == "CONNECT" : req.target == path;
+          std::string reply = tunnel         ? http1_reply(505, "HTTP Version Not Supported")
+                              : path.empty() ? http1_reply(405, "Method Not Allowed")
+                                             : http1_reply(400, "Bad Request");
+          co_await write_all(*conn, asio::buffer(reply));
+          co_return std::nullopt;
+        }
+        Prelude pr;
+        const std::string* host = req.headers.find("Host");
+        pr.request = {{":method", req.method},
+                      {":scheme", "http"},
+                      {":authority", host ? *host : std::string()},
+                      {":path", req.target}};
+        for (auto& [k, v] : req.headers.items) {
+          auto name = lower(k);
+          if (name == "connection" || name == "upgrade" || name == "http2-settings" ||
+              name == "host" || name == "keep-alive" || name == "proxy-connection" ||
+              name == "transfer-encoding" || name == "te")
+            continue;
+          pr.request.push_back({std::move(name), v});
+        }
+        static constexpr std::string_view k101 =
+            "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+        if (co_await write_all(*conn, asio::buffer(k101))) co_return std::nullopt;
+        pr.settings = std::move(settings);
+        auto rest = rd.take_rest();
+        pr.conn = make_prefixed(std::move(conn), std::move(rest));
+        co_return pr;
+      }
+    }
+    if (co_await rd.fill()) co_return std::nullopt;
+  }
+  Prelude pr;
+  auto rest = rd.take_rest();
+  pr.conn = make_prefixed(std::move(conn), std::move(rest));
+  co_return pr;
+}
+
 // Holds the queue weakly: the queue's timer belongs to the listener's io_context, which may be
 // gone (at shutdown) before this connection's coroutine frame is destroyed on another one.
 asio::awaitable<void> serve_conn(StreamPtr conn, std::shared_ptr<const ListenConfig> cfg,
@@ -93,7 +185,18 @@ asio::awaitable<void> serve_conn(StreamPtr conn, std::shared_ptr<const ListenCon
     }
     conn = std::move(**t);
   }
-  auto s = Session::server(std::move(conn), cfg->opts);
+  Result<SessionPtr> s = errc::closed;
+  if (!cfg->tls && cfg->kind == ListenKind::tunnel) {
+    std::string path = cfg->path;
+    auto pre = co_await with_timeout(read_prelude(std::move(conn), path), kHandshakeTimeout);
+    if (!pre || !*pre) co_return;
+    auto& p = **pre;
+    s = p.settings ? Session::server_upgrade(std::move(p.conn), cfg->opts, std::move(*p.settings),
+                                             std::move(p.request))
+                   : Session::server(std::move(p.conn), cfg->opts);
+  } else {
+    s = Session::server(std::move(conn), cfg->opts);
+  }
   if (!s) co_return;
   auto session = std::move(*s);
   const std::string peer = session->remote_address().to_string();
@@ -117,7 +220,7 @@ asio::awaitable<void> serve_conn(StreamPtr conn, std::shared_ptr<const ListenCon
         dispatch_grpc(*cfg, std::move(*r), *q);
         break;
       case ListenKind::proxy:
-        q->push(std::move(*r));
+        q->push(make_request_stream(std::move(*r)));
         break;
     }
   }
@@ -202,6 +305,7 @@ class TunnelDialer final : public Dialer {
       }
       auto r = co_await open_tunnel(s, addr);
       if (r) co_return StreamPtr(std::make_unique<DialedStream>(std::move(*r)));
+      if (r.error() == errc::unsupported) s->shutdown();  // stream ids used up
       // A cached session may have died in the meantime: try once more on a new one.
       if (!cached || r.error() == errc::proxy_error) co_return r.error();
     }

@@ -94,6 +94,12 @@ class Session {
   // conn->get_executor(). Call from that executor. The client sends the connection preface.
   static Result<SessionPtr> client(StreamPtr conn, Options opts = {});
   static Result<SessionPtr> server(StreamPtr conn, Options opts = {});
+  // Server, after an HTTP/1.1 request with "Upgrade: h2c" was answered with 101 (RFC 7540
+  // 3.2): settings is the base64url-decoded HTTP2-Settings value, request the HTTP/1.1 request
+  // as HTTP/2 headers; accept() returns it first, as stream 1 with its body already ended.
+  // The client's connection preface must still follow on conn.
+  static Result<SessionPtr> server_upgrade(StreamPtr conn, Options opts, std::string settings,
+                                           Headers request);
 
   // Client: sends a request (pseudo-headers first: :method, :scheme, :authority, :path; CONNECT
   // has only :method and :authority). Unless end_stream, the request body stays open: writes to
@@ -114,6 +120,9 @@ class Session {
   // Sends GOAWAY and closes once the frames already queued are written.
   virtual void shutdown() noexcept = 0;
   virtual bool is_closed() const noexcept = 0;
+  // False once a GOAWAY was sent or received (the streams already open go on) or the session
+  // is closed: new requests need another session.
+  virtual bool can_open() const noexcept = 0;
   // Exchanges open right now.
   virtual std::size_t num_streams() const noexcept = 0;
   // Why the session ended (empty while it runs).

@@ -14,6 +14,7 @@
 #include "gost/core/chain.hpp"
 #include "gost/http2/http2.hpp"
 #include "gost/http2/session.hpp"
+#include "http2/internal.hpp"
 #include "support.hpp"
 #include "unit/http2/pipe.hpp"
 
@@ -83,7 +84,8 @@ void run_until(asio::io_context& ctx, const bool& done) {
 
 asio::awaitable<void> serve_one(HandlerPtr h, ExchangePtr ex) {
   ConnRecord rec;
-  co_await run_handler(*h, StreamPtr(std::move(ex)), rec);
+  // As the http2 listener hands requests to the handler.
+  co_await run_handler(*h, make_request_stream(std::move(ex)), rec);
 }
 
 asio::awaitable<void> serve(SessionPtr srv, HandlerPtr h) {
