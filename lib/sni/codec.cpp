@@ -318,7 +318,10 @@ struct Edit {
   std::string with;
 };
 std::vector<std::uint8_t> apply(Bytes head, std::vector<Edit> edits) {
-  std::sort(edits.begin(), edits.end(), [](const Edit& x, const Edit& y) { return x.at < y.at; });
+  // An insertion (size 0) at the start of a removed line goes before the removal.
+  std::sort(edits.begin(), edits.end(), [](const Edit& x, const Edit& y) {
+    return x.at != y.at ? x.at < y.at : x.size < y.size;
+  });
   std::vector<std::uint8_t> out;
   out.reserve(head.size() + 128);
   std::size_t p = 0;

@@ -200,3 +200,15 @@ TEST_CASE("HTTP heads: Host and Gost-Target", "[sni][codec]") {
   CHECK(std::string(nf.begin(), nf.end()) ==
         "GET / HTTP/1.0\r\nHost: h\r\nGost-Target: AAAAAA\r\n\r\n");
 }
+
+TEST_CASE("HTTP head rewrite: Gost-Target where the Host line would go", "[sni][codec]") {
+  // Found by fuzzing: the request line ends in a bare LF, so the first header seen is the
+  // Gost-Target line, at the spot where the missing Host is inserted.
+  std::string head = "GET /a HTTP/1.1\x19\nHost: c\r\nGost-Target: AAAAAA\r\n\r\n";
+  auto p = parse_http_head(bytes(head));
+  REQUIRE(p.ok());
+  CHECK(p.value.host.empty());
+  auto f = rewrite_http_head(bytes(head), p.value, "cdn");
+  CHECK(std::string(f.begin(), f.end()) ==
+        "GET /a HTTP/1.1\x19\nHost: c\r\nHost: cdn\r\nGost-Target: AAAAAA\r\n\r\n");
+}
