@@ -255,8 +255,8 @@ asio::awaitable<std::error_code> forward_request(Stream& client, Stream& up, std
     if (hop_by_hop(n)) continue;
     out.push_back({std::move(n), v});
   }
-  if (auto ec = co_await write_all(client, asio::buffer(response_head(resp.status, out))))
-    co_return ec;
+  const std::string rhead = response_head(resp.status, out);
+  if (auto ec = co_await write_all(client, asio::buffer(rhead))) co_return ec;
   const bool empty = framing->kind == http::BodyKind::none ||
                      (framing->kind == http::BodyKind::length && framing->length == 0);
   if (empty) co_return co_await client.shutdown_write();
@@ -412,7 +412,8 @@ class Http2Handler final : public Handler {
       (*up)->close();
       co_return;
     }
-    if (auto ec = co_await write_all(*client, asio::buffer(response_head(200, cfg_.extra)))) {
+    const std::string ok_head = response_head(200, cfg_.extra);
+    if (auto ec = co_await write_all(*client, asio::buffer(ok_head))) {
       rec.ec = ec;
       co_return;
     }
@@ -424,8 +425,9 @@ class Http2Handler final : public Handler {
  private:
   // An answer without a body: head, then the end of the stream.
   static asio::awaitable<void> reply(Stream& s, int status, Headers extra) {
-    if (!co_await write_all(s, asio::buffer(response_head(status, extra))))
-      co_await s.shutdown_write();
+    const std::string head = response_head(status, extra);
+    auto ec = co_await write_all(s, asio::buffer(head));
+    if (!ec) co_await s.shutdown_write();
   }
 
   HandlerConfig cfg_;

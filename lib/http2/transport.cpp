@@ -112,7 +112,8 @@ asio::awaitable<std::optional<Prelude>> read_prelude(StreamPtr conn, std::string
       if (end != http::kNotFound) {
         auto p = http::parse_request_head(Bytes(rd.data(), end));
         if (!p.ok()) {
-          co_await write_all(*conn, asio::buffer(http1_reply(400, "Bad Request")));
+          const std::string bad = http1_reply(400, "Bad Request");
+          co_await write_all(*conn, asio::buffer(bad));
           co_return std::nullopt;
         }
         auto& req = p.value;
