@@ -163,6 +163,20 @@ def case_curl_prior_knowledge(t):
     check(r.rc == 0 and r.code == 400, f"curl h2c wrong path: {r!r}")
 
 
+def case_h2c_upgrade_from_http1(t):
+    """As Go's h2c handler: an HTTP/1.1 request with Upgrade: h2c switches to HTTP/2 (curl
+    --http2 over http://); a plain HTTP/1.1 request gets an HTTP/1.1 answer."""
+    a = t.gost("-L", "http+h2c://127.0.0.1:0", name="h2c-server")
+    r = curl("--http2", "-v", f"http://{a.hostport()}/")
+    check(r.rc == 0 and r.code == 405, f"curl --http2 (upgrade): {r!r}")
+    check("101" in r.err and "HTTP/2 405" in r.err, f"switched to HTTP/2: {r.err[-800:]}")
+    r = curl("--http1.1", f"http://{a.hostport()}/")
+    check(r.rc == 0 and r.code == 405, f"plain HTTP/1.1: {r!r}")
+    p = t.gost("-L", "http+h2c://127.0.0.1:0?path=/t", name="h2c-path")
+    r = curl("--http2", f"http://{p.hostport()}/t")
+    check(r.rc == 0 and r.code == 200, f"upgrade in path mode opens the tunnel: {r!r}")
+
+
 def case_h2load_many_streams(t):
     need_tool("h2load")
     a = t.gost("-L", "http+h2c://127.0.0.1:0", name="h2c-server")
@@ -454,6 +468,7 @@ if __name__ == "__main__":
         case_h2c_large_transfer,
         case_nghttp_get_is_405,
         case_curl_prior_knowledge,
+        case_h2c_upgrade_from_http1,
         case_h2load_many_streams,
         case_grpc_tunnel,
         case_grpc_custom_path,
