@@ -226,7 +226,6 @@ class Loader {
 
   void check_top_level() {
     check_extras(cfg_.extras, "config");
-    if (cfg_.tls) fail("tls (the default certificate) is not supported by this build");
     if (cfg_.api) fail("api (the web API) is not supported by this build");
     if (cfg_.metrics) fail("metrics is not supported by this build");
     if (cfg_.profiling) fail("profiling is not supported by this build");
@@ -393,10 +392,12 @@ class Loader {
     sb.listener(lc.type.empty() ? "tcp" : lc.type);
 
     Metadata hmd = detail::to_metadata(hc.metadata);
-    merge_tls(hmd, hc.tls);
+    // The top-level tls block is the default server certificate (GOST's default TLS config):
+    // it applies as a whole to a listener or handler that has no tls block of its own.
+    merge_tls(hmd, hc.tls ? hc.tls : cfg_.tls);
     for (auto& [k, v] : hmd.items()) sb.handler_metadata(k, v);
     Metadata lmd = detail::to_metadata(lc.metadata);
-    merge_tls(lmd, lc.tls);
+    merge_tls(lmd, lc.tls ? lc.tls : cfg_.tls);
     for (auto& [k, v] : lmd.items()) sb.listener_metadata(k, v);
     Metadata smd = detail::to_metadata(s.metadata);
     if (!s.iface.empty() && !smd.contains("interface")) smd.set("interface", s.iface);

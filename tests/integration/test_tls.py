@@ -214,6 +214,65 @@ def case_slow_client_does_not_stall_accept(t):
             s.close()
 
 
+def case_config_tls_blocks(t):
+    """YAML: a listener tls block (mutual TLS), the top-level default certificate, a dialer tls
+    block with secure/serverName/caFile; then -O output loads back."""
+    srv_cert, srv_key = make_cert(t, "srv", cn="gost.test")
+    def_cert, def_key = make_cert(t, "def", cn="default.test")
+    cli_cert, cli_key = make_cert(t, "cli", cn="client")
+    e = t.tcp_echo()
+    cfg = t.write("server.yaml", f"""
+tls: {{certFile: {def_cert}, keyFile: {def_key}}}
+services:
+- name: mtls
+  addr: 127.0.0.1:0
+  handler: {{type: forward}}
+  listener: {{type: tls, tls: {{certFile: {srv_cert}, keyFile: {srv_key}, caFile: {cli_cert}}}}}
+  forwarder: {{nodes: [{{name: echo, addr: "{e.addr}"}}]}}
+- name: default-cert
+  addr: 127.0.0.1:0
+  handler: {{type: forward}}
+  listener: {{type: tls}}
+  forwarder: {{nodes: [{{name: echo, addr: "{e.addr}"}}]}}
+""")
+    g = t.gost("-C", cfg, services=2)
+    ports = [g.port(0), g.port(1)]
+    # The service with its own tls block wants a client certificate.
+    rc, out, err = s_client_roundtrip(ports[0], b"m\n", ["-cert", cli_cert, "-key", cli_key])
+    check_eq(out, b"m\n", f"mtls service with a client certificate ({err[-200:]!r})")
+    rc, out, err = s_client_roundtrip(ports[0], b"m\n", timeout=5)
+    check(out != b"m\n", "mtls service accepted a client without a certificate")
+    # The other one serves the top-level default certificate: a secure dialer trusting it works.
+    client = t.write("client.yaml", f"""
+services:
+- name: entry
+  addr: 127.0.0.1:0
+  handler: {{type: forward, chain: c}}
+  listener: {{type: tcp}}
+  forwarder: {{nodes: [{{name: any, addr: "127.0.0.1:9"}}]}}
+chains:
+- name: c
+  hops:
+  - name: h
+    nodes:
+    - name: n
+      addr: 127.0.0.1:{ports[1]}
+      connector: {{type: forward}}
+      dialer: {{type: tls, tls: {{secure: true, serverName: default.test, caFile: {def_cert}}}}}
+""")
+    c = t.gost("-C", client, name="client")
+    echo_roundtrip(c.port(), b"default certificate, verified\n")
+    # -O prints the configuration; it must load again and work the same.
+    r = subprocess.run([t.gost_bin, "-C", client, "-O", "yaml"], capture_output=True, timeout=30)
+    check(r.returncode == 0, f"-O failed: {r.stderr[-300:]!r}")
+    out_cfg = r.stdout.decode()
+    check("secure: true" in out_cfg and "default.test" in out_cfg and def_cert in out_cfg,
+          f"-O output lost the dialer tls block:\n{out_cfg}")
+    again = t.write("again.yaml", out_cfg)
+    c2 = t.gost("-C", again, name="client-again")
+    echo_roundtrip(c2.port(), b"round trip\n")
+
+
 CASES = [
     case_https_proxy_curl,
     case_https_proxy_own_cert_secure_curl,
@@ -226,6 +285,7 @@ CASES = [
     case_chain_http_socks5_tls,
     case_chain_two_tls_hops,
     case_slow_client_does_not_stall_accept,
+    case_config_tls_blocks,
 ]
 
 if __name__ == "__main__":

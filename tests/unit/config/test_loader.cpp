@@ -212,7 +212,6 @@ TEST_CASE("loader: GOST features this build lacks are refused, not ignored", "[l
   CHECK(load_error("services:\n- name: s\n  handler: {type: echo, observer: o}\n") ==
         "service \"s\": handler: \"observer\" is not supported by this build");
   CHECK_THAT(load_error("api: {addr: ':18080'}\n"), Catch::Contains("api"));
-  CHECK_THAT(load_error("tls: {certFile: c.pem}\n"), Catch::Contains("tls"));
   CHECK_THAT(load_error("services:\n- name: s\n  interface: eth0\n  handler: {type: echo}\n"),
              Catch::Contains("\"interface\" is not supported by this build"));
   CHECK_THAT(
