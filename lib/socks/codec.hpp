@@ -61,6 +61,8 @@ enum Socks5Method : std::uint8_t {
   kMethodNoAuth = 0x00,
   kMethodGssapi = 0x01,
   kMethodUserPass = 0x02,
+  kMethodTls = 0x80,      // GOST: TLS right after the method reply
+  kMethodTlsAuth = 0x82,  // GOST: TLS, then RFC 1929 inside it
   kMethodNoAcceptable = 0xFF,
 };
 

@@ -10,6 +10,7 @@
 
 #include "gost/core/timeout.hpp"
 #include "gost/socks/socks.hpp"
+#include "gost/tls/tls.hpp"
 #include "socks/common.hpp"
 #include "socks/udptun.hpp"
 
@@ -118,27 +119,23 @@ class Socks5PacketConn final : public PacketConn {
 
 class Socks5Connector final : public Connector {
  public:
-  explicit Socks5Connector(const ConnectorArgs& a)
+  Socks5Connector(const ConnectorArgs& a, std::shared_ptr<tls::ClientContext> tls)
       : auth_(a.auth),
         node_addr_(a.node_addr),
         timeout_(a.metadata.get_duration("connectTimeout",
                                          a.metadata.get_duration("timeout",
                                                                  std::chrono::milliseconds(0)))),
-        udp_tun_(a.metadata.get_string("relay") != "udp") {
+        udp_tun_(a.metadata.get_string("relay") != "udp"),
+        tls_(std::move(tls)) {
     std::int64_t bs = a.metadata.get_int("udp.bufferSize", a.metadata.get_int("udpBufferSize", 0));
     udp_buffer_ =
         bs > 0 ? static_cast<std::size_t>(std::clamp<std::int64_t>(bs, 512, 65535)) : 65535;
   }
 
   asio::awaitable<Result<StreamPtr>> handshake(StreamPtr s) override {
-    std::vector<unsigned char> rest;
-    auto r = co_await with_timeout(negotiate(s.get(), &rest), timeout_);
-    std::error_code ec = r ? *r : make_error_code(errc::timeout);
-    if (ec) {
-      s->close();
-      co_return ec;
-    }
-    co_return make_prefixed(std::move(s), std::move(rest));
+    auto r = co_await with_timeout(negotiate(std::move(s)), timeout_);
+    if (!r) co_return make_error_code(errc::timeout);  // the stream died with the coroutine
+    co_return std::move(*r);
   }
 
   asio::awaitable<Result<StreamPtr>> connect(StreamPtr conn, std::string network,
@@ -249,38 +246,69 @@ class Socks5Connector final : public Connector {
     co_return peer;
   }
 
-  // Method selection (RFC 1928 §3) and, when chosen, username/password (RFC 1929).
-  asio::awaitable<std::error_code> negotiate(Stream* s, std::vector<unsigned char>* rest) {
+  // Method selection (RFC 1928 §3) with GOST's offer (NO AUTH, USER/PASS with credentials, TLS
+  // 0x80 and TLS-auth 0x82 unless notls), then TLS and / or username/password (RFC 1929).
+  // Returns the stream to go on with (the TLS stream after 0x80 / 0x82); closes s on error.
+  asio::awaitable<Result<StreamPtr>> negotiate(StreamPtr s) {
     MethodRequest mreq;
     mreq.methods.push_back(kMethodNoAuth);
     if (auth_) mreq.methods.push_back(kMethodUserPass);
+    if (tls_) {
+      mreq.methods.push_back(kMethodTls);
+      if (auth_) mreq.methods.push_back(kMethodTlsAuth);
+    }
     std::vector<std::uint8_t> out;
     (void)serialize(mreq, out);
-    if (auto ec = co_await write_bytes(s, std::move(out))) co_return ec;
-    StreamReader reader(*s, kHandshakeBuffer);
-    auto mrep = co_await read_message(&reader, parse_method_reply);
-    if (!mrep) co_return mrep.error();
-    switch (mrep->method) {
-      case kMethodNoAuth:
-        break;
-      case kMethodUserPass: {
-        if (!auth_) co_return make_error_code(errc::auth_required);
-        out.clear();
-        if (auto ec = serialize(UserPassRequest{auth_->username, auth_->password}, out))
-          co_return ec;
-        if (auto ec = co_await write_bytes(s, std::move(out))) co_return ec;
-        auto urep = co_await read_message(&reader, parse_userpass_reply);
-        if (!urep) co_return urep.error();
-        if (urep->status != kUserPassSuccess) co_return make_error_code(errc::auth_failed);
-        break;
-      }
-      case kMethodNoAcceptable:
-        co_return make_error_code(errc::auth_required);
-      default:
-        co_return make_error_code(errc::bad_request);  // a method we did not offer
+    if (auto ec = co_await write_bytes(s.get(), std::move(out))) {
+      s->close();
+      co_return ec;
     }
-    *rest = reader.take_rest();
-    co_return std::error_code{};
+    auto reader = std::make_unique<StreamReader>(*s, kHandshakeBuffer);
+    auto mrep = co_await read_message(reader.get(), parse_method_reply);
+    if (!mrep) {
+      s->close();
+      co_return mrep.error();
+    }
+    const std::uint8_t m = mrep->method;
+    const bool offered = std::find(mreq.methods.begin(), mreq.methods.end(), m) != mreq.methods.end();
+    if (m == kMethodNoAcceptable || !offered) {
+      s->close();
+      co_return make_error_code(m == kMethodNoAcceptable ? errc::auth_required : errc::bad_request);
+    }
+    if (m == kMethodTls || m == kMethodTlsAuth) {
+      auto rest = reader->take_rest();
+      reader.reset();
+      auto t = co_await tls::client_handshake(make_prefixed(std::move(s), std::move(rest)), tls_,
+                                              node_addr_.host);
+      if (!t) co_return t.error();  // closed by client_handshake
+      s = std::move(*t);
+      reader = std::make_unique<StreamReader>(*s, kHandshakeBuffer);
+    }
+    if (m == kMethodUserPass || m == kMethodTlsAuth) {
+      out.clear();
+      std::error_code ec;
+      if (!auth_) {
+        ec = make_error_code(errc::auth_required);
+      } else if (auto sec = serialize(UserPassRequest{auth_->username, auth_->password}, out)) {
+        ec = sec;
+      } else if (auto wec = co_await write_bytes(s.get(), std::move(out))) {
+        ec = wec;
+      } else {
+        auto urep = co_await read_message(reader.get(), parse_userpass_reply);
+        if (!urep) {
+          ec = urep.error();
+        } else if (urep->status != kUserPassSuccess) {
+          ec = make_error_code(errc::auth_failed);
+        }
+      }
+      if (ec) {
+        s->close();
+        co_return ec;
+      }
+    }
+    auto rest = reader->take_rest();
+    reader.reset();
+    co_return make_prefixed(std::move(s), std::move(rest));
   }
 
   // Sends a request and reads its reply; a REP other than 0 is an error.
@@ -302,6 +330,7 @@ class Socks5Connector final : public Connector {
   std::chrono::milliseconds timeout_;
   std::size_t udp_buffer_ = 65535;
   bool udp_tun_ = true;
+  std::shared_ptr<tls::ClientContext> tls_;  // null with notls
 };
 
 }  // namespace
@@ -310,7 +339,14 @@ Result<ConnectorPtr, ConfigError> make_socks5_connector(const ConnectorArgs& arg
   if (args.auth && (args.auth->username.size() > 255 || args.auth->password.size() > 255)) {
     return config_error("socks5 connector: user name and password must be at most 255 bytes each");
   }
-  return ConnectorPtr(std::make_shared<Socks5Connector>(args));
+  std::shared_ptr<tls::ClientContext> tls;
+  if (!args.metadata.get_bool("notls")) {
+    // GOST offers TLS (0x80 / 0x82) and skips certificate checks unless secure=true.
+    auto ctx = tls::make_client_context(tls::client_options_from(args.metadata));
+    if (!ctx) return config_error("socks5 connector: TLS: " + ctx.error().message());
+    tls = std::move(*ctx);
+  }
+  return ConnectorPtr(std::make_shared<Socks5Connector>(args, std::move(tls)));
 }
 
 }  // namespace gost::socks

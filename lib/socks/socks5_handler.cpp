@@ -12,6 +12,7 @@
 #include "gost/core/bridge.hpp"
 #include "gost/core/timeout.hpp"
 #include "gost/socks/socks.hpp"
+#include "gost/tls/tls.hpp"
 #include "socks/common.hpp"
 #include "socks/muxbind.hpp"
 #include "socks/udptun.hpp"
@@ -24,6 +25,7 @@ using clock_type = std::chrono::steady_clock;
 struct Shared {
   HandlerArgs args;
   HandlerConfig cfg;
+  std::shared_ptr<tls::ServerContext> tls;  // null with notls: methods 0x80/0x82 not offered
 };
 
 // One UDP association: the client-facing relay socket, the upstream PacketConn and the control
@@ -171,19 +173,21 @@ class UdpAssociation {
 class Session {
  public:
   Session(std::shared_ptr<const Shared> sh, StreamPtr conn, ConnRecord& rec)
-      : sh_(std::move(sh)), conn_(std::move(conn)), rec_(rec), reader_(*conn_, kHandshakeBuffer) {}
+      : sh_(std::move(sh)), conn_(std::move(conn)), rec_(rec) {
+    reader_.emplace(*conn_, kHandshakeBuffer);
+  }
 
   asio::awaitable<void> run() {
     auto hs = co_await with_timeout(handshake(), sh_->cfg.read_timeout);
     if (!hs) {
       rec_.ec = make_error_code(errc::timeout);
       rec_.error = "socks5 handshake timed out";
-      conn_->close();
+      if (conn_) conn_->close();
       co_return;
     }
     if (*hs) {
       if (!rec_.ec) rec_.ec = *hs;
-      conn_->close();
+      if (conn_) conn_->close();
       co_return;
     }
     rec_.target = req_.addr.to_string();
@@ -231,15 +235,24 @@ class Session {
 
   // Method selection, authentication and the request: bounded by readTimeout as a whole.
   asio::awaitable<std::error_code> handshake() {
-    auto mr = co_await read_message(&reader_, parse_method_request);
+    auto mr = co_await read_message(&*reader_, parse_method_request);
     if (!mr) co_return mr.error();
     const auto& methods = mr->methods;
     auto offered = [&](std::uint8_t m) {
       return std::find(methods.begin(), methods.end(), m) != methods.end();
     };
+    // GOST's order: TLS-auth / user-pass with an auther; TLS / no-auth without one. TLS only
+    // between GOST peers (third-party clients never offer 0x80 / 0x82) and unless notls.
+    const bool tls_ok = sh_->tls != nullptr;
     std::uint8_t method = kMethodNoAcceptable;
     if (sh_->args.auther) {
-      if (offered(kMethodUserPass)) method = kMethodUserPass;
+      if (tls_ok && offered(kMethodTlsAuth)) {
+        method = kMethodTlsAuth;
+      } else if (offered(kMethodUserPass)) {
+        method = kMethodUserPass;
+      }
+    } else if (tls_ok && offered(kMethodTls)) {
+      method = kMethodTls;
     } else if (offered(kMethodNoAuth)) {
       method = kMethodNoAuth;
     } else if (offered(kMethodUserPass)) {
@@ -251,8 +264,18 @@ class Session {
     if (method == kMethodNoAcceptable) {
       co_return make_error_code(sh_->args.auther ? errc::auth_required : errc::unsupported);
     }
-    if (method == kMethodUserPass) {
-      auto up = co_await read_message(&reader_, parse_userpass_request);
+    if (method == kMethodTls || method == kMethodTlsAuth) {
+      // The TLS handshake follows the method reply; bytes already read belong to it.
+      auto rest = reader_->take_rest();
+      reader_.reset();
+      auto t = co_await tls::server_handshake(make_prefixed(std::move(conn_), std::move(rest)),
+                                              sh_->tls);
+      if (!t) co_return t.error();
+      conn_ = std::move(*t);
+      reader_.emplace(*conn_, kHandshakeBuffer);
+    }
+    if (method == kMethodUserPass || method == kMethodTlsAuth) {
+      auto up = co_await read_message(&*reader_, parse_userpass_request);
       if (!up) co_return up.error();
       bool ok = true;
       if (sh_->args.auther) {
@@ -275,7 +298,7 @@ class Session {
       }
       if (wec) co_return wec;
     }
-    auto rq = co_await read_message(&reader_, parse_request);
+    auto rq = co_await read_message(&*reader_, parse_request);
     if (!rq) {
       if (rq.error() == errc::unsupported) {
         Address none("0.0.0.0", 0);
@@ -315,14 +338,11 @@ class Session {
 
   // Bridges the client (with the bytes it sent past the request) and out.
   asio::awaitable<void> relay(StreamPtr out, std::vector<unsigned char> early) {
-    auto rest = reader_.take_rest();
+    auto rest = reader_->take_rest();
     rest.insert(rest.end(), early.begin(), early.end());
-    StreamPtr client = make_prefixed(std::move(conn_), std::move(rest));
-    auto res = co_await bridge(*client, *out);
-    rec_.bytes_up = res.a_to_b;
-    rec_.bytes_down = res.b_to_a;
-    if (res.ec) rec_.ec = res.ec;
-    conn_ = std::move(client);  // closed by run()
+    // The service runs the relay once this handler has returned (no frame kept while idle).
+    rec_.relay(make_prefixed(std::move(conn_), std::move(rest)), std::move(out));
+    co_return;
   }
 
   asio::awaitable<void> bind() {
@@ -474,7 +494,7 @@ class Session {
       if (!compat) (void)serialize(Reply{kRepSucceeded, peer}, out);
       return out;
     };
-    auto res = co_await serve_mux_bind(make_prefixed(std::move(conn_), reader_.take_rest()),
+    auto res = co_await serve_mux_bind(make_prefixed(std::move(conn_), reader_->take_rest()),
                                        std::move(acc), sh_->cfg.mux, std::move(hello));
     if (res.ec) rec_.ec = res.ec;
   }
@@ -525,7 +545,7 @@ class Session {
       rec_.ec = ec;
       co_return;
     }
-    UdpTunPacketConn client(make_prefixed(std::move(conn_), reader_.take_rest()));
+    UdpTunPacketConn client(make_prefixed(std::move(conn_), reader_->take_rest()));
     UdpRelayOptions o;
     o.service = sh_->args.service;
     o.bypass = sh_->args.bypass;
@@ -541,7 +561,7 @@ class Session {
   std::shared_ptr<const Shared> sh_;
   StreamPtr conn_;
   ConnRecord& rec_;
-  StreamReader reader_;
+  std::optional<StreamReader> reader_;  // re-made over the TLS stream after 0x80 / 0x82
   Request req_;
 };
 
@@ -567,6 +587,15 @@ Result<HandlerPtr, ConfigError> make_socks5_handler(const HandlerArgs& args) {
   auto sh = std::make_shared<Shared>();
   sh->args = args;
   sh->cfg = *cfg;
+  if (!args.metadata.get_bool("notls")) {
+    // GOST gives every handler a TLS config (a generated self-signed certificate by default).
+    auto ctx = tls::make_server_context(tls::server_options_from(args.metadata));
+    if (!ctx) {
+      return config_error("service \"" + args.service + "\": socks5 handler: TLS: " +
+                          ctx.error().message());
+    }
+    sh->tls = std::move(*ctx);
+  }
   return HandlerPtr(std::make_shared<Socks5Handler>(std::move(sh)));
 }
 

@@ -10,7 +10,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (LOOPBACK, Failure, Socks5Udp, check, check_eq, connect,  # noqa: E402
-                     recv_exact, recv_until_closed, run)
+                     curl, curl_ok, recv_exact, recv_until_closed, run)
 
 
 def udp_client():
@@ -157,6 +157,37 @@ def case_socks5_udp_associate_front_over_socks5_udp_tun(t):
         check_eq((got[0], got[1]), (LOOPBACK, u.port), "reply source")
     finally:
         cl.close()
+
+
+# ------------------------------------------------------------------ SOCKS5 TLS methods 0x80/0x82
+
+def socks5_method(port, methods):
+    with connect(port) as s:
+        s.sendall(bytes([5, len(methods)]) + bytes(methods))
+        return recv_exact(s, 2)[1]
+
+
+def case_socks5_tls_methods(t):
+    o = t.origin()
+    g = t.gost("-L", "socks5://127.0.0.1:0", name="tls")
+    nt = t.gost("-L", "socks5://127.0.0.1:0?notls=true", name="notls")
+    a = t.gost("-L", "socks5://alice:s3cret@127.0.0.1:0", name="auth")
+    check_eq(socks5_method(g.port(), [0x00, 0x80]), 0x80, "method for a GOST offer")
+    check_eq(socks5_method(g.port(), [0x00]), 0x00, "method for a plain offer")
+    check_eq(socks5_method(nt.port(), [0x00, 0x80]), 0x00, "method with notls")
+    check_eq(socks5_method(a.port(), [0x00, 0x02, 0x80, 0x82]), 0x82, "method with auth")
+    # curl -> http front -> socks5 (TLS-wrapped between gost peers) -> origin, and every mix.
+    for name, hop, q in (("tls", g, ""), ("notls-server", nt, ""), ("notls-client", g, "?notls=true"),
+                         ("auth", a, "")):
+        cred = "alice:s3cret@" if name == "auth" else ""
+        front = t.gost("-L", "http://127.0.0.1:0", "-F", f"socks5://{cred}{hop.hostport()}{q}",
+                       name=f"front-{name}")
+        curl_ok("-x", f"http://127.0.0.1:{front.port()}", f"http://{o.addr}/{name}",
+                want_body=o.body(f"/{name}"))
+    bad = t.gost("-L", "http://127.0.0.1:0", "-F", f"socks5://alice:nope@{a.hostport()}",
+                  name="front-bad")
+    r = curl("-x", f"http://127.0.0.1:{bad.port()}", f"http://{o.addr}/bad")
+    check(r.code != 200, f"wrong credentials inside TLS accepted: {r!r}")
 
 
 # ----------------------------------------------------------------------------- UDP over HTTP

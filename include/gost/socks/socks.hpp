@@ -8,12 +8,16 @@
 //     datagram relayed), udp.bindRange.min / udp.bindRange.max (relay port range, 0 = any),
 //     ttl (0 = none: idle timeout of a UDP association), bindTimeout (60s: how long BIND waits
 //     for the inbound connection), publicAddr (IP advertised as the UDP relay address),
-//     hash ("host": the target host is the hash selector's key).
+//     hash ("host": the target host is the hash selector's key), notls (false: GOST's TLS methods
+//     0x80 / 0x82 are picked when a client offers them, with a TLS server context from the tls.*
+//     metadata keys, a generated self-signed certificate by default).
 //   SOCKS4 handler metadata: readTimeout, bind, bindTimeout, hash.
 // Connectors ("socks5" = "socks", "socks4", "socks4a"):
 //   SOCKS5 connector: offers NO AUTH, plus USERNAME/PASSWORD when args.auth is set; metadata
 //     connectTimeout or timeout (0 = none), udp.bufferSize, relay ("udp": standard UDP
-//     ASSOCIATE; otherwise UDP goes through GOST's UDP-over-TCP command 0xF3, as in GOST). Call handshake() (method negotiation) before
+//     ASSOCIATE; otherwise UDP goes through GOST's UDP-over-TCP command 0xF3, as in GOST),
+//     notls (false: also offers TLS 0x80, and TLS-auth 0x82 with credentials; the certificate
+//     is not verified unless secure=true). Call handshake() (method negotiation) before
 //     connect() / associate(); the Router does.
 //   SOCKS4 connector: metadata disable4a, connectTimeout.
 

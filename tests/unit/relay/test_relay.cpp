@@ -752,3 +752,105 @@ TEST_CASE("socks5 MUX-BIND (0xF2) serves inbound connections over an smux sessio
   asio::read(s, asio::buffer(resp));
   CHECK(resp[3] == 0x02);
 }
+
+// ------------------------------------------------------- SOCKS5 TLS methods 0x80 / 0x82
+
+namespace {
+asio::awaitable<std::error_code> handshake_only(ConnectorPtr c, Address proxy) {
+  auto s = co_await dial_tcp(proxy, 5s);
+  if (!s) co_return s.error();
+  auto h = co_await c->handshake(std::move(*s));
+  if (!h) co_return h.error();
+  (*h)->close();
+  co_return std::error_code{};
+}
+
+// The method the server picks for the offered methods (raw bytes).
+std::uint8_t method_for(std::uint16_t port, const B& methods) {
+  asio::io_context ctx;
+  auto s = test::connect_blocking(ctx, port);
+  B greet{5, static_cast<std::uint8_t>(methods.size())};
+  greet.insert(greet.end(), methods.begin(), methods.end());
+  asio::write(s, asio::buffer(greet));
+  return read_n(s, 2)[1];
+}
+}  // namespace
+
+TEST_CASE("socks5 TLS methods between gost peers (0x80, 0x82, notls)", "[socks][tls]") {
+  Fixture f;
+  test::EchoServer echo;
+  auto svc = f.start("socks5");
+  Fixture::Opts nt;
+  nt.md.set("notls", "true");
+  auto plain = f.start("socks5", nt);
+  // GOST's handler prefers TLS when offered; notls turns it off; third-party offers unchanged.
+  CHECK(method_for(svc->address().port, B{0x00, 0x80}) == 0x80);
+  CHECK(method_for(svc->address().port, B{0x00}) == 0x00);
+  CHECK(method_for(plain->address().port, B{0x00, 0x80}) == 0x00);
+
+  Metadata ntm;
+  ntm.set("notls", "true");
+  // Every pairing works: TLS when both sides allow it, plain otherwise.
+  for (auto* target : {&svc, &plain}) {
+    auto a = f.run(echo_via(f.connector("socks5"), (*target)->address(), local(echo.port()), "t"));
+    CHECK(a.data == "tt");
+    auto b = f.run(
+        echo_via(f.connector("socks5", {}, ntm), (*target)->address(), local(echo.port()), "p"));
+    CHECK(b.data == "pp");
+  }
+  // UDP over TCP inside TLS.
+  test::UdpEchoServer uecho;
+  Fixture::Opts u;
+  u.md.set("udp", "true");
+  auto usvc = f.start("socks5", u);
+  auto d = f.run(associate_echo(f.connector("socks5"), usvc->address(), local(uecho.port()), "d"));
+  CHECK(d.data == "d");
+
+  // With an auther: 0x82 (TLS, then RFC 1929 inside), or 0x02 for plain offers.
+  Fixture::Opts ao;
+  ao.auther = make_static_auther({{"alice", "secret"}});
+  auto asvc = f.start("socks5", ao);
+  CHECK(method_for(asvc->address().port, B{0x00, 0x02, 0x80, 0x82}) == 0x82);
+  CHECK(method_for(asvc->address().port, B{0x00, 0x02, 0x80}) == 0x02);
+  CHECK(method_for(asvc->address().port, B{0x00, 0x80}) == 0xFF);
+  auto ok = f.run(echo_via(f.connector("socks5", Credentials{"alice", "secret"}), asvc->address(),
+                           local(echo.port()), "a"));
+  CHECK(ok.data == "aa");
+  auto bad =
+      f.run(handshake_only(f.connector("socks5", Credentials{"alice", "no"}), asvc->address()));
+  CHECK(bad == errc::auth_failed);
+  // A plain (non-TLS) server and a client offering TLS: the TLS handshake against a server
+  // that did not pick 0x80 never starts.
+  auto none = f.run(handshake_only(f.connector("socks5"), plain->address()));
+  CHECK_FALSE(none);
+}
+
+TEST_CASE("socks5 connector offers GOST's method list", "[socks][tls]") {
+  Fixture f;
+  {
+    Capture cap;
+    auto c = f.connector("socks5");
+    std::thread t([&] { (void)f.run(handshake_only(c, local(cap.port()))); });
+    auto got = cap.first_bytes(4);
+    t.join();
+    CHECK(got == B{5, 2, 0x00, 0x80});
+  }
+  {
+    Capture cap;
+    auto c = f.connector("socks5", Credentials{"u", "p"});
+    std::thread t([&] { (void)f.run(handshake_only(c, local(cap.port()))); });
+    auto got = cap.first_bytes(6);
+    t.join();
+    CHECK(got == B{5, 4, 0x00, 0x02, 0x80, 0x82});
+  }
+  {
+    Capture cap;
+    Metadata nt;
+    nt.set("notls", "true");
+    auto c = f.connector("socks5", Credentials{"u", "p"}, nt);
+    std::thread t([&] { (void)f.run(handshake_only(c, local(cap.port()))); });
+    auto got = cap.first_bytes(4);
+    t.join();
+    CHECK(got == B{5, 2, 0x00, 0x02});
+  }
+}
