@@ -200,32 +200,29 @@ Parsed<ClientHello> parse_client_hello(Bytes b) {
   return P::done(end, std::move(ch));
 }
 
-std::optional<std::vector<std::uint8_t>> rewrite_client_hello(Bytes b, const ClientHello& ch,
-                                                              std::string_view host) {
-  if (ch.sni_at == 0 || ch.extensions_at == 0 || ch.record_size > b.size() || host.empty() ||
-      host.size() > 0xFFFF - 5)
+namespace {
+// The record with the SNI set to `name` (in place), any 0xFFFE dropped and, when gost is
+// given, a new 0xFFFE appended carrying it. Lengths are fixed up.
+std::optional<std::vector<std::uint8_t>> rebuild(Bytes b, const ClientHello& ch,
+                                                 std::string_view name, const std::string* gost) {
+  if (ch.sni_at == 0 || ch.extensions_at == 0 || ch.record_size > b.size() || name.empty() ||
+      name.size() > 0xFFFF - 5)
     return std::nullopt;
-  const std::string enc = encode_server_name(ch.server_name);
   // New server_name extension: type 0, list length, one host_name entry.
-  std::vector<std::uint8_t> sni(4 + 2 + 3 + host.size());
+  std::vector<std::uint8_t> sni(4 + 2 + 3 + name.size());
   put16(sni, 0, 0);
-  put16(sni, 2, 2 + 3 + host.size());
-  put16(sni, 4, 3 + host.size());
+  put16(sni, 2, 2 + 3 + name.size());
+  put16(sni, 4, 3 + name.size());
   sni[6] = 0;
-  put16(sni, 7, host.size());
-  std::copy(host.begin(), host.end(), sni.begin() + 9);
-  std::vector<std::uint8_t> gost(4 + enc.size());
-  put16(gost, 0, kGostHostExtension);
-  put16(gost, 2, enc.size());
-  std::copy(enc.begin(), enc.end(), gost.begin() + 4);
+  put16(sni, 7, name.size());
+  std::copy(name.begin(), name.end(), sni.begin() + 9);
 
   std::vector<std::uint8_t> out;
-  out.reserve(ch.record_size + sni.size() + gost.size());
+  out.reserve(ch.record_size + sni.size() + (gost ? gost->size() + 4 : 0));
   auto copy = [&](std::size_t from, std::size_t to) {
     out.insert(out.end(), b.begin() + static_cast<std::ptrdiff_t>(from),
                b.begin() + static_cast<std::ptrdiff_t>(to));
   };
-  // The SNI is replaced in place, an old 0xFFFE dropped, ours appended.
   if (ch.gost_size != 0 && ch.gost_at < ch.sni_at) {
     copy(0, ch.gost_at);
     copy(ch.gost_at + ch.gost_size, ch.sni_at);
@@ -241,7 +238,13 @@ std::optional<std::vector<std::uint8_t>> rewrite_client_hello(Bytes b, const Cli
     out.insert(out.end(), sni.begin(), sni.end());
     copy(ch.sni_at + ch.sni_size, ch.record_size);
   }
-  out.insert(out.end(), gost.begin(), gost.end());
+  if (gost) {
+    std::vector<std::uint8_t> ext(4);
+    put16(ext, 0, kGostHostExtension);
+    put16(ext, 2, gost->size());
+    ext.insert(ext.end(), gost->begin(), gost->end());
+    out.insert(out.end(), ext.begin(), ext.end());
+  }
   const std::size_t frag = out.size() - kRecordHeaderSize;
   const std::size_t body = frag - 4;
   const std::size_t exts = out.size() - ch.extensions_at - 2;
@@ -250,6 +253,18 @@ std::optional<std::vector<std::uint8_t>> rewrite_client_hello(Bytes b, const Cli
   put24(out, kRecordHeaderSize + 1, body);
   put16(out, ch.extensions_at, exts);
   return out;
+}
+}  // namespace
+
+std::optional<std::vector<std::uint8_t>> rewrite_client_hello(Bytes record, const ClientHello& ch,
+                                                              std::string_view host) {
+  const std::string enc = encode_server_name(ch.server_name);
+  return rebuild(record, ch, host, &enc);
+}
+
+std::optional<std::vector<std::uint8_t>> restore_client_hello(Bytes record, const ClientHello& ch) {
+  if (ch.gost_host.empty()) return std::nullopt;
+  return rebuild(record, ch, ch.gost_host, nullptr);
 }
 
 std::string encode_server_name(std::string_view name) {

@@ -53,6 +53,12 @@ Parsed<ClientHello> parse_client_hello(Bytes record);
 std::optional<std::vector<std::uint8_t>> rewrite_client_hello(Bytes record, const ClientHello& ch,
                                                               std::string_view host);
 
+// The inverse, for the handler: the SNI set back to gost_host and the 0xFFFE extension
+// removed, which gives back the ClientHello the client made byte for byte (TLS 1.3 hashes it
+// into the handshake transcript, so the target must see exactly that). nullopt without a
+// gost_host.
+std::optional<std::vector<std::uint8_t>> restore_client_hello(Bytes record, const ClientHello& ch);
+
 // GOST's encoding: base64url(crc32(name) big-endian | base64url(name)), without padding.
 std::string encode_server_name(std::string_view name);
 std::optional<std::string> decode_server_name(std::string_view s);

@@ -33,20 +33,28 @@ asio::awaitable<Result<Sniffed>> sniff(Stream& s) {
   Bytes head(rd.data(), rd.size());
   Sniffed out;
   if (looks_like_tls(head)) {
+    Parsed<ClientHello> p;
     for (;;) {
-      auto p = parse_client_hello(Bytes(rd.data(), rd.size()));
+      p = parse_client_hello(Bytes(rd.data(), rd.size()));
       if (p.failed()) co_return p.ec;
-      if (p.ok()) {
-        out.host = p.value.gost_host.empty() ? p.value.server_name : p.value.gost_host;
-        if (out.host.empty()) co_return make_error_code(errc::bad_request);
-        if (!target_of(out.host, 443)) co_return make_error_code(errc::bad_request);
-        out.host = target_of(out.host, 443)->to_string();
-        break;
-      }
+      if (p.ok()) break;
       if (auto ec = co_await rd.fill()) co_return ec;
     }
-    // The ClientHello goes on unchanged (GOST forwards the bytes it read).
-    out.prefix = rd.take_rest();
+    const auto& ch = p.value;
+    auto t = target_of(ch.gost_host.empty() ? ch.server_name : ch.gost_host, 443);
+    if (!t) co_return t.error();
+    out.host = t->to_string();
+    auto rest = rd.take_rest();
+    // A ClientHello fronted by GOST's sni connector goes on as the client made it (TLS 1.3
+    // hashes it into the transcript); any other goes on unchanged.
+    auto restored = restore_client_hello(Bytes(rest.data(), p.consumed), ch);
+    if (restored) {
+      out.prefix = std::move(*restored);
+      out.prefix.insert(out.prefix.end(), rest.begin() + static_cast<std::ptrdiff_t>(p.consumed),
+                        rest.end());
+    } else {
+      out.prefix = std::move(rest);
+    }
     co_return out;
   }
   for (;;) {

@@ -21,6 +21,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (!again.ok() || again.consumed != out->size()) std::abort();
       if (again.value.server_name != "front.example") std::abort();
       if (again.value.gost_host != ch.value.server_name) std::abort();
+      // Restoring gives back the input when its SNI was one plain host_name entry and it
+      // had no 0xFFFE of its own.
+      auto back = restore_client_hello(*out, again.value);
+      if (!ch.value.server_name.empty() && !back) std::abort();
+      if (back) {
+        auto b2 = parse_client_hello(*back);
+        if (!b2.ok() || b2.value.server_name != ch.value.server_name || b2.value.gost_at != 0)
+          std::abort();
+      }
     } else if (ch.value.sni_at != 0 && ch.value.record_size < 8192) {
       std::abort();  // a small hello with an SNI can always be rewritten
     }

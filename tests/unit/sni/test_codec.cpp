@@ -102,6 +102,13 @@ TEST_CASE("ClientHello rewrite carries the real name in 0xFFFE", "[sni][codec]")
   CHECK(q.consumed == out->size());
   CHECK(q.value.server_name == "front.example.net");
   CHECK(q.value.gost_host == "example.com");
+  // The handler's restore gives back the original byte for byte.
+  auto q2 = parse_client_hello(*out);
+  REQUIRE(q2.ok());
+  auto back = restore_client_hello(*out, q2.value);
+  REQUIRE(back);
+  CHECK(*back == kOpensslHello);
+  CHECK_FALSE(restore_client_hello(kOpensslHello, p.value));  // nothing hidden
   // The hello's fields before the extensions are unchanged.
   CHECK(std::equal(kOpensslHello.begin() + 9,
                    kOpensslHello.begin() + static_cast<std::ptrdiff_t>(p.value.extensions_at),
