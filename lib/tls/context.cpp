@@ -207,7 +207,7 @@ Result<KeyPair> generate_self_signed(const std::string& cn, int days, const std:
   X509V3_CTX v3;
   X509V3_set_ctx(&v3, x, x, nullptr, nullptr, 0);
   auto add_ext = [&](int nid, const char* value) {
-    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &v3, nid, value);
+    X509_EXTENSION* ext = X509V3_EXT_nconf_nid(nullptr, &v3, nid, value);
     if (!ext) return false;
     X509_add_ext(x, ext, -1);
     X509_EXTENSION_free(ext);
