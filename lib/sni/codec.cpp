@@ -97,8 +97,7 @@ std::optional<std::string> unb64url(std::string_view in) {
 }
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
@@ -192,8 +191,8 @@ Parsed<ClientHello> parse_client_hello(Bytes b) {
       seen_gost = true;
       ch.gost_at = at;
       ch.gost_size = 4 + len;
-      auto name = decode_server_name(
-          std::string_view(reinterpret_cast<const char*>(b.data() + data), len));
+      auto name =
+          decode_server_name(std::string_view(reinterpret_cast<const char*>(b.data() + data), len));
       if (name) ch.gost_host = std::move(*name);
     }
   }
@@ -352,8 +351,8 @@ std::vector<std::uint8_t> apply(Bytes head, std::vector<Edit> edits) {
 }  // namespace
 
 std::vector<std::uint8_t> rewrite_http_head(Bytes head, const HttpHead& h, std::string_view host) {
-  std::string lines = "Host: " + std::string(host) + "\r\nGost-Target: " +
-                      encode_server_name(h.host) + "\r\n";
+  std::string lines =
+      "Host: " + std::string(host) + "\r\nGost-Target: " + encode_server_name(h.host) + "\r\n";
   std::vector<Edit> edits;
   if (h.target_size) edits.push_back({h.target_at, h.target_size, ""});
   if (h.host_size) {

@@ -22,8 +22,8 @@ inline constexpr std::size_t kRecordHeaderSize = 5;
 
 // The ClientHello of one TLS record, with the offsets needed to rewrite it.
 struct ClientHello {
-  std::string server_name;  // the SNI host_name ("" when absent)
-  std::string gost_host;    // the name in extension 0xFFFE, when present and valid
+  std::string server_name;        // the SNI host_name ("" when absent)
+  std::string gost_host;          // the name in extension 0xFFFE, when present and valid
   std::size_t record_size = 0;    // header + fragment
   std::size_t extensions_at = 0;  // offset of the extensions' 2-byte length (0: none)
   std::size_t sni_at = 0;         // offset of the server_name extension (0: none)
@@ -48,8 +48,8 @@ bool looks_like_tls(Bytes b) noexcept;
 Parsed<ClientHello> parse_client_hello(Bytes record);
 
 // The record with its SNI replaced by `host` and the old name appended in extension 0xFFFE,
-// as GOST's sni connector sends it (an earlier 0xFFFE is dropped). Lengths are fixed up. nullopt when the record has no SNI
-// or the result would not fit in one record.
+// as GOST's sni connector sends it (an earlier 0xFFFE is dropped). Lengths are fixed up. nullopt
+// when the record has no SNI or the result would not fit in one record.
 std::optional<std::vector<std::uint8_t>> rewrite_client_hello(Bytes record, const ClientHello& ch,
                                                               std::string_view host);
 

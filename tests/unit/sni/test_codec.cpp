@@ -40,9 +40,9 @@ const std::vector<std::uint8_t> kOpensslHello = unhex(
 std::vector<std::uint8_t> hello(const std::vector<std::uint8_t>* exts) {
   std::vector<std::uint8_t> body = {0x03, 0x03};
   body.insert(body.end(), 32, 0xAB);
-  body.push_back(0);                           // session id
+  body.push_back(0);                                  // session id
   body.insert(body.end(), {0x00, 0x02, 0x13, 0x01});  // cipher suites
-  body.insert(body.end(), {0x01, 0x00});        // compression
+  body.insert(body.end(), {0x01, 0x00});              // compression
   if (exts) {
     body.push_back(static_cast<std::uint8_t>(exts->size() >> 8));
     body.push_back(static_cast<std::uint8_t>(exts->size()));
@@ -59,11 +59,15 @@ std::vector<std::uint8_t> hello(const std::vector<std::uint8_t>* exts) {
 
 std::vector<std::uint8_t> sni_ext(std::string_view name) {
   std::size_t n = name.size();
-  std::vector<std::uint8_t> e = {0x00, 0x00, static_cast<std::uint8_t>((n + 5) >> 8),
+  std::vector<std::uint8_t> e = {0x00,
+                                 0x00,
+                                 static_cast<std::uint8_t>((n + 5) >> 8),
                                  static_cast<std::uint8_t>(n + 5),
                                  static_cast<std::uint8_t>((n + 3) >> 8),
-                                 static_cast<std::uint8_t>(n + 3), 0x00,
-                                 static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
+                                 static_cast<std::uint8_t>(n + 3),
+                                 0x00,
+                                 static_cast<std::uint8_t>(n >> 8),
+                                 static_cast<std::uint8_t>(n)};
   e.insert(e.end(), name.begin(), name.end());
   return e;
 }
@@ -168,7 +172,8 @@ TEST_CASE("GOST server name encoding", "[sni][codec]") {
   CHECK(encode_server_name("example.com") == "tvpOuVpYaGhiWEJzWlM1amIyMA");
   CHECK(encode_server_name("127.0.0.1:8080") == "CJb4KE1USTNMakF1TUM0eE9qZ3dPREE");
   CHECK(encode_server_name("") == "AAAAAA");
-  CHECK(decode_server_name("tvpOuVpYaGhiWEJzWlM1amIyMA") == std::optional<std::string>("example.com"));
+  CHECK(decode_server_name("tvpOuVpYaGhiWEJzWlM1amIyMA") ==
+        std::optional<std::string>("example.com"));
   CHECK_FALSE(decode_server_name("tvpOuVpYaGhiWEJzWlM1amIyMB"));  // stray bits
   CHECK_FALSE(decode_server_name("uvpOuVpYaGhiWEJzWlM1amIyMA"));  // crc mismatch
   CHECK_FALSE(decode_server_name("tvpO=VpYaGhi"));

@@ -116,8 +116,8 @@ asio::awaitable<std::string> via_connector(std::uint16_t port, std::string front
 TEST_CASE("sni handler routes HTTP by Host", "[sni][handler]") {
   test::EchoServer echo;
   Fixture f;
-  std::string req = "GET / HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(echo.port()) +
-                    "\r\n\r\nafter-the-head";
+  std::string req =
+      "GET / HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(echo.port()) + "\r\n\r\nafter-the-head";
   CHECK(roundtrip(f.port(), req, req.size()) == req);
   CHECK(echo.accepted() == 1);
 }
