@@ -16,6 +16,7 @@
 #include "gost/core/stream.hpp"
 #include "gost/tls/tls.hpp"
 #include "tls/ssl.hpp"
+#include "tls/stream.hpp"
 
 namespace fs = std::filesystem;
 using namespace gost;
@@ -353,4 +354,33 @@ TEST_CASE("tls: options from GOST metadata") {
   tls::ClientOptions badv;
   badv.min_version = "VersionTLS99";
   CHECK(!tls::make_client_context(badv).ok());
+}
+
+TEST_CASE("tls: generated certificate takes commonName and organization") {
+  asio::io_context ctx;
+  tls::ServerOptions so;
+  so.common_name = "cn.example";
+  so.organization = "Org Example";
+  so.validity = std::chrono::hours(48);
+  auto out = handshake(ctx, {}, so);
+  REQUIRE(out.client->ok());
+  REQUIRE(out.server->ok());
+  auto* t = dynamic_cast<tls::TlsStream*>(out.client->value().get());
+  REQUIRE(t);
+  X509* peer = SSL_get_peer_certificate(t->ssl());
+  REQUIRE(peer);
+  char cn[128] = {}, org[128] = {};
+  X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof cn);
+  X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_organizationName, org, sizeof org);
+  X509_free(peer);
+  CHECK(std::string(cn) == "cn.example");
+  CHECK(std::string(org) == "Org Example");
+  Metadata md;
+  md.set("commonName", "a.b");
+  md.set("organization", "O");
+  md.set("validity", "720h");
+  auto o = tls::server_options_from(md);
+  CHECK(o.common_name == "a.b");
+  CHECK(o.organization == "O");
+  CHECK(o.validity == std::chrono::hours(720));
 }
