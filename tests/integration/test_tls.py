@@ -97,6 +97,14 @@ def case_https_proxy_curl(t):
                 want_body=o.body(f"/p{i}"))
 
 
+def case_tls_scheme_alone_is_auto_handler(t):
+    """-L tls://addr (no forward path) is auto+tls: an HTTPS proxy for curl."""
+    o = t.origin()
+    g = t.gost("-L", "tls://127.0.0.1:0")
+    curl_ok("--proxy", f"https://127.0.0.1:{g.port()}", "--proxy-insecure", o.url("/auto"),
+            want_body=o.body("/auto"))
+
+
 def case_https_proxy_own_cert_secure_curl(t):
     cert, key = make_cert(t, "srv")
     o = t.origin()
@@ -275,6 +283,7 @@ chains:
 
 CASES = [
     case_https_proxy_curl,
+    case_tls_scheme_alone_is_auto_handler,
     case_https_proxy_own_cert_secure_curl,
     case_s_client_against_tls_forward,
     case_forward_tls_listener_python_ssl,
