@@ -314,13 +314,10 @@ class Session {
       co_return Next::close;
     }
     // Whatever the client sent after the CONNECT head (a TLS ClientHello...) goes first.
-    StreamPtr client = make_prefixed(std::move(conn_), rd_.take_rest());
     BridgeOptions bo;
     bo.idle_timeout = cfg_.idle_timeout;  // GOST's idleTimeout on tunnels
-    auto res = co_await bridge(*client, **out, bo);
-    rec_.bytes_up += res.a_to_b;
-    rec_.bytes_down += res.b_to_a;
-    if (res.ec) rec_.ec = res.ec;
+    // The service runs the relay once this handler has returned (no frame kept while idle).
+    rec_.relay(make_prefixed(std::move(conn_), rd_.take_rest()), std::move(*out), bo);
     co_return Next::done;
   }
 

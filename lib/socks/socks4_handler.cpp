@@ -39,7 +39,7 @@ class Session {
     } else {
       co_await bind();
     }
-    conn_->close();
+    if (conn_) conn_->close();  // null once handed to rec_.relay()
   }
 
  private:
@@ -90,12 +90,9 @@ class Session {
   asio::awaitable<void> relay(StreamPtr out, std::vector<unsigned char> early) {
     auto rest = reader_.take_rest();
     rest.insert(rest.end(), early.begin(), early.end());
-    StreamPtr client = make_prefixed(std::move(conn_), std::move(rest));
-    auto res = co_await bridge(*client, *out);
-    rec_.bytes_up = res.a_to_b;
-    rec_.bytes_down = res.b_to_a;
-    if (res.ec) rec_.ec = res.ec;
-    conn_ = std::move(client);
+    // The service runs the relay once this handler has returned (no frame kept while idle).
+    rec_.relay(make_prefixed(std::move(conn_), std::move(rest)), std::move(out));
+    co_return;
   }
 
   asio::awaitable<void> connect() {

@@ -398,7 +398,7 @@ class Direct {
   static asio::awaitable<ConnRecord> run(HandlerPtr h, StreamPtr s) {
     ConnRecord rec;
     rec.client = s->remote_address();
-    co_await h->handle(std::move(s), rec);
+    co_await run_handler(*h, std::move(s), rec);  // runs the relay a CONNECT hands over
     co_return rec;
   }
   asio::ip::tcp::acceptor acc_;
