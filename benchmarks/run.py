@@ -62,7 +62,12 @@ def start(args, port=None, stdin=None, **kw):
     return p
 
 
+COMPANIONS = {}  # pid of a peer's front process -> the other processes of that peer
+
+
 def stop(p):
+    for c in COMPANIONS.pop(p.pid, []):
+        stop(c)
     if p.poll() is None:
         p.send_signal(signal.SIGTERM)
         try:
@@ -253,6 +258,29 @@ def gost_socks5udp(a, target):
     return start([a.gost, "-L", f"socks5://127.0.0.1:{port}?udp=true", "-C", write("g.json", '{"log":{"level":"error"}}')], port), port, "socks5"
 
 
+# ---- Shadowsocks pairs: a SOCKS5 front (client side) -> ss server; both processes are measured.
+
+
+def ss_pair(client_args, server_args, port, server_port):
+    srv = start(server_args, server_port)
+    cli = start(client_args, port)
+    COMPANIONS[cli.pid] = [srv]
+    return cli, port, "socks5"
+
+
+def gost_ss(a, target, method):
+    port, sport = free_port(), free_port()
+    quiet = write("g.json", '{"log":{"level":"error"}}')
+    return ss_pair([a.gost, "-L", f"socks5://127.0.0.1:{port}", "-F", f"ss://{method}:bench-pass@127.0.0.1:{sport}", "-C", quiet],
+                   [a.gost, "-L", f"ss://{method}:bench-pass@127.0.0.1:{sport}", "-C", quiet], port, sport)
+
+
+def libev_ss(a, target, method):
+    port, sport = free_port(), free_port()
+    return ss_pair(["ss-local", "-s", "127.0.0.1", "-p", str(sport), "-b", "127.0.0.1", "-l", str(port), "-k", "bench-pass", "-m", method],
+                   ["ss-server", "-s", "127.0.0.1", "-p", str(sport), "-k", "bench-pass", "-m", method], port, sport)
+
+
 def v2ray_socks5udp(a, target):
     port = free_port()
     cfg = write("v2ray-socks-udp.json", json.dumps({
@@ -273,6 +301,11 @@ PEERS = {
     "socks5udp": [("gost", gost_socks5udp, None), ("dante", dante, "danted"), ("v2ray", v2ray_socks5udp, "v2ray")],
 }
 UDP_FAMILIES = {"udpfwd", "socks5udp"}
+for _m in ("aes-128-gcm", "chacha20-ietf-poly1305"):
+    PEERS[f"ss-{_m}"] = [("gost", lambda a, t, m=_m: gost_ss(a, t, m), None),
+                         ("shadowsocks-libev", lambda a, t, m=_m: libev_ss(a, t, m), "ss-server")]
+# Scenarios that mean something for each family (the ss pairs: throughput, CPU and memory).
+FAMILY_SCENARIOS = {f"ss-{m}": {"up1", "down1", "up4", "idle1000"} for m in ("aes-128-gcm", "chacha20-ietf-poly1305")}
 
 
 def proxy_arg(kind, port, target):
@@ -299,6 +332,10 @@ def children(pid):
 
 
 def cpu_seconds(pid):
+    return sum(_cpu_seconds(p) for p in [pid] + [c.pid for c in COMPANIONS.get(pid, [])])
+
+
+def _cpu_seconds(pid):
     """CPU of the process, its reaped children and its live children (socat and dante fork)."""
     total = 0
     for i, p in enumerate([pid] + children(pid)):
@@ -314,6 +351,10 @@ def cpu_seconds(pid):
 
 
 def rss_kib(pid):
+    return sum(_rss_kib(p) for p in [pid] + [c.pid for c in COMPANIONS.get(pid, [])])
+
+
+def _rss_kib(pid):
     # Sum over the process and its children (dante forks workers).
     total = 0
     for p in [pid] + children(pid):
@@ -386,7 +427,7 @@ def main():
     ap.add_argument("--loadgen", required=True)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=2.0)
-    ap.add_argument("--families", default="forward,socks5,http,udpfwd,socks5udp")
+    ap.add_argument("--families", default="forward,socks5,http,udpfwd,socks5udp,ss-aes-128-gcm,ss-chacha20-ietf-poly1305")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS + UDP_SCENARIOS))
     a = ap.parse_args()
     targets = {}
@@ -397,12 +438,16 @@ def main():
         for scenario in a.scenarios.split(","):
             if (scenario in UDP_SCENARIOS) != (family in UDP_FAMILIES):
                 continue
+            if family in FAMILY_SCENARIOS and scenario not in FAMILY_SCENARIOS[family]:
+                continue
             results = {}
             for name, factory, binary in PEERS[family]:
                 if binary and not shutil.which(binary):
                     continue
                 if scenario.startswith("idle") and name == "socat":
                     continue  # a process per connection: thousands of them measure nothing useful
+                if scenario == "idle9000" and name == "dante":
+                    continue  # ~200 KiB per connection in forked workers: 9,000 would take ~2 GiB
                 runs = []
                 for _ in range(a.runs):
                     try:
