@@ -105,6 +105,19 @@ def case_fronting_tls(t):
     curl_ok("-k", "-x", f"http://127.0.0.1:{a.port()}", "https://localhost/")
 
 
+def case_through_chain_with_tls_hop(t):
+    """The sni handler dials through its chain: sni -> socks5+tls hop -> origin."""
+    o = t.origin()
+    c = t.gost("-L", "socks5+tls://127.0.0.1:0", name="socks5-tls")
+    g = t.gost("-L", "sni://127.0.0.1:0", "-F", f"socks5+tls://127.0.0.1:{c.port()}",
+               name="sni")
+    curl_ok(f"http://127.0.0.1:{g.port()}/chain", "-H", f"Host: {o.addr}",
+            want_body=o.body("/chain"))
+    check_eq(o.connections, 1, "origin connections")
+    # The hop logged the connection it carried to the origin (so the route was not direct).
+    wait_until(lambda: o.addr in c.text(), 10, what=f"{o.addr} in the socks5+tls hop's log")
+
+
 def case_garbage_and_silence(t):
     """Bytes that are neither a ClientHello nor an HTTP head, and a client that sends nothing,
     are dropped (readTimeout) without taking gost down."""
@@ -124,4 +137,5 @@ def case_garbage_and_silence(t):
 
 if __name__ == "__main__":
     run([case_http_by_host, case_http_bypass, case_tls_by_sni_curl, case_tls_by_sni_s_client,
-         case_fronting_http, case_fronting_tls, case_garbage_and_silence])
+         case_fronting_http, case_fronting_tls, case_through_chain_with_tls_hop,
+         case_garbage_and_silence])
