@@ -224,3 +224,34 @@ TEST_CASE("HTTP head rewrite: Gost-Target where the Host line would go", "[sni][
   CHECK(std::string(f.begin(), f.end()) ==
         "GET /a HTTP/1.1\x19\nHost: c\r\nHost: cdn\r\nGost-Target: AAAAAA\r\n\r\n");
 }
+
+TEST_CASE("ClientHello from curl (padding, ALPN, many extensions)", "[sni][codec]") {
+  // curl -k --resolve www.example.org:P:127.0.0.1 https://www.example.org:P/ (OpenSSL 3).
+  const auto h = unhex(
+      "1603010200010001fc0303321c2000fb0649046bb865ede574d633aeb29ad63449b4704957e558c3a9247620f4a6"
+      "e9e781c82702d0be0030ede8b4096f052a86217dcec1da9b9e78df4b9c21003e130213031301c02cc030009fcca9"
+      "cca8ccaac02bc02f009ec024c028006bc023c0270067c00ac0140039c009c0130033009d009c003d003c0035002f"
+      "00ff0100017500000014001200000f7777772e6578616d706c652e6f7267000b000403000102000a00160014001d"
+      "0017001e00190018010001010102010301040010000e000c02683208687474702f312e3100160000001700000031"
+      "0000000d002a0028040305030603080708080809080a080b08040805080604010501060103030301030204020502"
+      "0602002b0009080304030303020301002d00020101003300260024001d0020afd225446afb1e02db770de15a126c"
+      "5bb056c3c6534171e9d53220050dad9d0e001500ae00000000000000000000000000000000000000000000000000"
+      "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+      "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+      "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+      "0000000000000000000000");
+  REQUIRE(h.size() == 517);
+  auto p = parse_client_hello(h);
+  REQUIRE(p.ok());
+  CHECK(p.consumed == h.size());
+  CHECK(p.value.server_name == "www.example.org");
+  auto out = rewrite_client_hello(h, p.value, "cdn.example");
+  REQUIRE(out);
+  auto q = parse_client_hello(*out);
+  REQUIRE(q.ok());
+  CHECK(q.value.server_name == "cdn.example");
+  CHECK(q.value.gost_host == "www.example.org");
+  auto back = restore_client_hello(*out, q.value);
+  REQUIRE(back);
+  CHECK(*back == h);
+}
