@@ -123,10 +123,8 @@ class SsHandler final : public Handler {
       ss->close();
       co_return;
     }
-    auto res = co_await bridge(*ss, **out);
-    rec.bytes_up = res.a_to_b;
-    rec.bytes_down = res.b_to_a;
-    if (res.ec) rec.ec = res.ec;
+    // The service runs the relay once this handler has returned (no frame kept while idle).
+    rec.relay(std::move(ss), std::move(*out));
   }
 
  private:
