@@ -1220,3 +1220,29 @@ def run(cases, argv=None):
 
 def rng(seed=None):
     return random.Random(seed if seed is not None else 20261122)
+
+
+def udp_client():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((LOOPBACK, 0))
+    return s
+
+
+def udp_roundtrip(s, port, payload, timeout=3.0, tries=3):
+    """Sends payload to 127.0.0.1:port and waits for the same bytes back (resends on loss)."""
+    for _ in range(tries):
+        s.sendto(payload, (LOOPBACK, port))
+        s.settimeout(timeout)
+        deadline = time.monotonic() + timeout
+        for _ in range(100):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            s.settimeout(left)
+            try:
+                d, _ = s.recvfrom(65536)
+            except socket.timeout:
+                break
+            if d == payload:
+                return d
+    raise Failure(f"no UDP echo of {payload[:40]!r} through port {port}")

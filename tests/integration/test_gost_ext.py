@@ -10,31 +10,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (LOOPBACK, Failure, Socks5Udp, check, check_eq, connect,  # noqa: E402
-                     curl, curl_ok, recv_exact, recv_until_closed, run)
+                     curl, curl_ok, recv_exact, recv_until_closed, run, udp_client,
+                     udp_roundtrip)
 
 
-def udp_client():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((LOOPBACK, 0))
-    return s
-
-
-def udp_roundtrip(s, port, payload, timeout=3.0, tries=3):
-    for _ in range(tries):
-        s.sendto(payload, (LOOPBACK, port))
-        deadline = time.monotonic() + timeout
-        for _ in range(100):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            s.settimeout(left)
-            try:
-                d, _ = s.recvfrom(65536)
-            except socket.timeout:
-                break
-            if d == payload:
-                return d
-    raise Failure(f"no UDP echo of {payload[:40]!r} through port {port}")
 
 
 def expect_no_udp(s, port, payload, timeout=1.5):

@@ -11,31 +11,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (LOOPBACK, Failure, Socks5Udp, check, check_eq, connect, curl,  # noqa: E402
-                     curl_ok, echo_roundtrip, recv_exact, recv_until_closed, run)
+                     curl_ok, echo_roundtrip, recv_exact, recv_until_closed, run,
+                     udp_client, udp_roundtrip)
 
 
-def udp_client():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((LOOPBACK, 0))
-    return s
-
-
-def udp_roundtrip(s, port, payload, timeout=3.0, tries=3):
-    for _ in range(tries):
-        s.sendto(payload, (LOOPBACK, port))
-        deadline = time.monotonic() + timeout
-        for _ in range(100):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            s.settimeout(left)
-            try:
-                d, _ = s.recvfrom(65536)
-            except socket.timeout:
-                break
-            if d == payload:
-                return d
-    raise Failure(f"no UDP echo of {payload[:40]!r} through port {port}")
 
 
 def relay_request(host, port, cmd=1, user=None, password=None):

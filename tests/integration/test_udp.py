@@ -7,33 +7,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (LOOPBACK, Failure, Socks5Udp, check, check_eq, run, wait_until)  # noqa: E402
+from harness import (LOOPBACK, Failure, Socks5Udp, check, check_eq, run, udp_client,  # noqa: E402
+                     udp_roundtrip, wait_until)
 
 
-def udp_client():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((LOOPBACK, 0))
-    return s
-
-
-def udp_roundtrip(s, port, payload, timeout=3.0, tries=3):
-    """Sends payload to 127.0.0.1:port and waits for the same bytes back (resends on loss)."""
-    for _ in range(tries):
-        s.sendto(payload, (LOOPBACK, port))
-        s.settimeout(timeout)
-        deadline = time.monotonic() + timeout
-        for _ in range(100):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            s.settimeout(left)
-            try:
-                d, _ = s.recvfrom(65536)
-            except socket.timeout:
-                break
-            if d == payload:
-                return d
-    raise Failure(f"no UDP echo of {payload[:40]!r} through port {port}")
 
 
 def expect_no_udp(s, timeout=1.0):
