@@ -132,6 +132,10 @@ int server(const std::string& mode) {
       std::vector<char> buf(64 * 1024);
       std::error_code ec;
       s->set_option(tcp::no_delay(true), ec);
+      // Close with RST: thousands of connections per second must not leave TIME_WAIT sockets
+      // behind on the proxies' ephemeral ports (a proxy that closed first gets the RST in
+      // FIN_WAIT and frees its port at once).
+      s->set_option(asio::socket_base::linger(true, 0), ec);
       if (mode == "source") {
         while (!ec) asio::write(*s, asio::buffer(buf), ec);
       } else {
@@ -189,6 +193,7 @@ int connrate(const Proxy& p, const Endpoint& t, int clients, double seconds) {
           auto s = open_conn(ctx, p, t);
           asio::write(s, asio::buffer("ping", 4));
           asio::read(s, asio::buffer(buf, 4));
+          s.set_option(asio::socket_base::linger(true, 0));  // RST: no TIME_WAIT left behind
           s.close();
           done.fetch_add(1, std::memory_order_relaxed);
         } catch (...) {

@@ -426,7 +426,7 @@ def main():
     ap.add_argument("--gost", required=True)
     ap.add_argument("--loadgen", required=True)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--seconds", type=float, default=1.5)
     ap.add_argument("--families", default="forward,socks5,http,udpfwd,socks5udp,ss-aes-128-gcm,ss-chacha20-ietf-poly1305")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS + UDP_SCENARIOS))
     a = ap.parse_args()
