@@ -18,7 +18,6 @@
 #include <asio/use_awaitable.hpp>
 
 #include "core/buffer_pool.hpp"
-#include "gost/core/timeout.hpp"
 
 namespace gost {
 namespace core {
@@ -217,7 +216,7 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
   struct Dir {
     asio::ip::tcp::socket* from = nullptr;
     asio::ip::tcp::socket* to = nullptr;
-    std::unique_ptr<Pipe> pipe;
+    std::optional<Pipe> pipe;  // inline: taking one from the pool allocates nothing
     std::size_t pending = 0;  // bytes in the pipe not yet written out
     std::uint64_t count = 0;
     bool finished = false;
@@ -247,7 +246,7 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
     Dir& x = dirs_[d];
     const int in = x.from->native_handle(), out = x.to->native_handle();
     if (!x.pipe) {
-      x.pipe = std::make_unique<Pipe>();
+      x.pipe.emplace();
       if (!x.pipe->ok()) return fail(d, std::error_code(errno, std::system_category()));
     }
     bool eof = false;
@@ -276,7 +275,7 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
         return fail(d, std::error_code(errno, std::system_category()));
       }
       x.pending = static_cast<std::size_t>(n);
-      last_activity_ = clock_type::now();
+      if (idle_.count() > 0) last_activity_ = clock_type::now();
     }
     // The pipe is empty here: give it back so an idle direction holds none.
     x.pipe->set_clean(true);
