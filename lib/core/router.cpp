@@ -3,11 +3,12 @@
 
 #include "gost/core/chain.hpp"
 #include "gost/core/timeout.hpp"
+#include "route.hpp"
 
 namespace gost {
-namespace {
+namespace detail {
 
-std::string describe(const std::vector<NodePtr>& route) {
+std::string describe_route(const std::vector<NodePtr>& route) {
   if (route.empty()) return "direct";
   std::string s;
   for (std::size_t i = 0; i < route.size(); ++i) {
@@ -17,14 +18,21 @@ std::string describe(const std::vector<NodePtr>& route) {
   return s;
 }
 
+}  // namespace detail
+
+namespace {
+using detail::describe_route;
+using detail::connect_nodes;
+
 // Errors that say the target, not the node, is at fault: the node stays healthy.
 bool target_error(const std::error_code& ec) {
   return ec == errc::host_unreachable || ec == errc::connection_refused || ec == errc::forbidden ||
          ec == errc::bypassed;
 }
 
-// Builds the connection through every node of the route; returns the stream that reaches the
-// last node (after its handshakes), marking the node at fault on failure.
+}  // namespace
+
+namespace detail {
 asio::awaitable<Result<StreamPtr>> connect_nodes(std::vector<NodePtr> route, std::chrono::milliseconds timeout) {
   const auto& first = route.front();
   auto a0 = Address::parse(first->addr);
@@ -56,7 +64,9 @@ asio::awaitable<Result<StreamPtr>> connect_nodes(std::vector<NodePtr> route, std
   }
   co_return std::move(*s);
 }
+}  // namespace detail
 
+namespace {
 asio::awaitable<Result<StreamPtr>> dial_route(std::vector<NodePtr> route, std::string network, Address target,
                                               std::chrono::milliseconds timeout) {
   auto s = co_await connect_nodes(route, timeout);
@@ -100,7 +110,7 @@ asio::awaitable<Result<StreamPtr>> Router::dial(std::string network, Address tar
     // An empty route (no chain, or the first hop's bypass matched) means a direct dial.
     std::vector<NodePtr> route;
     if (chain_) route = chain_->route(sel);
-    if (info) info->route = describe(route);
+    if (info) info->route = describe_route(route);
     std::optional<Result<StreamPtr>> r;
     if (route.empty()) {
       if (network == "udp") {
@@ -140,7 +150,7 @@ asio::awaitable<Result<PacketConnPtr>> Router::associate(SelectOptions sel, Dial
   for (int i = 0; i < attempts; ++i) {
     std::vector<NodePtr> route;
     if (chain_) route = chain_->route(sel);
-    if (info) info->route = describe(route);
+    if (info) info->route = describe_route(route);
     if (route.empty()) co_return open_udp(co_await asio::this_coro::executor);
     auto r = co_await with_timeout(associate_route(route, opts_.timeout), opts_.timeout);
     if (!r) {
