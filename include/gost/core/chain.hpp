@@ -87,6 +87,10 @@ class Router {
   // chain, else the last node's Connector::associate().
   asio::awaitable<Result<PacketConnPtr>> associate(SelectOptions sel, DialInfo* info);
   asio::awaitable<Result<PacketConnPtr>> associate();
+  // Listens on addr ("tcp" or "udp") at the end of the chain: through the last node's
+  // Connector::bind(), or locally when there is no chain. The listener is already listening and
+  // lives on the calling coroutine's executor.
+  asio::awaitable<Result<ListenerPtr>> bind(std::string network, Address addr, BindOptions opts);
 
   const ChainPtr& chain() const noexcept { return chain_; }
   const RouterOptions& options() const noexcept { return opts_; }

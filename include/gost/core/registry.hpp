@@ -33,6 +33,7 @@ struct ListenerArgs {
   std::optional<Credentials> auth;  // for listeners that authenticate (ssh)
   AutherPtr auther;
   LoggerPtr logger;
+  RouterPtr router;  // for listeners that bind through a chain (rtcp, rudp); never null
 };
 
 struct HandlerArgs {

@@ -65,6 +65,15 @@ class Dialer {
 };
 using DialerPtr = std::shared_ptr<Dialer>;
 
+// Options of a remote bind (GOST's BindOptions), used by rtcp/rudp remote port forwarding.
+struct BindOptions {
+  bool mux = false;        // TCP: ask for a multiplexed bind (SOCKS5 MUX-BIND 0xF2); rtcp sets it
+  std::size_t backlog = 128;             // UDP: peers waiting for accept()
+  std::size_t udp_queue = 1024;          // UDP: datagrams queued per peer
+  std::size_t udp_buffer = 8192;         // UDP: largest datagram read
+  std::chrono::milliseconds udp_ttl{5000};  // UDP: a peer's idle time before its stream ends
+};
+
 class Connector {
  public:
   virtual ~Connector() = default;
@@ -77,6 +86,13 @@ class Connector {
   // A UDP relay through the proxy on conn in which each datagram carries its own target
   // (SOCKS5 UDP ASSOCIATE, ...). Default: errc::unsupported.
   virtual asio::awaitable<Result<PacketConnPtr>> associate(StreamPtr conn);
+  // Asks the proxy on conn to listen on addr ("tcp" or "udp") and to hand every connection (or,
+  // for "udp", every peer's datagrams) that arrives there back over conn: remote port
+  // forwarding. The listener is already listening; its address() is the address bound on the
+  // proxy and its accept() yields the connections (datagram streams for "udp"). Takes ownership
+  // of conn. Default: errc::unsupported.
+  virtual asio::awaitable<Result<ListenerPtr>> bind(StreamPtr conn, std::string network,
+                                                    Address addr, BindOptions opts);
 };
 using ConnectorPtr = std::shared_ptr<Connector>;
 
