@@ -194,6 +194,9 @@ class ServiceBuilder {
   ServiceBuilder& service_metadata(std::string key, std::string value);
 
   ServiceBuilder& chain(ChainPtr c);
+  // The chain of listeners that bind through it (rtcp, rudp: remote port forwarding); the
+  // handler then dials directly unless chain() is also set.
+  ServiceBuilder& listener_chain(ChainPtr c);
   ServiceBuilder& retries(int n);                        // extra dial attempts, each on a new route
   ServiceBuilder& timeout(std::chrono::milliseconds t);  // per dial attempt
   // Replaces the router built from chain/retries/timeout.
@@ -233,6 +236,7 @@ class ServiceBuilder {
   std::string listener_ = "tcp";
   Metadata handler_md_, listener_md_, service_md_;
   ChainPtr chain_;
+  ChainPtr listener_chain_;
   int retries_ = 0;
   std::optional<std::chrono::milliseconds> timeout_;
   RouterPtr router_;

@@ -318,6 +318,11 @@ ServiceBuilder& ServiceBuilder::timeout(std::chrono::milliseconds t) {
   timeout_ = t;
   return *this;
 }
+ServiceBuilder& ServiceBuilder::listener_chain(ChainPtr c) {
+  listener_chain_ = std::move(c);
+  return *this;
+}
+
 ServiceBuilder& ServiceBuilder::router(RouterPtr r) {
   router_ = std::move(r);
   return *this;
@@ -400,9 +405,10 @@ Result<ServicePtr, ConfigError> ServiceBuilder::build() const {
     }
   }
 
+  RouterOptions ro;
+  if (router_) ro = router_->options();
   RouterPtr router = router_;
   if (!router) {
-    RouterOptions ro;
     ro.retries = retries_;
     if (timeout_) {
       ro.timeout = *timeout_;
@@ -442,6 +448,7 @@ Result<ServicePtr, ConfigError> ServiceBuilder::build() const {
   la.auth = listener_auth_;
   la.auther = combine(listener_authers_, listener_auth_);
   la.logger = logger_;
+  la.router = std::make_shared<Router>(listener_chain_, ro);
   auto listener = (*lf)(la);
   if (!listener) return prefixed(fmt::format("{}: listener \"{}\"", svc, ltype), listener.error());
 

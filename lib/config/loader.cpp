@@ -412,8 +412,7 @@ class Loader {
         sb.auth(cred->username, cred->password);
     }
 
-    if (!lc.chain.empty())
-      fail(fmt::format("{}: listener.chain is not supported by this build", where));
+    if (!lc.chain.empty()) sb.listener_chain(lookup(app_.chains_, "chain", lc.chain, where));
     auto lauthers = auther_list(lc.auther, lc.authers, where);
     for (auto& a : lauthers) sb.listener_auther(a);
     if (auto cred = resolve_auth(lc.auth, where + ": listener")) {

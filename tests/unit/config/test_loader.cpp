@@ -224,10 +224,11 @@ TEST_CASE("loader: GOST features this build lacks are refused, not ignored", "[l
   CHECK_THAT(load_error("hops:\n- name: h\n  nodes: [{name: n, addr: 'a:1', dialer: {type: tcp, "
                         "auth: {username: u}}}]\n"),
              Catch::Contains("dialer auth is not supported"));
+  // listener.chain (rtcp / rudp) must name a chain that exists.
   CHECK_THAT(
       load_error(
-          "services:\n- name: s\n  handler: {type: echo}\n  listener: {type: tcp, chain: c}\n"),
-      Catch::Contains("listener.chain is not supported"));
+          "services:\n- name: s\n  handler: {type: echo}\n  listener: {type: rtcp, chain: c}\n"),
+      Catch::Contains("chain \"c\""));
   // Empty values of those keys are fine (GOST writes some of them itself).
   Runtime rt(1);
   auto app = load(
