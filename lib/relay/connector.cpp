@@ -1,11 +1,15 @@
-// The "relay" connector (go-gost/x connector/relay): CONNECT (tcp, udp) and the UDP association
-// (BIND|FUDP) behind associate().
+// The "relay" connector (go-gost/x connector/relay): CONNECT (tcp, udp), the UDP association
+// (BIND|FUDP) behind associate(), and remote binds (BIND tcp: a reversed smux session; BIND|FUDP
+// with a port: UDP-tun frames) behind bind().
 #include <asio/error.hpp>
 
+#include "gost/core/bind.hpp"
 #include "gost/core/timeout.hpp"
+#include "gost/mux/session.hpp"
 #include "gost/relay/relay.hpp"
 #include "relay/codec.hpp"
 #include "relay/stream.hpp"
+#include "socks/muxbind.hpp"
 #include "socks/udptun.hpp"
 
 namespace gost::relay {
@@ -17,10 +21,33 @@ constexpr std::chrono::milliseconds kFirstWriteGrace{50};
 bool is_udp(const std::string& n) { return n == "udp" || n == "udp4" || n == "udp6"; }
 bool is_tcp(const std::string& n) { return n == "tcp" || n == "tcp4" || n == "tcp6"; }
 
+// How long the proxy may take to name the peer on a stream of a BIND session.
+constexpr std::chrono::milliseconds kHelloTimeout{10000};
+
+// The hello on each BIND stream: a response whose first Addr is the peer (a second Addr, the
+// host the peer asked for, is not used).
+asio::awaitable<Result<Address>> read_response_hello(StreamReader& reader) {
+  for (;;) {
+    auto p = parse_response(Bytes(reader.data(), reader.size()));
+    if (p.failed()) co_return make_error_code(errc::proxy_error);
+    if (p.ok()) {
+      reader.consume(p.consumed);
+      if (auto ec = status_error(p.value.status)) co_return ec;
+      const AddrFeature* a = p.value.features.addr();
+      if (!a) co_return make_error_code(errc::proxy_error);
+      co_return a->addr;
+    }
+    if (auto ec = co_await reader.fill()) {
+      co_return ec == asio::error::eof ? make_error_code(errc::proxy_error) : ec;
+    }
+  }
+}
+
 class RelayConnector final : public Connector {
  public:
-  RelayConnector(std::optional<Credentials> auth, bool nodelay, std::chrono::milliseconds timeout)
-      : auth_(std::move(auth)), nodelay_(nodelay), timeout_(timeout) {}
+  RelayConnector(std::optional<Credentials> auth, bool nodelay, std::chrono::milliseconds timeout,
+                 mux::Options mux_opts)
+      : auth_(std::move(auth)), nodelay_(nodelay), timeout_(timeout), mux_(std::move(mux_opts)) {}
 
   asio::awaitable<Result<StreamPtr>> connect(StreamPtr conn, std::string network,
                                              Address target) override {
@@ -82,6 +109,45 @@ class RelayConnector final : public Connector {
     co_return PacketConnPtr(std::make_unique<socks::UdpTunPacketConn>(std::move(s)));
   }
 
+  // Remote binds (GOST's relay connector): BIND + Network + Addr; after OK + Addr(bound), "tcp"
+  // turns conn into an smux session in which the proxy is the client and opens one stream per
+  // inbound connection (each starting with OK + Addr(peer)); "udp" (BIND|FUDP) carries UDP-tun
+  // frames naming the peers.
+  asio::awaitable<Result<ListenerPtr>> bind(StreamPtr conn, std::string network, Address addr,
+                                            BindOptions opts) override {
+    const bool udp = is_udp(network);
+    if (!udp && !is_tcp(network)) {
+      conn->close();
+      co_return make_error_code(errc::unsupported);
+    }
+    if (addr.host.empty()) addr.host = "0.0.0.0";  // as GOST: ":port" binds every interface
+    Request req;
+    req.cmd = udp ? static_cast<std::uint8_t>(kFlagUdp | kCmdBind) : static_cast<std::uint8_t>(kCmdBind);
+    if (auth_) req.features.list.push_back(UserAuthFeature{auth_->username, auth_->password});
+    req.features.list.push_back(NetworkFeature{udp ? kNetworkUdp : kNetworkTcp});
+    req.features.list.push_back(AddrFeature{std::move(addr)});
+    std::vector<std::uint8_t> out;
+    if (auto ec = serialize(req, out)) {
+      conn->close();
+      co_return ec;
+    }
+    auto r = co_await with_timeout(exchange(conn.get(), std::move(out)), timeout_);
+    if (!r || !*r) {
+      conn->close();
+      co_return r ? r->error() : make_error_code(errc::timeout);
+    }
+    Address bound;
+    if (const AddrFeature* a = (*r)->resp.features.addr()) bound = a->addr;
+    StreamPtr s = make_prefixed(std::move(conn), std::move((*r)->rest));
+    if (udp) {
+      PacketConnPtr pc = std::make_unique<socks::UdpTunPacketConn>(std::move(s));
+      co_return make_packet_listener(std::move(pc), std::move(bound), opts);
+    }
+    auto session = mux::Session::server(std::move(s), mux_);
+    co_return socks::make_mux_bind_listener(std::move(session), std::move(bound),
+                                            &read_response_hello, kHelloTimeout);
+  }
+
  private:
   struct Exchanged {
     Response resp;
@@ -112,6 +178,7 @@ class RelayConnector final : public Connector {
   std::optional<Credentials> auth_;
   bool nodelay_;
   std::chrono::milliseconds timeout_;
+  mux::Options mux_;  // BIND sessions (mux.* keys)
 };
 
 }  // namespace
@@ -124,7 +191,10 @@ Result<ConnectorPtr, ConfigError> make_relay_connector(const ConnectorArgs& args
   auto timeout =
       md.get_duration("connectTimeout", md.get_duration("timeout", std::chrono::milliseconds(0)));
   if (timeout.count() < 0) timeout = std::chrono::milliseconds(0);
-  return ConnectorPtr(std::make_shared<RelayConnector>(args.auth, md.get_bool("nodelay"), timeout));
+  auto mo = mux::options_from(md);
+  if (!mo) return config_error("relay connector: " + mo.error().message);
+  return ConnectorPtr(
+      std::make_shared<RelayConnector>(args.auth, md.get_bool("nodelay"), timeout, std::move(*mo)));
 }
 
 }  // namespace gost::relay

@@ -5,7 +5,11 @@
 #include <asio/error.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 
+#include <asio/post.hpp>
+
+#include "gost/core/bind.hpp"
 #include "gost/core/bridge.hpp"
+#include "gost/core/timeout.hpp"
 #include "socks/common.hpp"
 
 namespace gost::socks {
@@ -63,7 +67,57 @@ asio::awaitable<void> drain_session(BindState* st) {
   st->acc->close(ignore);
 }
 
+asio::awaitable<Result<Address>> read_hello_of(StreamReader* reader, ReadHello read_hello) {
+  co_return co_await read_hello(*reader);
+}
+
+class MuxBindListener final : public Listener {
+ public:
+  MuxBindListener(mux::SessionPtr session, Address bound, ReadHello read_hello,
+                  std::chrono::milliseconds hello_timeout)
+      : session_(std::move(session)), bound_(std::move(bound)), read_hello_(read_hello),
+        hello_timeout_(hello_timeout) {}
+  ~MuxBindListener() override { close(); }
+
+  std::error_code listen() override { return {}; }
+
+  asio::awaitable<Result<StreamPtr>> accept() override {
+    for (;;) {
+      auto s = co_await session_->accept();
+      if (!s) co_return make_error_code(errc::closed);
+      StreamPtr st = std::move(*s);
+      StreamReader reader(*st, detail::kHandshakeBuffer);
+      auto peer = co_await with_timeout(read_hello_of(&reader, read_hello_), hello_timeout_);
+      if (!peer || !*peer) {
+        st->close();  // a bad or missing hello: this stream only
+        continue;
+      }
+      auto rest = reader.take_rest();
+      co_return with_addresses(make_prefixed(std::move(st), std::move(rest)), bound_,
+                               std::move(**peer));
+    }
+  }
+
+  Address address() const override { return bound_; }
+  asio::any_io_executor get_executor() override { return session_->get_executor(); }
+  void close() noexcept override {
+    asio::post(session_->get_executor(), [s = session_] { s->close(); });
+  }
+
+ private:
+  mux::SessionPtr session_;
+  Address bound_;
+  ReadHello read_hello_;
+  std::chrono::milliseconds hello_timeout_;
+};
+
 }  // namespace
+
+ListenerPtr make_mux_bind_listener(mux::SessionPtr session, Address bound, ReadHello read_hello,
+                                   std::chrono::milliseconds hello_timeout) {
+  return ListenerPtr(std::make_unique<MuxBindListener>(std::move(session), std::move(bound),
+                                                       read_hello, hello_timeout));
+}
 
 std::error_code listen_tcp(asio::ip::tcp::acceptor& acc, const Address& addr) {
   std::error_code ec;

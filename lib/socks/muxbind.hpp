@@ -8,12 +8,14 @@
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <vector>
 
 #include "gost/core/address.hpp"
 #include "gost/core/stream.hpp"
+#include "gost/core/transport.hpp"
 #include "gost/mux/session.hpp"
 
 namespace gost::socks {
@@ -29,6 +31,16 @@ struct MuxBindResult {
 // listening on ctrl's executor.
 asio::awaitable<MuxBindResult> serve_mux_bind(StreamPtr ctrl, asio::ip::tcp::acceptor acc,
                                               mux::Options opts, BindHello hello);
+
+// The client side (the connector that asked for the bind): after the bind reply this side is the
+// smux SERVER. Every stream the proxy opens starts with a hello naming the peer that connected to
+// the bound port; `read_hello` parses it (a SOCKS5 reply, a relay response) and returns the peer.
+// accept() yields those streams (after the hello) with the bound address as local address and
+// the peer as remote address; a stream whose hello is bad or does not arrive within
+// hello_timeout is closed and skipped. accept() fails with errc::closed once the session ends.
+using ReadHello = asio::awaitable<Result<Address>> (*)(StreamReader& reader);
+ListenerPtr make_mux_bind_listener(mux::SessionPtr session, Address bound, ReadHello read_hello,
+                                   std::chrono::milliseconds hello_timeout);
 
 // Opens a listening TCP socket on addr (an IP literal; empty = 0.0.0.0) with a normal backlog.
 std::error_code listen_tcp(asio::ip::tcp::acceptor& acc, const Address& addr);

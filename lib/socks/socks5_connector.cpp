@@ -1,17 +1,23 @@
 // SOCKS5 client: method negotiation (+ RFC 1929), CONNECT, UDP through GOST's UDP-over-TCP
-// command 0xF3 (default, as GOST's connector does) or standard UDP ASSOCIATE (relay=udp).
+// command 0xF3 (default, as GOST's connector does) or standard UDP ASSOCIATE (relay=udp), and
+// remote binds: BIND (one connection), GOST's MUX-BIND 0xF2 (rtcp) and UDP-tun 0xF3 with a
+// port (rudp).
 #include <algorithm>
 #include <array>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/ip/udp.hpp>
+#include <asio/post.hpp>
 #include <asio/this_coro.hpp>
 #include <cstring>
 
+#include "gost/core/bind.hpp"
 #include "gost/core/timeout.hpp"
+#include "gost/mux/session.hpp"
 #include "gost/socks/socks.hpp"
 #include "gost/tls/tls.hpp"
 #include "socks/common.hpp"
+#include "socks/muxbind.hpp"
 #include "socks/udptun.hpp"
 
 namespace gost::socks {
@@ -117,16 +123,77 @@ class Socks5PacketConn final : public PacketConn {
   std::vector<unsigned char> buf_;
 };
 
+// How long the proxy may take to name the peer on a stream of a MUX-BIND session.
+constexpr std::chrono::milliseconds kHelloTimeout{10000};
+
+// The hello on each MUX-BIND stream: a SOCKS5 reply naming the peer.
+asio::awaitable<Result<Address>> read_reply_hello(StreamReader& reader) {
+  auto rep = co_await read_message(&reader, parse_reply);
+  if (!rep) co_return rep.error();
+  if (rep->reply != kRepSucceeded) co_return reply_error(rep->reply);
+  co_return std::move(rep->addr);
+}
+
+// Plain BIND (RFC 1928 §4): the second reply names the peer that connected, then the control
+// connection carries its bytes. One connection: later accept() calls fail with errc::closed.
+class BindOnceListener final : public Listener {
+ public:
+  BindOnceListener(StreamPtr conn, Address bound)
+      : ex_(conn->get_executor()), st_(std::make_shared<State>()), bound_(std::move(bound)) {
+    st_->conn = std::move(conn);
+  }
+  ~BindOnceListener() override {
+    if (st_->conn) st_->conn->close();
+  }
+  std::error_code listen() override { return {}; }
+  asio::awaitable<Result<StreamPtr>> accept() override {
+    if (!st_->conn || st_->closed) co_return make_error_code(errc::closed);
+    // Taken out only once the peer is named: a close() meanwhile still reaches it. No limit:
+    // the peer may take its time to connect.
+    StreamReader reader(*st_->conn, kHandshakeBuffer);
+    auto peer = co_await read_reply_hello(reader);
+    StreamPtr c = std::move(st_->conn);
+    if (!peer) {
+      if (c) c->close();
+      co_return peer.error();
+    }
+    if (!c || st_->closed) co_return make_error_code(errc::closed);
+    auto rest = reader.take_rest();
+    co_return with_addresses(make_prefixed(std::move(c), std::move(rest)), bound_,
+                             std::move(*peer));
+  }
+  Address address() const override { return bound_; }
+  asio::any_io_executor get_executor() override { return ex_; }
+  void close() noexcept override {
+    // Thread-safe: the stream is closed on its own executor.
+    asio::post(ex_, [st = st_] {
+      st->closed = true;
+      if (st->conn) st->conn->close();
+    });
+  }
+
+ private:
+  struct State {
+    StreamPtr conn;
+    bool closed = false;
+  };
+  asio::any_io_executor ex_;
+  std::shared_ptr<State> st_;
+  Address bound_;
+};
+
 class Socks5Connector final : public Connector {
  public:
-  Socks5Connector(const ConnectorArgs& a, std::shared_ptr<tls::ClientContext> tls)
+  Socks5Connector(const ConnectorArgs& a, std::shared_ptr<tls::ClientContext> tls,
+                  mux::Options mux_opts)
       : auth_(a.auth),
         node_addr_(a.node_addr),
         timeout_(a.metadata.get_duration("connectTimeout",
                                          a.metadata.get_duration("timeout",
                                                                  std::chrono::milliseconds(0)))),
         udp_tun_(a.metadata.get_string("relay") != "udp"),
-        tls_(std::move(tls)) {
+        tls_(std::move(tls)),
+        mux_(std::move(mux_opts)) {
     std::int64_t bs = a.metadata.get_int("udp.bufferSize", a.metadata.get_int("udpBufferSize", 0));
     udp_buffer_ =
         bs > 0 ? static_cast<std::size_t>(std::clamp<std::int64_t>(bs, 512, 65535)) : 65535;
@@ -197,6 +264,40 @@ class Socks5Connector final : public Connector {
     auto st = std::make_shared<UdpState>(std::move(conn), std::move(sock));
     asio::co_spawn(ex, watch_control(st), asio::detached);
     co_return PacketConnPtr(std::make_unique<Socks5PacketConn>(std::move(st), udp_buffer_));
+  }
+
+  // Remote binds, as GOST's connector does them: "tcp" with opts.mux asks for MUX-BIND (0xF2)
+  // and serves the smux session the proxy opens on conn; "tcp" without it is a plain BIND (one
+  // connection); "udp" is UDP-tun (0xF3) naming the port to bind, then UDP-tun frames.
+  asio::awaitable<Result<ListenerPtr>> bind(StreamPtr conn, std::string network, Address addr,
+                                            BindOptions opts) override {
+    const bool udp = network == "udp" || network == "udp4" || network == "udp6";
+    const bool tcp = network == "tcp" || network == "tcp4" || network == "tcp6";
+    if (!udp && !tcp) {
+      conn->close();
+      co_return make_error_code(errc::unsupported);
+    }
+    if (addr.host.empty()) addr.host = "0.0.0.0";  // GOST sends an empty host as IPv4 0.0.0.0
+    const std::uint8_t cmd = udp        ? kCmdUdpTun
+                             : opts.mux ? kCmdMuxBind
+                                        : static_cast<std::uint8_t>(kCmdBind);
+    std::vector<unsigned char> rest;
+    auto r = co_await with_timeout(request(conn.get(), cmd, std::move(addr), &rest), timeout_);
+    if (!r || !*r) {
+      conn->close();
+      co_return r ? r->error() : make_error_code(errc::timeout);
+    }
+    Address bound = std::move((*r)->addr);
+    StreamPtr s = make_prefixed(std::move(conn), std::move(rest));
+    if (udp) {
+      PacketConnPtr pc = std::make_unique<UdpTunPacketConn>(std::move(s));
+      co_return make_packet_listener(std::move(pc), std::move(bound), opts);
+    }
+    if (!opts.mux) co_return ListenerPtr(std::make_unique<BindOnceListener>(std::move(s), std::move(bound)));
+    // The proxy is the smux client on this connection; this side serves.
+    auto session = mux::Session::server(std::move(s), mux_);
+    co_return make_mux_bind_listener(std::move(session), std::move(bound), &read_reply_hello,
+                                     kHelloTimeout);
   }
 
  private:
@@ -331,6 +432,7 @@ class Socks5Connector final : public Connector {
   std::size_t udp_buffer_ = 65535;
   bool udp_tun_ = true;
   std::shared_ptr<tls::ClientContext> tls_;  // null with notls
+  mux::Options mux_;                         // MUX-BIND sessions (mux.* keys)
 };
 
 }  // namespace
@@ -346,7 +448,9 @@ Result<ConnectorPtr, ConfigError> make_socks5_connector(const ConnectorArgs& arg
     if (!ctx) return config_error("socks5 connector: TLS: " + ctx.error().message());
     tls = std::move(*ctx);
   }
-  return ConnectorPtr(std::make_shared<Socks5Connector>(args, std::move(tls)));
+  auto mo = mux::options_from(args.metadata);
+  if (!mo) return config_error("socks5 connector: " + mo.error().message);
+  return ConnectorPtr(std::make_shared<Socks5Connector>(args, std::move(tls), std::move(*mo)));
 }
 
 }  // namespace gost::socks

@@ -854,3 +854,168 @@ TEST_CASE("socks5 connector offers GOST's method list", "[socks][tls]") {
     CHECK(got == B{5, 2, 0x00, 0x02});
   }
 }
+
+// ---------------------------------------------------------------- remote binds (connector side)
+
+namespace {
+
+struct RemoteBindOutcome {
+  std::error_code ec;
+  std::string where;  // the step that failed
+  Address bound;
+  std::vector<std::string> got;      // what each accepted stream read, sorted
+  std::vector<std::string> echoed;   // what each peer read back, sorted
+  bool remote_is_peer = true;        // every accepted stream named a connecting peer
+  std::error_code second_accept;     // plain BIND: the accept() after the only connection
+};
+
+// Binds through router, connects `peers` clients to the bound port (each writes "peer-i"),
+// accepts them all, answers each with "ok-" + what it read, and collects what the peers get.
+asio::awaitable<RemoteBindOutcome> bind_and_serve(RouterPtr router, BindOptions opts, int peers) {
+  RemoteBindOutcome out;
+  Address want("127.0.0.1", 0);
+  auto ln = co_await router->bind("tcp", want, opts);
+  if (!ln) {
+    out.ec = ln.error();
+    out.where = "bind";
+    co_return out;
+  }
+  out.bound = (*ln)->address();
+  auto ex = co_await asio::this_coro::executor;
+  std::vector<asio::ip::tcp::socket> clients;
+  std::vector<std::uint16_t> client_ports;
+  for (int i = 0; i < peers; ++i) {
+    asio::ip::tcp::socket c(ex);
+    asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), out.bound.port);
+    auto [ec] = co_await c.async_connect(ep, test::use_tuple);
+    if (ec) {
+      out.ec = ec;
+      out.where = "connect";
+      co_return out;
+    }
+    std::string msg = "peer-" + std::to_string(i);
+    co_await asio::async_write(c, asio::buffer(msg), test::use_tuple);
+    client_ports.push_back(c.local_endpoint().port());
+    clients.push_back(std::move(c));
+  }
+  std::vector<StreamPtr> accepted;
+  for (int i = 0; i < peers; ++i) {
+    auto s = co_await with_timeout((*ln)->accept(), 5000ms);
+    if (!s || !*s) {
+      out.ec = s ? s->error() : make_error_code(errc::timeout);
+      out.where = "accept";
+      co_return out;
+    }
+    StreamPtr st = std::move(**s);
+    auto rp = st->remote_address().port;
+    if (std::find(client_ports.begin(), client_ports.end(), rp) == client_ports.end())
+      out.remote_is_peer = false;
+    std::string buf(6, '\0');
+    auto r = co_await with_timeout(read_exact(*st, asio::buffer(buf)), 5000ms);
+    if (!r || *r) {
+      out.ec = r ? *r : make_error_code(errc::timeout);
+      out.where = "read";
+      co_return out;
+    }
+    out.got.push_back(buf);
+    std::string reply = "ok-" + buf;
+    if (auto ec = co_await write_all(*st, asio::buffer(reply))) {
+      out.ec = ec;
+      out.where = "write";
+      co_return out;
+    }
+    accepted.push_back(std::move(st));
+  }
+  for (auto& c : clients) {
+    std::string buf(9, '\0');
+    auto r = co_await with_timeout(asio::async_read(c, asio::buffer(buf), test::use_tuple), 5000ms);
+    if (!r || std::get<0>(*r)) {
+      out.ec = r ? std::get<0>(*r) : make_error_code(errc::timeout);
+      out.where = "peer read";
+      co_return out;
+    }
+    out.echoed.push_back(buf);
+  }
+  if (!opts.mux) {
+    auto s = co_await with_timeout((*ln)->accept(), 2000ms);
+    out.second_accept = !s ? make_error_code(errc::timeout) : *s ? std::error_code{} : s->error();
+  }
+  std::sort(out.got.begin(), out.got.end());
+  std::sort(out.echoed.begin(), out.echoed.end());
+  for (auto& s : accepted) s->close();
+  (*ln)->close();
+  co_return out;
+}
+
+std::vector<std::string> numbered(const std::string& prefix, int n) {
+  std::vector<std::string> v;
+  for (int i = 0; i < n; ++i) v.push_back(prefix + std::to_string(i));
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("remote binds through the relay and socks5 connectors", "[relay][bind]") {
+  Fixture f;
+  Fixture::Opts so;
+  so.md.set("bind", "true");
+  auto relay_svc = f.start("relay", so);
+  auto socks_svc = f.start("socks5", so);
+
+  SECTION("relay BIND: a reversed smux session, one stream per peer") {
+    auto router = std::make_shared<Router>(f.chain_via(f.connector("relay"), relay_svc->address()));
+    BindOptions o;
+    auto r = f.run(bind_and_serve(router, o, 3));
+    INFO(r.where << ": " << r.ec.message());
+    REQUIRE_FALSE(r.ec);
+    CHECK(r.bound.port != 0);
+    CHECK(r.got == numbered("peer-", 3));
+    CHECK(r.echoed == numbered("ok-peer-", 3));
+    CHECK(r.remote_is_peer);
+  }
+  SECTION("socks5 MUX-BIND (0xF2)") {
+    auto router = std::make_shared<Router>(f.chain_via(f.connector("socks5"), socks_svc->address()));
+    BindOptions o;
+    o.mux = true;
+    auto r = f.run(bind_and_serve(router, o, 3));
+    INFO(r.where << ": " << r.ec.message());
+    REQUIRE_FALSE(r.ec);
+    CHECK(r.got == numbered("peer-", 3));
+    CHECK(r.echoed == numbered("ok-peer-", 3));
+    CHECK(r.remote_is_peer);
+  }
+  SECTION("socks5 plain BIND: one connection, then accept() ends") {
+    auto router = std::make_shared<Router>(f.chain_via(f.connector("socks5"), socks_svc->address()));
+    BindOptions o;
+    auto r = f.run(bind_and_serve(router, o, 1));
+    INFO(r.where << ": " << r.ec.message());
+    REQUIRE_FALSE(r.ec);
+    CHECK(r.got == numbered("peer-", 1));
+    CHECK(r.echoed == numbered("ok-peer-", 1));
+    CHECK(r.remote_is_peer);
+    CHECK(r.second_accept == errc::closed);
+  }
+  SECTION("no chain: a local listener") {
+    auto router = std::make_shared<Router>();
+    BindOptions o;
+    o.mux = true;
+    auto r = f.run(bind_and_serve(router, o, 2));
+    INFO(r.where << ": " << r.ec.message());
+    REQUIRE_FALSE(r.ec);
+    CHECK(r.echoed == numbered("ok-peer-", 2));
+  }
+  SECTION("a server without bind=true refuses") {
+    auto plain = f.start("relay");
+    auto router = std::make_shared<Router>(f.chain_via(f.connector("relay"), plain->address()));
+    BindOptions o;
+    auto r = f.run(bind_and_serve(router, o, 1));
+    CHECK(r.where == "bind");
+    CHECK(r.ec == errc::forbidden);
+  }
+  SECTION("a connector without BIND says unsupported") {
+    auto router = std::make_shared<Router>(f.chain_via(f.connector("socks4"), socks_svc->address()));
+    BindOptions o;
+    auto r = f.run(bind_and_serve(router, o, 1));
+    CHECK(r.ec == errc::unsupported);
+  }
+}
