@@ -89,23 +89,13 @@ class RelayConnector final : public Connector {
   }
 
   asio::awaitable<Result<PacketConnPtr>> associate(StreamPtr conn) override {
-    // Feature order as GOST's bind(): UserAuth, Network, Addr.
-    Request req;
-    req.cmd = static_cast<std::uint8_t>(kFlagUdp | kCmdBind);
-    if (auth_) req.features.list.push_back(UserAuthFeature{auth_->username, auth_->password});
-    req.features.list.push_back(NetworkFeature{kNetworkUdp});
-    req.features.list.push_back(AddrFeature{Address("0.0.0.0", 0)});
-    std::vector<std::uint8_t> out;
-    if (auto ec = serialize(req, out)) {
+    Address any("0.0.0.0", 0);
+    auto r = co_await bind_request(conn.get(), true, std::move(any));
+    if (!r) {
       conn->close();
-      co_return ec;
+      co_return r.error();
     }
-    auto r = co_await with_timeout(exchange(conn.get(), std::move(out)), timeout_);
-    if (!r || !*r) {
-      conn->close();
-      co_return r ? r->error() : make_error_code(errc::timeout);
-    }
-    StreamPtr s = make_prefixed(std::move(conn), std::move(r->value().rest));
+    StreamPtr s = make_prefixed(std::move(conn), std::move(r->rest));
     co_return PacketConnPtr(std::make_unique<socks::UdpTunPacketConn>(std::move(s)));
   }
 
@@ -121,24 +111,14 @@ class RelayConnector final : public Connector {
       co_return make_error_code(errc::unsupported);
     }
     if (addr.host.empty()) addr.host = "0.0.0.0";  // as GOST: ":port" binds every interface
-    Request req;
-    req.cmd = udp ? static_cast<std::uint8_t>(kFlagUdp | kCmdBind) : static_cast<std::uint8_t>(kCmdBind);
-    if (auth_) req.features.list.push_back(UserAuthFeature{auth_->username, auth_->password});
-    req.features.list.push_back(NetworkFeature{udp ? kNetworkUdp : kNetworkTcp});
-    req.features.list.push_back(AddrFeature{std::move(addr)});
-    std::vector<std::uint8_t> out;
-    if (auto ec = serialize(req, out)) {
+    auto r = co_await bind_request(conn.get(), udp, std::move(addr));
+    if (!r) {
       conn->close();
-      co_return ec;
-    }
-    auto r = co_await with_timeout(exchange(conn.get(), std::move(out)), timeout_);
-    if (!r || !*r) {
-      conn->close();
-      co_return r ? r->error() : make_error_code(errc::timeout);
+      co_return r.error();
     }
     Address bound;
-    if (const AddrFeature* a = (*r)->resp.features.addr()) bound = a->addr;
-    StreamPtr s = make_prefixed(std::move(conn), std::move((*r)->rest));
+    if (const AddrFeature* a = r->resp.features.addr()) bound = a->addr;
+    StreamPtr s = make_prefixed(std::move(conn), std::move(r->rest));
     if (udp) {
       PacketConnPtr pc = std::make_unique<socks::UdpTunPacketConn>(std::move(s));
       co_return make_packet_listener(std::move(pc), std::move(bound), opts);
@@ -153,6 +133,22 @@ class RelayConnector final : public Connector {
     Response resp;
     std::vector<unsigned char> rest;
   };
+
+  // BIND (| FUDP for udp) with GOST's bind() feature order: UserAuth, Network, Addr; bounded by
+  // the connect timeout. The caller closes conn on error.
+  asio::awaitable<Result<Exchanged>> bind_request(Stream* conn, bool udp, Address addr) {
+    Request req;
+    req.cmd = udp ? static_cast<std::uint8_t>(kFlagUdp | kCmdBind)
+                  : static_cast<std::uint8_t>(kCmdBind);
+    if (auth_) req.features.list.push_back(UserAuthFeature{auth_->username, auth_->password});
+    req.features.list.push_back(NetworkFeature{udp ? kNetworkUdp : kNetworkTcp});
+    req.features.list.push_back(AddrFeature{std::move(addr)});
+    std::vector<std::uint8_t> out;
+    if (auto ec = serialize(req, out)) co_return ec;
+    auto r = co_await with_timeout(exchange(conn, std::move(out)), timeout_);
+    if (!r) co_return make_error_code(errc::timeout);
+    co_return std::move(*r);
+  }
 
   // Sends a request and reads the response; a status other than OK is an error.
   asio::awaitable<Result<Exchanged>> exchange(Stream* s, std::vector<std::uint8_t> out) {

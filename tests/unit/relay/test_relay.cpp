@@ -953,6 +953,22 @@ std::vector<std::string> numbered(const std::string& prefix, int n) {
   return v;
 }
 
+// Binds through a one-hop chain (or locally when c is null) and checks that `peers` connections
+// were served both ways, each accepted stream naming its peer.
+RemoteBindOutcome check_bind_serves(Fixture& f, ConnectorPtr c, Address proxy, BindOptions o,
+                                    int peers) {
+  auto router = c ? std::make_shared<Router>(f.chain_via(std::move(c), proxy))
+                  : std::make_shared<Router>();
+  auto r = f.run(bind_and_serve(router, o, peers));
+  INFO(r.where << ": " << r.ec.message());
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.bound.port != 0);
+  CHECK(r.got == numbered("peer-", peers));
+  CHECK(r.echoed == numbered("ok-peer-", peers));
+  CHECK(r.remote_is_peer);
+  return r;
+}
+
 }  // namespace
 
 TEST_CASE("remote binds through the relay and socks5 connectors", "[relay][bind]") {
@@ -963,46 +979,21 @@ TEST_CASE("remote binds through the relay and socks5 connectors", "[relay][bind]
   auto socks_svc = f.start("socks5", so);
 
   SECTION("relay BIND: a reversed smux session, one stream per peer") {
-    auto router = std::make_shared<Router>(f.chain_via(f.connector("relay"), relay_svc->address()));
-    BindOptions o;
-    auto r = f.run(bind_and_serve(router, o, 3));
-    INFO(r.where << ": " << r.ec.message());
-    REQUIRE_FALSE(r.ec);
-    CHECK(r.bound.port != 0);
-    CHECK(r.got == numbered("peer-", 3));
-    CHECK(r.echoed == numbered("ok-peer-", 3));
-    CHECK(r.remote_is_peer);
+    check_bind_serves(f, f.connector("relay"), relay_svc->address(), BindOptions{}, 3);
   }
   SECTION("socks5 MUX-BIND (0xF2)") {
-    auto router = std::make_shared<Router>(f.chain_via(f.connector("socks5"), socks_svc->address()));
     BindOptions o;
     o.mux = true;
-    auto r = f.run(bind_and_serve(router, o, 3));
-    INFO(r.where << ": " << r.ec.message());
-    REQUIRE_FALSE(r.ec);
-    CHECK(r.got == numbered("peer-", 3));
-    CHECK(r.echoed == numbered("ok-peer-", 3));
-    CHECK(r.remote_is_peer);
+    check_bind_serves(f, f.connector("socks5"), socks_svc->address(), o, 3);
   }
   SECTION("socks5 plain BIND: one connection, then accept() ends") {
-    auto router = std::make_shared<Router>(f.chain_via(f.connector("socks5"), socks_svc->address()));
-    BindOptions o;
-    auto r = f.run(bind_and_serve(router, o, 1));
-    INFO(r.where << ": " << r.ec.message());
-    REQUIRE_FALSE(r.ec);
-    CHECK(r.got == numbered("peer-", 1));
-    CHECK(r.echoed == numbered("ok-peer-", 1));
-    CHECK(r.remote_is_peer);
+    auto r = check_bind_serves(f, f.connector("socks5"), socks_svc->address(), BindOptions{}, 1);
     CHECK(r.second_accept == errc::closed);
   }
   SECTION("no chain: a local listener") {
-    auto router = std::make_shared<Router>();
     BindOptions o;
     o.mux = true;
-    auto r = f.run(bind_and_serve(router, o, 2));
-    INFO(r.where << ": " << r.ec.message());
-    REQUIRE_FALSE(r.ec);
-    CHECK(r.echoed == numbered("ok-peer-", 2));
+    check_bind_serves(f, nullptr, Address{}, o, 2);
   }
   SECTION("a server without bind=true refuses") {
     auto plain = f.start("relay");
