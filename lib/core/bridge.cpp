@@ -5,9 +5,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <memory>
 #include <optional>
+#include <vector>
 
 #include <asio/associated_executor.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/async_result.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/ip/tcp.hpp>
@@ -360,6 +364,210 @@ asio::awaitable<BridgeResult> splice_bridge(asio::ip::tcp::socket& a, asio::ip::
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(BridgeResult)>(InitSplice{}, asio::use_awaitable,
                                                                                   &a, &b, idle);
 }
+
+// ---- readiness relay: any two byte streams with a ready callback (Stream::async_wait_readable),
+// e.g. a Shadowsocks stream over TCP and a TCP connection. While idle it holds this object and
+// two pending readiness waits; when bytes arrive, a short-lived coroutine copies them (with a
+// pooled buffer) until a read comes back short, then the direction waits again.
+
+// Relay buffers, pooled per thread. 4 * 0x3FFF bytes: a whole number of Shadowsocks AEAD chunks,
+// so a read from an ss stream can fill it and a write into one makes no runt chunk.
+class RelayBuffer {
+ public:
+  static constexpr std::size_t kSize = 4 * 0x3FFF;
+  RelayBuffer() {
+    auto& f = free_list();
+    if (!f.empty()) {
+      p_ = std::move(f.back());
+      f.pop_back();
+    } else {
+      p_.reset(new unsigned char[kSize]);  // not zeroed: untouched pages cost no memory
+    }
+  }
+  ~RelayBuffer() {
+    if (p_ && free_list().size() < 64) free_list().push_back(std::move(p_));
+  }
+  RelayBuffer(const RelayBuffer&) = delete;
+  RelayBuffer& operator=(const RelayBuffer&) = delete;
+  unsigned char* data() noexcept { return p_.get(); }
+
+ private:
+  static std::vector<std::unique_ptr<unsigned char[]>>& free_list() {
+    thread_local std::vector<std::unique_ptr<unsigned char[]>> v;
+    return v;
+  }
+  std::unique_ptr<unsigned char[]> p_;
+};
+
+class ReadyRelay {
+ public:
+  ReadyRelay(Stream& a, Stream& b) {
+    dirs_[0].from = &a;
+    dirs_[1].from = &b;
+  }
+  virtual ~ReadyRelay() = default;
+  ReadyRelay(const ReadyRelay&) = delete;
+  ReadyRelay& operator=(const ReadyRelay&) = delete;
+
+  // The relay owns itself from here on: it deletes itself once both directions have ended and
+  // no handler refers to it any more.
+  void start(std::chrono::milliseconds idle) {
+    if (idle.count() > 0) {
+      idle_ = std::make_unique<Idle>(executor(), idle);
+      arm_timer(idle);
+    }
+    arm(0);
+    arm(1);
+  }
+
+ protected:
+  virtual void complete(BridgeResult res) = 0;
+  asio::any_io_executor executor() { return dirs_[0].from->get_executor(); }
+
+ private:
+  struct Dir {
+    Stream* from = nullptr;  // writes go to the other direction's `from`
+    std::uint64_t count = 0;
+    bool finished = false;
+  };
+  struct Idle {
+    Idle(asio::any_io_executor ex, std::chrono::milliseconds l) : timer(std::move(ex)), limit(l) {}
+    asio::steady_timer timer;
+    std::chrono::milliseconds limit;
+    clock_type::time_point last = clock_type::now();
+    bool pending = false;  // a timer handler still refers to the relay
+  };
+
+  // The handler holds a plain pointer (it fits std::function's inline storage); the relay
+  // lives until every direction has finished, which needs this handler to have run.
+  void arm(int d) {
+    dirs_[d].from->async_wait_readable([this, d](std::error_code ec) { on_ready(d, ec); });
+  }
+
+  void on_ready(int d, std::error_code ec) {
+    if (!ec && closed_) ec = asio::error::operation_aborted;
+    if (ec) return fail(d, ec);
+    asio::co_spawn(executor(), burst(this, d), asio::detached);
+  }
+
+  static asio::awaitable<void> burst(ReadyRelay* self, int d) {
+    Dir& x = self->dirs_[d];
+    Stream& to = *self->dirs_[1 - d].from;
+    {
+      RelayBuffer buf;
+      for (;;) {
+        IoResult r = co_await x.from->read_some(asio::buffer(buf.data(), RelayBuffer::kSize));
+        if (r.bytes > 0) {
+          if (self->idle_) self->idle_->last = clock_type::now();
+          std::error_code wec = co_await write_all(to, asio::buffer(buf.data(), r.bytes));
+          if (wec) {
+            self->fail(d, wec);
+            co_return;
+          }
+          x.count += r.bytes;
+        }
+        if (r.ec) {
+          if (r.ec == asio::error::eof && !self->closed_) {
+            co_await to.shutdown_write();  // half-close: the other direction keeps going
+            x.finished = true;
+            self->maybe_done();
+          } else {
+            self->fail(d, r.ec);
+          }
+          co_return;
+        }
+        if (r.bytes < RelayBuffer::kSize) break;  // drained for now
+      }
+    }
+    if (self->closed_) {
+      self->fail(d, asio::error::operation_aborted);
+      co_return;
+    }
+    self->arm(d);  // idle again: no buffer, no frame
+  }
+
+  // An error or a cancelled wait ends both directions.
+  void fail(int d, std::error_code ec) {
+    if (ec && !benign(ec) && !closed_ && !err_) err_ = ec;
+    dirs_[d].finished = true;
+    close_both();
+    maybe_done();
+  }
+
+  void close_both() {
+    if (closed_) return;
+    closed_ = true;
+    dirs_[0].from->close();
+    dirs_[1].from->close();
+    if (idle_) idle_->timer.cancel();
+  }
+
+  void arm_timer(clock_type::duration after) {
+    idle_->pending = true;
+    idle_->timer.expires_after(after);
+    idle_->timer.async_wait([this](std::error_code ec) { on_timer(ec); });
+  }
+  void on_timer(std::error_code ec) {
+    idle_->pending = false;
+    if (completed_) {
+      delete this;  // the last handler that knew the relay
+      return;
+    }
+    if (ec || closed_) return;
+    auto quiet = clock_type::now() - idle_->last;
+    if (quiet >= idle_->limit) {
+      close_both();  // both directions idle for the whole period: pending waits end aborted
+      return;
+    }
+    arm_timer(idle_->limit - quiet);
+  }
+
+  void maybe_done() {
+    if (completed_ || !dirs_[0].finished || !dirs_[1].finished) return;
+    completed_ = true;
+    close_both();  // bridge() closes both streams at the end (this also cancels the timer)
+    BridgeResult res;
+    res.a_to_b = dirs_[0].count;
+    res.b_to_a = dirs_[1].count;
+    res.ec = err_;
+    complete(res);
+    if (!idle_ || !idle_->pending) delete this;  // else on_timer() does, when it runs
+  }
+
+  std::unique_ptr<Idle> idle_;  // only with an idle limit
+  Dir dirs_[2];
+  std::error_code err_;
+  bool closed_ = false;
+  bool completed_ = false;
+};
+
+template <class Handler>
+class ReadyRelayFor final : public ReadyRelay {
+ public:
+  ReadyRelayFor(Stream& a, Stream& b, Handler h) : ReadyRelay(a, b), handler_(std::move(h)) {}
+
+ private:
+  void complete(BridgeResult res) override {
+    // Resume the awaiting coroutine from a fresh handler, not from inside this call chain.
+    auto ex = asio::get_associated_executor(*handler_, executor());
+    asio::post(ex, [h = std::move(*handler_), res]() mutable { std::move(h)(res); });
+    handler_.reset();
+  }
+  std::optional<Handler> handler_;
+};
+
+struct InitReady {
+  template <class Handler>
+  void operator()(Handler&& h, Stream* a, Stream* b, std::chrono::milliseconds idle) const {
+    auto* r = new ReadyRelayFor<std::decay_t<Handler>>(*a, *b, std::forward<Handler>(h));
+    r->start(idle);
+  }
+};
+
+asio::awaitable<BridgeResult> ready_bridge(Stream& a, Stream& b, std::chrono::milliseconds idle) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(BridgeResult)>(
+      InitReady{}, asio::use_awaitable, &a, &b, idle);
+}
 }  // namespace
 
 asio::awaitable<BridgeResult> bridge(Stream& a, Stream& b) {
@@ -391,7 +599,11 @@ asio::awaitable<BridgeResult> copy_bridge(Stream& a, Stream& b, BridgeOptions op
 asio::awaitable<BridgeResult> bridge(Stream& a, Stream& b, BridgeOptions opts) {
   auto* ta = a.tcp_socket();
   auto* tb = b.tcp_socket();
-  if (ta && tb && !a.is_datagram() && !b.is_datagram()) return splice_bridge(*ta, *tb, opts.idle_timeout);
+  const bool bytes = !a.is_datagram() && !b.is_datagram();
+  if (ta && tb && bytes) return splice_bridge(*ta, *tb, opts.idle_timeout);
+  if (bytes && a.has_ready_callback() && b.has_ready_callback()) {
+    return ready_bridge(a, b, opts.idle_timeout);
+  }
   return copy_bridge(a, b, opts);
 }
 

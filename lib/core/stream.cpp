@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include "gost/core/error.hpp"
@@ -22,6 +23,14 @@ Address to_address(const asio::ip::tcp::endpoint& ep) {
 }  // namespace
 
 asio::awaitable<std::error_code> Stream::wait_readable() { co_return std::error_code{}; }
+
+void Stream::async_wait_readable(ReadyHandler h) {
+  if (auto* s = tcp_socket()) {
+    s->async_wait(asio::ip::tcp::socket::wait_read, std::move(h));
+    return;
+  }
+  asio::post(get_executor(), [h = std::move(h)]() { h(make_error_code(errc::unsupported)); });
+}
 
 asio::awaitable<std::error_code> read_exact(Stream& s, asio::mutable_buffer buf) {
   auto* p = static_cast<unsigned char*>(buf.data());

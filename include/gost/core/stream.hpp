@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -49,6 +50,16 @@ class Stream {
   // Completes when data (or EOF/error) is ready to read, without consuming it, so an idle
   // connection needs no buffer. The default completes at once (callers then read_some).
   virtual asio::awaitable<std::error_code> wait_readable();
+
+  // Callback-style readiness, for relays that hold no coroutine frame while idle (optional).
+  // When has_ready_callback() is true, async_wait_readable(h) arranges for h to be called once,
+  // on this stream's executor, when read_some would make progress without waiting for the peer
+  // (data, EOF or an error), and close() makes a pending wait complete with an error. h is
+  // never called from inside async_wait_readable. The defaults use tcp_socket() when there is
+  // one; a stream layered on another forwards to it when nothing is buffered, or posts h.
+  using ReadyHandler = std::function<void(std::error_code)>;
+  virtual bool has_ready_callback() noexcept { return tcp_socket() != nullptr; }
+  virtual void async_wait_readable(ReadyHandler h);
 
   virtual Address local_address() const { return {}; }
   virtual Address remote_address() const { return {}; }
