@@ -127,26 +127,26 @@ Decoder::Step Decoder::step(std::uint8_t* data, std::size_t size, std::uint8_t* 
       const bool eih = v2022 && server && !keys_->users.empty();
       const std::size_t n = ss + (eih ? 16 : 0);
       if (size < n) return more(n);
-      salt_.assign(data, data + ss);
-      session_key_ = keys_->key();
+      hs().salt.assign(data, ss);
+      session_key_ = &keys_->key();
       if (eih) {
         std::uint8_t idkey[kMaxKeySize];
-        derive_2022(kIdentityContext, keys_->key().data(), m.key_size, salt_.data(), ss, idkey);
+        derive_2022(kIdentityContext, keys_->key().data(), m.key_size, hs().salt.data(), ss, idkey);
         std::array<std::uint8_t, 16> h;
         std::memcpy(h.data(), data + ss, 16);
         if (!aes_block(m, idkey, h.data(), false)) return fail(bad);
         auto it = keys_->users.find(h);
         if (it == keys_->users.end()) return fail(make_error_code(errc::auth_failed));
-        user_ = it->second.first;
-        session_key_ = it->second.second;
+        user_ = &it->second.first;
+        session_key_ = &it->second.second;
       }
       bool inited;
       if (v2022) {
         std::uint8_t sub[kMaxKeySize];
-        derive_2022(kSessionContext, session_key_.data(), m.key_size, salt_.data(), ss, sub);
+        derive_2022(kSessionContext, session_key_->data(), m.key_size, hs().salt.data(), ss, sub);
         inited = aead_.init(m, sub, false);
       } else {
-        auto sub = aead_subkey(session_key_, salt_.data(), ss);
+        auto sub = aead_subkey(*session_key_, hs().salt.data(), ss);
         inited = aead_.init(m, sub.data(), false);
       }
       if (!inited) return fail(bad);
@@ -159,7 +159,7 @@ Decoder::Step Decoder::step(std::uint8_t* data, std::size_t size, std::uint8_t* 
       if (size < n) return more(n);
       if (!aead_.open(data, n, data)) return fail(make_error_code(errc::auth_failed));
       if (data[0] != (server ? 0 : 1)) return fail(bad);
-      const std::int64_t now = now_ ? now_() : unix_now();
+      const std::int64_t now = hs().now ? hs().now() : unix_now();
       const std::int64_t ts = be64(data + 1);
       if (ts < now - kTimestampWindow || ts > now + kTimestampWindow) {
         return fail(make_error_code(errc::timeout));
@@ -167,13 +167,14 @@ Decoder::Step Decoder::step(std::uint8_t* data, std::size_t size, std::uint8_t* 
       if (server) {
         len_ = be16(data + 9);
         if (len_ == 0) return fail(bad);
-        if (keys_->filter && !keys_->filter->check_and_add(salt_.data(), salt_.size())) {
+        if (keys_->filter && !keys_->filter->check_and_add(hs().salt.data(), hs().salt.size())) {
           return fail(make_error_code(errc::forbidden));
         }
+        replay_checked_ = true;
         stage_ = kVar;
       } else {
-        if (req_salt_.size() != m.salt_size ||
-            std::memcmp(data + 9, req_salt_.data(), m.salt_size) != 0) {
+        if (hs().req_salt.size() != m.salt_size ||
+            std::memcmp(data + 9, hs().req_salt.data(), m.salt_size) != 0) {
           return fail(bad);
         }
         len_ = be16(data + 9 + m.salt_size);
@@ -214,7 +215,7 @@ Decoder::Step Decoder::step(std::uint8_t* data, std::size_t size, std::uint8_t* 
       if (len_ > m.max_payload()) return fail(bad);
       if (!v2022 && server && !replay_checked_) {
         replay_checked_ = true;
-        if (keys_->filter && !keys_->filter->check_and_add(salt_.data(), salt_.size())) {
+        if (keys_->filter && !keys_->filter->check_and_add(hs().salt.data(), hs().salt.size())) {
           return fail(make_error_code(errc::forbidden));
         }
       }
@@ -239,14 +240,30 @@ Decoder::Step Decoder::step(std::uint8_t* data, std::size_t size, std::uint8_t* 
 
 // ---------------------------------------------------------------- Encoder
 
+const std::string& Decoder::user() const {
+  static const std::string none;
+  return user_ ? *user_ : none;
+}
+
+const Salt& Decoder::peer_salt() const {
+  static const Salt none;
+  return hs_ ? hs_->salt : none;
+}
+
 Encoder::Encoder(const Keys* keys, Role role) : keys_(keys), role_(role) {
-  salt_.resize(keys->method->salt_size);
-  random_bytes(salt_.data(), salt_.size());
+  Salt& salt = hs().salt;
+  salt.n = static_cast<std::uint8_t>(keys->method->salt_size);
+  random_bytes(salt.data(), salt.size());
+}
+
+const Salt& Encoder::salt() const {
+  static const Salt none;
+  return hs_ ? hs_->salt : none;
 }
 
 std::error_code Encoder::set_target(const Address& target) {
-  target_.clear();
-  return socks::serialize_socks5_address(target, target_);
+  hs().target.clear();
+  return socks::serialize_socks5_address(target, hs().target);
 }
 
 std::size_t Encoder::start(const std::uint8_t* in, std::size_t n, std::uint8_t* out,
@@ -256,37 +273,38 @@ std::size_t Encoder::start(const std::uint8_t* in, std::size_t n, std::uint8_t* 
   const bool client = role_ == Role::client;
   *consumed = 0;
   if (cap < kHeaderRoom + kChunkOverhead) return 0;
+  const Salt& salt = hs().salt;
   const std::vector<std::uint8_t>& key =
-      (!client && v2022 && !session_key_.empty()) ? session_key_ : keys_->key();
+      (!client && v2022 && session_key_) ? *session_key_ : keys_->key();
   bool inited;
   if (v2022) {
     std::uint8_t sub[kMaxKeySize];
-    derive_2022(kSessionContext, key.data(), m.key_size, salt_.data(), salt_.size(), sub);
+    derive_2022(kSessionContext, key.data(), m.key_size, salt.data(), salt.size(), sub);
     inited = aead_.init(m, sub, true);
   } else {
-    auto sub = aead_subkey(key, salt_.data(), salt_.size());
+    auto sub = aead_subkey(key, salt.data(), salt.size());
     inited = aead_.init(m, sub.data(), true);
   }
   if (!inited) return 0;
   std::uint8_t* p = out;
-  std::memcpy(p, salt_.data(), salt_.size());
-  p += salt_.size();
-  const std::int64_t now = now_ ? now_() : unix_now();
+  std::memcpy(p, salt.data(), salt.size());
+  p += salt.size();
+  const std::int64_t now = hs().now ? hs().now() : unix_now();
   if (!v2022) {
     if (client) {
-      const std::size_t take = std::min(n, m.max_payload() - target_.size());
+      const std::size_t take = std::min(n, m.max_payload() - hs().target.size());
       std::uint8_t len[2];
-      put16(len, target_.size() + take);
+      put16(len, hs().target.size() + take);
       if (!aead_.seal(len, 2, p)) return 0;
       p += 2 + kTagSize;
-      if (!aead_.seal(target_.data(), target_.size(), p, in, take)) return 0;
-      p += target_.size() + take + kTagSize;
+      if (!aead_.seal(hs().target.data(), hs().target.size(), p, in, take)) return 0;
+      p += hs().target.size() + take + kTagSize;
       *consumed = take;
     }
   } else if (client) {
     for (std::size_t i = 0; i + 1 < keys_->psks.size(); ++i) {
       std::uint8_t idkey[kMaxKeySize];
-      derive_2022(kIdentityContext, keys_->psks[i].data(), m.key_size, salt_.data(), salt_.size(),
+      derive_2022(kIdentityContext, keys_->psks[i].data(), m.key_size, salt.data(), salt.size(),
                   idkey);
       auto h = psk_hash(keys_->psks[i + 1]);
       if (!aes_block(m, idkey, h.data(), true)) return 0;
@@ -294,8 +312,8 @@ std::size_t Encoder::start(const std::uint8_t* in, std::size_t n, std::uint8_t* 
       p += 16;
     }
     const std::size_t room = cap - static_cast<std::size_t>(p - out) - 11 - 2 * kTagSize -
-                             target_.size() - 2 - kChunkOverhead;
-    const std::size_t take = std::min({n, m.max_payload() - target_.size() - 2, room});
+                             hs().target.size() - 2 - kChunkOverhead;
+    const std::size_t take = std::min({n, m.max_payload() - hs().target.size() - 2, room});
     std::size_t pad = 0;
     std::uint8_t padbuf[2 + kMaxPadding] = {};
     if (take == 0) {
@@ -304,14 +322,14 @@ std::size_t Encoder::start(const std::uint8_t* in, std::size_t n, std::uint8_t* 
       pad = 1 + (static_cast<std::size_t>(r[0]) << 8 | r[1]) % kMaxPadding;
     }
     put16(padbuf, pad);
-    const std::size_t var_len = target_.size() + 2 + pad + take;
+    const std::size_t var_len = hs().target.size() + 2 + pad + take;
     std::uint8_t fixed[11];
     fixed[0] = 0;
     put64(fixed + 1, now);
     put16(fixed + 9, var_len);
     if (!aead_.seal(fixed, sizeof(fixed), p)) return 0;
     p += sizeof(fixed) + kTagSize;
-    if (!aead_.seal(target_.data(), target_.size(), p, padbuf, 2 + pad, in, take)) return 0;
+    if (!aead_.seal(hs().target.data(), hs().target.size(), p, padbuf, 2 + pad, in, take)) return 0;
     p += var_len + kTagSize;
     *consumed = take;
   } else {
@@ -321,7 +339,7 @@ std::size_t Encoder::start(const std::uint8_t* in, std::size_t n, std::uint8_t* 
     std::uint8_t hdr[1 + 8 + kMaxSaltSize + 2];
     hdr[0] = 1;
     put64(hdr + 1, now);
-    std::memcpy(hdr + 9, req_salt_.data(), std::min(req_salt_.size(), m.salt_size));
+    std::memcpy(hdr + 9, hs().req_salt.data(), std::min(hs().req_salt.size(), m.salt_size));
     put16(hdr + 9 + m.salt_size, take);
     const std::size_t hl = 11 + m.salt_size;
     if (!aead_.seal(hdr, hl, p)) return 0;
@@ -331,6 +349,7 @@ std::size_t Encoder::start(const std::uint8_t* in, std::size_t n, std::uint8_t* 
     *consumed = take;
   }
   started_ = true;
+  hs_.reset();  // the header is out: target, request salt and clock are not needed any more
   return static_cast<std::size_t>(p - out);
 }
 
@@ -341,11 +360,12 @@ std::size_t Encoder::encode(const std::uint8_t* in, std::size_t n, std::uint8_t*
   if (keys_->method->plain()) {
     // No encryption: the client's target once, then the data as is.
     if (!started_ && role_ == Role::client) {
-      if (cap < target_.size()) return 0;
-      std::memcpy(p, target_.data(), target_.size());
-      p += target_.size();
+      if (cap < hs().target.size()) return 0;
+      std::memcpy(p, hs().target.data(), hs().target.size());
+      p += hs().target.size();
     }
     started_ = true;
+    hs_.reset();
     const std::size_t take = std::min(n, cap - static_cast<std::size_t>(p - out));
     if (take > 0) std::memcpy(p, in, take);
     *consumed = take;

@@ -38,6 +38,24 @@ inline constexpr std::int64_t kTimestampWindow = 30;  // seconds, SIP022
 inline constexpr std::size_t kMaxPadding = 900;
 inline constexpr std::uint8_t kTunFrag = 0xFF;
 
+// A salt held inline (no allocation per connection).
+struct Salt {
+  std::array<std::uint8_t, kMaxSaltSize> b{};
+  std::uint8_t n = 0;
+  Salt() = default;
+  Salt(const std::uint8_t* p, std::size_t len) { assign(p, len); }
+  Salt(const std::vector<std::uint8_t>& v) : Salt(v.data(), v.size()) {}  // NOLINT: implicit
+  void assign(const std::uint8_t* p, std::size_t len) {
+    n = static_cast<std::uint8_t>(len < b.size() ? len : b.size());
+    for (std::size_t i = 0; i < n; ++i) b[i] = p[i];
+  }
+  std::uint8_t* data() noexcept { return b.data(); }
+  const std::uint8_t* data() const noexcept { return b.data(); }
+  std::size_t size() const noexcept { return n; }
+  bool empty() const noexcept { return n == 0; }
+  std::uint8_t& operator[](std::size_t i) noexcept { return b[i]; }
+};
+
 // Keys of one configured endpoint (shared by its connections, read-only after setup).
 struct Keys {
   const Method* method = nullptr;
@@ -78,32 +96,50 @@ class Decoder {
             std::size_t out_cap = 0);
 
   // Client (2022): the request salt the response must echo.
-  void set_request_salt(const std::uint8_t* s, std::size_t n) { req_salt_.assign(s, s + n); }
-  // Server (2022): the client's salt, echoed in the response.
-  const std::vector<std::uint8_t>& peer_salt() const { return salt_; }
+  void set_request_salt(const std::uint8_t* s, std::size_t n) { hs().req_salt.assign(s, n); }
+  // Server (2022): the client's salt, echoed in the response (empty after release_handshake()).
+  const Salt& peer_salt() const;
   // Server: the user the identity header named (2022 with users).
-  const std::string& user() const { return user_; }
-  const std::vector<std::uint8_t>& session_key() const { return session_key_; }
+  const std::string& user() const;
+  // The PSK of this stream (the user's with 2022 users); it lives in Keys.
+  const std::vector<std::uint8_t>& session_key() const {
+    return session_key_ ? *session_key_ : keys_->key();
+  }
   // Seconds since the epoch, for the 2022 timestamp check (tests and fuzzing fix it).
-  void set_clock(std::int64_t (*now)()) { now_ = now; }
+  void set_clock(std::int64_t (*now)()) { hs().now = now; }
   bool header_done() const noexcept { return stage_ >= kLen; }
+  // True once the salts are no longer needed here: the header is decoded and (server) the salt
+  // went through the replay filter.
+  bool handshake_done() const noexcept {
+    return stage_ >= kLen && (role_ == Role::client || replay_checked_);
+  }
+  // Frees the salts and the clock hook (an idle stream then holds only keys and nonces).
+  void release_handshake() noexcept { hs_.reset(); }
   // The size of the payload chunk to be decoded next (0 when the next unit is not a payload).
   std::size_t next_payload() const noexcept { return stage_ == kPayload ? len_ : 0; }
 
  private:
   enum Stage { kSalt, kFixed, kVar, kFirst, kLen, kPayload };
   Step fail(std::error_code ec);
+  // What only the header needs, on the heap until release_handshake().
+  struct Handshake {
+    Salt salt;      // the peer's
+    Salt req_salt;  // client (2022): ours, to be echoed
+    std::int64_t (*now)() = nullptr;
+  };
+  Handshake& hs() {
+    if (!hs_) hs_ = std::make_unique<Handshake>();
+    return *hs_;
+  }
   const Keys* keys_;
+  std::unique_ptr<Handshake> hs_;
+  const std::vector<std::uint8_t>* session_key_ = nullptr;  // in Keys
+  const std::string* user_ = nullptr;                       // in Keys
+  Aead aead_;
+  std::uint32_t len_ = 0;
   Role role_;
   Stage stage_ = kSalt;
-  Aead aead_;
-  std::size_t len_ = 0;
-  std::vector<std::uint8_t> salt_;
-  std::vector<std::uint8_t> req_salt_;
-  std::vector<std::uint8_t> session_key_;
-  std::string user_;
   bool replay_checked_ = false;
-  std::int64_t (*now_)() = nullptr;
 };
 
 // Encodes one direction of a stream.
@@ -114,10 +150,11 @@ class Encoder {
 
   // Client: the target written at the start; must be set before the first encode().
   std::error_code set_target(const Address& target);
-  // Server (2022): the request salt to echo, and the session key (the user's PSK).
-  void set_response_info(std::vector<std::uint8_t> request_salt, std::vector<std::uint8_t> key) {
-    req_salt_ = std::move(request_salt);
-    session_key_ = std::move(key);
+  // Server (2022): the request salt to echo, and the session key (the user's PSK), which must
+  // outlive the encoder (it lives in Keys).
+  void set_response_info(const Salt& request_salt, const std::vector<std::uint8_t>& key) {
+    hs().req_salt = request_salt;
+    session_key_ = &key;
   }
 
   // Worst-case bytes the headers add before the first chunk; out_cap must exceed this plus
@@ -132,23 +169,32 @@ class Encoder {
   std::size_t encode(const std::uint8_t* in, std::size_t n, std::uint8_t* out, std::size_t cap,
                      std::size_t* consumed);
   bool started() const noexcept { return started_; }
-  const std::vector<std::uint8_t>& salt() const { return salt_; }
-  void set_clock(std::int64_t (*now)()) { now_ = now; }
+  // Our salt; empty once the header is written (it is not needed any more).
+  const Salt& salt() const;
+  void set_clock(std::int64_t (*now)()) { hs().now = now; }
   // Tests: a fixed salt instead of a random one.
-  void set_salt(std::vector<std::uint8_t> s) { salt_ = std::move(s); }
+  void set_salt(const std::vector<std::uint8_t>& s) { hs().salt = Salt(s); }
 
  private:
   std::size_t start(const std::uint8_t* in, std::size_t n, std::uint8_t* out, std::size_t cap,
                     std::size_t* consumed);
+  // What only the header needs, on the heap until the header is written.
+  struct Handshake {
+    Salt salt;                         // ours
+    std::vector<std::uint8_t> target;  // SOCKS5 address bytes (client)
+    Salt req_salt;                     // server (2022): the request salt to echo
+    std::int64_t (*now)() = nullptr;
+  };
+  Handshake& hs() {
+    if (!hs_) hs_ = std::make_unique<Handshake>();
+    return *hs_;
+  }
   const Keys* keys_;
+  std::unique_ptr<Handshake> hs_;
+  const std::vector<std::uint8_t>* session_key_ = nullptr;  // in Keys
+  Aead aead_;
   Role role_;
   bool started_ = false;
-  Aead aead_;
-  std::vector<std::uint8_t> salt_;
-  std::vector<std::uint8_t> target_;  // SOCKS5 address bytes (client)
-  std::vector<std::uint8_t> req_salt_;
-  std::vector<std::uint8_t> session_key_;
-  std::int64_t (*now_)() = nullptr;
 };
 
 std::int64_t unix_now();

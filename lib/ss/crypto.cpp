@@ -1,11 +1,13 @@
 #include "ss/crypto.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cctype>
 #include <cstring>
 
@@ -144,20 +146,67 @@ bool aes_block(const Method& m, const std::uint8_t* key, std::uint8_t block[16],
   return ok;
 }
 
-Aead::~Aead() {
-  if (ctx_) EVP_CIPHER_CTX_free(ctx_);
-}
+namespace {
+// Per-thread cipher contexts, one per (cipher, direction), each remembering whose key it holds.
+struct CtxSlot {
+  const EVP_CIPHER* cipher = nullptr;
+  bool encrypt = false;
+  std::uint64_t owner = 0;
+  EVP_CIPHER_CTX* ctx = nullptr;
+};
+struct CtxCache {
+  std::vector<CtxSlot> slots;
+  ~CtxCache() {
+    for (auto& s : slots) EVP_CIPHER_CTX_free(s.ctx);
+  }
+};
+thread_local CtxCache tl_ctx;
+std::atomic<std::uint64_t> next_aead_id{1};
+}  // namespace
+
+Aead::~Aead() { OPENSSL_cleanse(key_, sizeof(key_)); }
 
 bool Aead::init(const Method& m, const std::uint8_t* key, bool encrypt) {
-  if (!ctx_) ctx_ = EVP_CIPHER_CTX_new();
-  if (!ctx_) return false;
+  cipher_ = nullptr;
+  if (!m.cipher || m.key_size > kMaxKeySize) return false;
+  std::memcpy(key_, key, m.key_size);
+  key_len_ = static_cast<std::uint8_t>(m.key_size);
+  encrypt_ = encrypt;
+  id_ = next_aead_id.fetch_add(1, std::memory_order_relaxed);
   std::memset(nonce_, 0, sizeof(nonce_));
-  if (EVP_CipherInit_ex(ctx_, m.cipher, nullptr, key, nullptr, encrypt ? 1 : 0) != 1) {
-    EVP_CIPHER_CTX_free(ctx_);
-    ctx_ = nullptr;
-    return false;
+  cipher_ = m.cipher;
+  // Fail now, not at the first chunk, if the cipher cannot be keyed.
+  return begin() != nullptr;
+}
+
+EVP_CIPHER_CTX* Aead::begin() {
+  if (!cipher_) return nullptr;
+  CtxSlot* slot = nullptr;
+  for (auto& s : tl_ctx.slots) {
+    if (s.cipher == cipher_ && s.encrypt == encrypt_) {
+      slot = &s;
+      break;
+    }
   }
-  return true;
+  if (!slot) {
+    EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+    if (!ctx) return nullptr;
+    if (EVP_CipherInit_ex(ctx, cipher_, nullptr, nullptr, nullptr, encrypt_ ? 1 : 0) != 1) {
+      EVP_CIPHER_CTX_free(ctx);
+      return nullptr;
+    }
+    tl_ctx.slots.push_back(CtxSlot{cipher_, encrypt_, 0, ctx});
+    slot = &tl_ctx.slots.back();
+  }
+  // Re-keying reuses the context's cipher (no provider context is reallocated).
+  const bool rekey = slot->owner != id_;
+  slot->owner = 0;
+  if (EVP_CipherInit_ex(slot->ctx, nullptr, nullptr, rekey ? key_ : nullptr, nonce_,
+                        encrypt_ ? 1 : 0) != 1) {
+    return nullptr;
+  }
+  slot->owner = id_;
+  return slot->ctx;
 }
 
 void Aead::set_zero_nonce() noexcept { std::memset(nonce_, 0, sizeof(nonce_)); }
@@ -173,38 +222,39 @@ void Aead::next_nonce() noexcept {
 
 bool Aead::seal(const std::uint8_t* a, std::size_t na, std::uint8_t* out, const std::uint8_t* b,
                 std::size_t nb, const std::uint8_t* c, std::size_t nc) {
-  if (!ctx_) return false;
+  if (!encrypt_) return false;
+  EVP_CIPHER_CTX* ctx = begin();
+  if (!ctx) return false;
   int len = 0;
-  if (EVP_EncryptInit_ex(ctx_, nullptr, nullptr, nullptr, nonce_) != 1) return false;
   std::uint8_t* p = out;
   const std::uint8_t* seg[3] = {a, b, c};
   const std::size_t segn[3] = {na, nb, nc};
   for (int i = 0; i < 3; ++i) {
     if (segn[i] == 0) continue;
-    if (EVP_EncryptUpdate(ctx_, p, &len, seg[i], static_cast<int>(segn[i])) != 1) return false;
+    if (EVP_EncryptUpdate(ctx, p, &len, seg[i], static_cast<int>(segn[i])) != 1) return false;
     p += len;
   }
-  if (EVP_EncryptFinal_ex(ctx_, p, &len) != 1) return false;
+  if (EVP_EncryptFinal_ex(ctx, p, &len) != 1) return false;
   p += len;
-  if (EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_GET_TAG, kTagSize, p) != 1) return false;
+  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, kTagSize, p) != 1) return false;
   next_nonce();
   return true;
 }
 
 bool Aead::open(const std::uint8_t* in, std::size_t n, std::uint8_t* out) {
-  if (!ctx_ || n < kTagSize) return false;
+  if (encrypt_ || n < kTagSize) return false;
   const std::size_t m = n - kTagSize;
-  int len = 0;
-  bool ok = EVP_DecryptInit_ex(ctx_, nullptr, nullptr, nullptr, nonce_) == 1;
+  EVP_CIPHER_CTX* ctx = begin();
   next_nonce();
-  if (!ok) return false;
+  if (!ctx) return false;
+  int len = 0;
   // The tag is copied out first: decrypting in place overwrites nothing past m, but the tag
   // must be set before Final.
   std::uint8_t tag[kTagSize];
   std::memcpy(tag, in + m, kTagSize);
-  if (m > 0 && EVP_DecryptUpdate(ctx_, out, &len, in, static_cast<int>(m)) != 1) return false;
-  if (EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_SET_TAG, kTagSize, tag) != 1) return false;
-  return EVP_DecryptFinal_ex(ctx_, out + m, &len) == 1;
+  if (m > 0 && EVP_DecryptUpdate(ctx, out, &len, in, static_cast<int>(m)) != 1) return false;
+  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, kTagSize, tag) != 1) return false;
+  return EVP_DecryptFinal_ex(ctx, out + m, &len) == 1;
 }
 
 }  // namespace gost::ss

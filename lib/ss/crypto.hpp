@@ -54,8 +54,11 @@ void random_bytes(std::uint8_t* p, std::size_t n);
 // One AES block (ECB) with a key of 16 or 32 bytes, in place.
 bool aes_block(const Method& m, const std::uint8_t* key, std::uint8_t block[16], bool encrypt);
 
-// An AEAD context created once with its key; each seal/open only sets the nonce and then
-// increments it (little-endian), as SIP004/SIP022 chunks require.
+// One direction's AEAD state: the key and the nonce, a little-endian counter incremented by
+// each seal/open as SIP004/SIP022 chunks require. It holds no cipher context: each seal/open
+// borrows the thread's context for the cipher and direction, re-keying it only when another
+// Aead used it last, so an idle connection keeps 60 bytes per direction instead of an
+// EVP_CIPHER_CTX (~1 KiB). An Aead may be used from any thread.
 class Aead {
  public:
   Aead() = default;
@@ -64,7 +67,7 @@ class Aead {
   Aead& operator=(const Aead&) = delete;
 
   bool init(const Method& m, const std::uint8_t* key, bool encrypt);
-  bool ready() const noexcept { return ctx_ != nullptr; }
+  bool ready() const noexcept { return cipher_ != nullptr; }
 
   // Seals the concatenation of up to three segments into out (tag appended). out may equal the
   // first segment's pointer (in place) when there is one segment. Returns false on an EVP error.
@@ -79,8 +82,14 @@ class Aead {
   void set_nonce(const std::uint8_t nonce[kNonceSize]) noexcept;
 
  private:
+  // The thread's context for this cipher and direction, keyed with key_ and set to nonce_.
+  EVP_CIPHER_CTX* begin();
   void next_nonce() noexcept;
-  EVP_CIPHER_CTX* ctx_ = nullptr;
+  const EVP_CIPHER* cipher_ = nullptr;
+  std::uint64_t id_ = 0;  // unique per init(): which key a cached context holds
+  bool encrypt_ = false;
+  std::uint8_t key_len_ = 0;
+  std::uint8_t key_[kMaxKeySize] = {};
   std::uint8_t nonce_[kNonceSize] = {};
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <asio/error.hpp>
+#include <asio/post.hpp>
 #include <asio/this_coro.hpp>
 #include <cstring>
 #include <vector>
@@ -23,7 +24,7 @@ PoolBuf::PoolBuf() {
     p_ = std::move(f.back());
     f.pop_back();
   } else {
-    p_ = std::make_unique<std::uint8_t[]>(kSize);
+    p_.reset(new std::uint8_t[kSize]);  // not zeroed: pages never written cost no memory
   }
 }
 
@@ -34,10 +35,12 @@ PoolBuf::~PoolBuf() {
 SsStream::SsStream(StreamPtr inner, std::shared_ptr<const Keys> keys, Role role)
     : inner_(std::move(inner)),
       keys_(std::move(keys)),
-      role_(role),
       dec_(keys_.get(), role == Role::server ? Decoder::Role::server : Decoder::Role::client),
-      enc_(keys_.get(), role == Role::server ? Encoder::Role::server : Encoder::Role::client) {
-  if (role_ == Role::client) dec_.set_request_salt(enc_.salt().data(), enc_.salt().size());
+      enc_(keys_.get(), role == Role::server ? Encoder::Role::server : Encoder::Role::client),
+      role_(role) {
+  if (role_ == Role::client && keys_->method->edition == Edition::aead2022) {
+    dec_.set_request_salt(enc_.salt().data(), enc_.salt().size());
+  }
 }
 
 SsStream::~SsStream() = default;
@@ -90,6 +93,7 @@ asio::awaitable<std::error_code> SsStream::next_plain() {
         rpos_ += st.consumed;
         ppos_ = base + st.plain_off;
         pend_ = ppos_ + st.plain_len;
+        release_handshake();
         continue;
       }
       need = st.need;
@@ -125,7 +129,10 @@ asio::awaitable<Result<Address>> SsStream::read_target() {
     release_if_empty();
     auto a = parse_address(Bytes(acc));
     if (a.ok()) {
-      pushback_.assign(acc.begin() + static_cast<std::ptrdiff_t>(a.consumed), acc.end());
+      if (a.consumed < acc.size()) {
+        pushback_ = std::make_unique<std::vector<std::uint8_t>>(
+            acc.begin() + static_cast<std::ptrdiff_t>(a.consumed), acc.end());
+      }
       co_return std::move(a.value);
     }
     if (a.failed() || acc.size() > 300) co_return make_error_code(errc::bad_request);
@@ -135,11 +142,12 @@ asio::awaitable<Result<Address>> SsStream::read_target() {
 asio::awaitable<IoResult> SsStream::read_some(asio::mutable_buffer buf) {
   if (buf.size() == 0) co_return IoResult{};
   auto* out = static_cast<std::uint8_t*>(buf.data());
-  if (!pushback_.empty()) {
-    const std::size_t n = std::min(buf.size(), pushback_.size());
-    std::memcpy(out, pushback_.data(), n);
-    pushback_.erase(pushback_.begin(), pushback_.begin() + static_cast<std::ptrdiff_t>(n));
-    if (pushback_.empty()) pushback_.shrink_to_fit();
+  if (pushback_) {
+    auto& pb = *pushback_;
+    const std::size_t n = std::min(buf.size(), pb.size());
+    std::memcpy(out, pb.data(), n);
+    pb.erase(pb.begin(), pb.begin() + static_cast<std::ptrdiff_t>(n));
+    if (pb.empty()) pushback_.reset();
     co_return IoResult{{}, n};
   }
   // Fills buf with as many decoded chunks as are already buffered (one syscall may carry
@@ -168,6 +176,7 @@ asio::awaitable<IoResult> SsStream::read_some(asio::mutable_buffer buf) {
       if (st.status == ParseStatus::ok) {
         const std::size_t base = rpos_;
         rpos_ += st.consumed;
+        release_handshake();
         if (st.in_out) {
           got += st.plain_len;
           release_if_empty();
@@ -193,10 +202,20 @@ asio::awaitable<IoResult> SsStream::read_some(asio::mutable_buffer buf) {
 }
 
 asio::awaitable<std::error_code> SsStream::wait_readable() {
-  if (!pushback_.empty() || ppos_ < pend_ || rerr_ || (rbuf_ && rend_ > rpos_)) {
+  if (pushback_ || ppos_ < pend_ || rerr_ || (rbuf_ && rend_ > rpos_)) {
     co_return std::error_code{};
   }
   co_return co_await inner_->wait_readable();
+}
+
+void SsStream::async_wait_readable(ReadyHandler h) {
+  // Buffered plaintext, raw bytes (perhaps a whole chunk) or a sticky error: read_some has
+  // something to do without the transport.
+  if (pushback_ || ppos_ < pend_ || rerr_ || (rbuf_ && rend_ > rpos_)) {
+    asio::post(get_executor(), [h = std::move(h)]() { h(std::error_code{}); });
+    return;
+  }
+  inner_->async_wait_readable(std::move(h));
 }
 
 asio::awaitable<IoResult> SsStream::write_some(asio::const_buffer buf) {
@@ -210,6 +229,7 @@ asio::awaitable<IoResult> SsStream::write_some(asio::const_buffer buf) {
   const std::size_t n = enc_.encode(static_cast<const std::uint8_t*>(buf.data()), buf.size(),
                                     wb.data(), PoolBuf::kSize, &consumed);
   if (n == 0) co_return IoResult{make_error_code(errc::bad_request), 0};
+  release_handshake();
   auto ec = co_await write_all(*inner_, asio::buffer(wb.data(), n));
   co_return IoResult{ec, ec ? 0 : consumed};
 }

@@ -2,7 +2,8 @@
 // SsStream: a Shadowsocks stream (either edition, either side) over any Stream.
 //
 // Memory: the read and write buffers come from a per-thread pool and go back as soon as they
-// are empty, so an idle connection holds only this object and its two AEAD contexts.
+// are empty, and the AEAD contexts are per thread (see Aead), so an idle connection holds only
+// this object (keys, nonces and salts).
 
 #include <chrono>
 #include <cstddef>
@@ -33,7 +34,7 @@ class PoolBuf {
 
 class SsStream final : public Stream {
  public:
-  enum class Role { server, client };
+  enum class Role : std::uint8_t { server, client };
   // keys must outlive the stream (handlers and connectors keep them in a shared_ptr that the
   // stream holds).
   SsStream(StreamPtr inner, std::shared_ptr<const Keys> keys, Role role);
@@ -49,6 +50,8 @@ class SsStream final : public Stream {
   asio::awaitable<IoResult> write_some(asio::const_buffer buf) override;
   asio::awaitable<std::error_code> shutdown_write() override;
   asio::awaitable<std::error_code> wait_readable() override;
+  bool has_ready_callback() noexcept override { return inner_->has_ready_callback(); }
+  void async_wait_readable(ReadyHandler h) override;
   void close() noexcept override { inner_->close(); }
   Address local_address() const override { return inner_->local_address(); }
   Address remote_address() const override { return inner_->remote_address(); }
@@ -69,17 +72,22 @@ class SsStream final : public Stream {
   // Decodes until plaintext is buffered (ppos_ < pend_).
   asio::awaitable<std::error_code> next_plain();
   void release_if_empty();
+  // Drops the decoder's header state once neither direction needs it.
+  void release_handshake() noexcept {
+    if (dec_.handshake_done() && (role_ == Role::client || enc_.started())) dec_.release_handshake();
+  }
 
   StreamPtr inner_;
   std::shared_ptr<const Keys> keys_;
-  Role role_;
   Decoder dec_;
   Encoder enc_;
   std::unique_ptr<PoolBuf> rbuf_;
   std::size_t rpos_ = 0, rend_ = 0;     // raw bytes not decoded yet
   std::size_t ppos_ = 0, pend_ = 0;     // decoded plaintext waiting for read_some
   std::error_code rerr_;                // sticky read error
-  std::vector<std::uint8_t> pushback_;  // plaintext after an address that spanned chunks (rare)
+  // Plaintext after an address that spanned chunks (rare).
+  std::unique_ptr<std::vector<std::uint8_t>> pushback_;
+  Role role_;
   bool wrote_eof_ = false;
 };
 
