@@ -89,20 +89,32 @@ class UdpAssociation {
         if (transient(r.ec)) continue;
         break;
       }
-      // Only the client that opened the association may use it (RFC 1928 §7).
-      auto from_ip = plain_ip(r.from);
-      if (!from_ip || *from_ip != client_ip_) continue;
-      client_ = r.from;
-      auto h = parse_udp_header(Bytes(buf.data(), r.bytes));
-      if (!h.ok() || h.value.frag != 0) continue;  // malformed, or a fragment: dropped
-      const std::string target = h.value.addr.to_string();
-      if (sh_->args.bypass &&
-          sh_->args.bypass->contains("udp", target, BypassOptions{sh_->args.service, {}, {}})) {
+      // Only the client that opened the association may use it (RFC 1928 §7). The checks and
+      // the header's parse are remembered for the last sender and the last header bytes, so a
+      // steady flow costs two comparisons per datagram, not a parse and a format.
+      if (!client_ || r.from != *client_) {
+        auto from_ip = plain_ip(r.from);
+        if (!from_ip || *from_ip != client_ip_) continue;
+        client_ = r.from;
+        reply_hdr_for_.reset();
+      }
+      if (!(hdr_len_ > 0 && r.bytes >= hdr_len_ &&
+            std::memcmp(buf.data(), hdr_.data(), hdr_len_) == 0)) {
+        hdr_len_ = 0;
+        auto h = parse_udp_header(Bytes(buf.data(), r.bytes));
+        if (!h.ok() || h.value.frag != 0) continue;  // malformed, or a fragment: dropped
+        hdr_target_ = h.value.addr.to_string();
+        hdr_addr_ = std::move(h.value.addr);
+        hdr_len_ = h.consumed;
+        hdr_.assign(buf.data(), buf.data() + h.consumed);
+      }
+      if (sh_->args.bypass && sh_->args.bypass->contains(
+                                  "udp", hdr_target_, BypassOptions{sh_->args.service, {}, {}})) {
         continue;
       }
-      if (rec_->target.empty()) rec_->target = target;
-      const std::size_t n = r.bytes - h.consumed;
-      auto ec = co_await upstream_->send_to(asio::buffer(buf.data() + h.consumed, n), h.value.addr);
+      if (rec_->target.empty()) rec_->target = hdr_target_;
+      const std::size_t n = r.bytes - hdr_len_;
+      auto ec = co_await upstream_->send_to(asio::buffer(buf.data() + hdr_len_, n), hdr_addr_);
       if (stopped_) break;
       if (!ec) {
         rec_->bytes_up += n;
@@ -126,10 +138,14 @@ class UdpAssociation {
         break;
       }
       if (!client_) continue;  // no datagram from the client yet: nowhere to send
-      hdr.clear();
-      UdpHeader h;
-      h.addr = r.from.is_ip() ? reply_address(r.from) : r.from;
-      if (serialize(h, hdr)) continue;
+      if (!reply_hdr_for_ || r.from != *reply_hdr_for_) {  // the header for this source, once
+        hdr.clear();
+        reply_hdr_for_.reset();
+        UdpHeader h;
+        h.addr = r.from.is_ip() ? reply_address(r.from) : r.from;
+        if (serialize(h, hdr)) continue;
+        reply_hdr_for_ = r.from;
+      }
       unsigned char* start = buf.data() + kMaxUdpHeader - hdr.size();
       std::memcpy(start, hdr.data(), hdr.size());
       auto ec = co_await relay_->send_to(asio::buffer(start, hdr.size() + r.bytes), *client_);
@@ -165,6 +181,13 @@ class UdpAssociation {
   ConnRecord* rec_;
   asio::steady_timer idle_;
   std::optional<Address> client_;
+  // The last client header seen (its bytes, length and target) and the source the reply header in
+  // target_to_client() was built for.
+  std::vector<unsigned char> hdr_;
+  std::size_t hdr_len_ = 0;
+  Address hdr_addr_;
+  std::string hdr_target_;
+  std::optional<Address> reply_hdr_for_;
   clock_type::time_point last_ = clock_type::now();
   bool stopped_ = false;
 };
@@ -178,15 +201,32 @@ class Session {
   }
 
   asio::awaitable<void> run() {
-    auto hs = co_await with_timeout(handshake(), sh_->cfg.read_timeout);
-    if (!hs) {
+    // readTimeout bounds the whole handshake: a plain timer that closes the connection when it
+    // expires (which ends the pending read), instead of a parallel group per connection. Its
+    // handler reaches the session only through `live`, cleared before the session goes away.
+    const auto limit = sh_->cfg.read_timeout;
+    std::shared_ptr<Session*> live;
+    asio::steady_timer timer(conn_->get_executor());
+    if (limit.count() > 0) {
+      live = std::make_shared<Session*>(this);
+      timer.expires_after(limit);
+      timer.async_wait([live](std::error_code ec) {
+        if (!ec && *live) (*live)->handshake_expired();
+      });
+    }
+    auto hs = co_await handshake();
+    if (live) {
+      *live = nullptr;
+      timer.cancel();
+    }
+    if (expired_) {
       rec_.ec = make_error_code(errc::timeout);
       rec_.error = "socks5 handshake timed out";
       if (conn_) conn_->close();
       co_return;
     }
-    if (*hs) {
-      if (!rec_.ec) rec_.ec = *hs;
+    if (hs) {
+      if (!rec_.ec) rec_.ec = hs;
       if (conn_) conn_->close();
       co_return;
     }
@@ -215,6 +255,11 @@ class Session {
   }
 
  private:
+  void handshake_expired() {
+    expired_ = true;
+    if (conn_) conn_->close();
+  }
+
   asio::awaitable<std::error_code> reply(std::uint8_t code, Address addr) {
     std::vector<std::uint8_t> out;
     if (serialize(Reply{code, std::move(addr)}, out))
@@ -268,10 +313,16 @@ class Session {
       // The TLS handshake follows the method reply; bytes already read belong to it.
       auto rest = reader_->take_rest();
       reader_.reset();
-      auto t = co_await tls::server_handshake(make_prefixed(std::move(conn_), std::move(rest)),
-                                              sh_->tls);
-      if (!t) co_return t.error();
-      conn_ = std::move(*t);
+      // conn_ is out of the session's hands meanwhile: this step has its own limit.
+      auto t = co_await with_timeout(
+          tls::server_handshake(make_prefixed(std::move(conn_), std::move(rest)), sh_->tls),
+          sh_->cfg.read_timeout);
+      if (!t) {
+        expired_ = true;
+        co_return make_error_code(errc::timeout);
+      }
+      if (!*t) co_return t->error();
+      conn_ = std::move(**t);
       reader_.emplace(*conn_, kHandshakeBuffer);
     }
     if (method == kMethodUserPass || method == kMethodTlsAuth) {
@@ -563,6 +614,7 @@ class Session {
   ConnRecord& rec_;
   std::optional<StreamReader> reader_;  // re-made over the TLS stream after 0x80 / 0x82
   Request req_;
+  bool expired_ = false;  // readTimeout passed during the handshake
 };
 
 class Socks5Handler final : public Handler {
