@@ -19,6 +19,8 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -146,6 +148,9 @@ int server(const std::string& mode) {
           if (ec) break;
         }
       }
+      // An explicit close: Asio turns SO_LINGER off again when a socket is closed by its
+      // destructor, which would end the connection with a FIN (and a TIME_WAIT at the peer).
+      s->close(ec);
     }).detach();
   }
 }
@@ -231,20 +236,51 @@ int latency(const Proxy& p, const Endpoint& t, int count, int size) {
 }
 
 int idle(const Proxy& p, const Endpoint& t, int conns) {
-  asio::io_context ctx;
-  std::vector<tcp::socket> socks;
-  socks.reserve(static_cast<std::size_t>(conns));
-  char buf[4];
-  for (int i = 0; i < conns; ++i) {
-    socks.push_back(open_conn(ctx, p, t));
-    // One round trip so the proxy has really set up the relay.
-    asio::write(socks.back(), asio::buffer("ping", 4));
-    asio::read(socks.back(), asio::buffer(buf, 4));
+  // Several threads open the connections (each with its own io_context, kept alive with the
+  // sockets), so thousands of handshakes take a fraction of the time one thread would.
+  const int nthreads = std::clamp(conns / 250, 1, 8);
+  std::vector<std::unique_ptr<asio::io_context>> ctxs;
+  std::vector<std::vector<tcp::socket>> per(static_cast<std::size_t>(nthreads));
+  std::atomic<bool> failed{false};
+  std::string why;
+  std::mutex mu;
+  std::vector<std::thread> ths;
+  for (int i = 0; i < nthreads; ++i) ctxs.push_back(std::make_unique<asio::io_context>());
+  for (int i = 0; i < nthreads; ++i) {
+    const int mine = conns / nthreads + (i < conns % nthreads ? 1 : 0);
+    ths.emplace_back([&, i, mine] {
+      auto& socks = per[static_cast<std::size_t>(i)];
+      socks.reserve(static_cast<std::size_t>(mine));
+      char buf[4];
+      try {
+        for (int k = 0; k < mine && !failed; ++k) {
+          socks.push_back(open_conn(*ctxs[static_cast<std::size_t>(i)], p, t));
+          // One round trip so the proxy has really set up the relay.
+          asio::write(socks.back(), asio::buffer("ping", 4));
+          asio::read(socks.back(), asio::buffer(buf, 4));
+        }
+      } catch (const std::exception& e) {
+        std::lock_guard lk(mu);
+        failed = true;
+        why = e.what();
+      }
+    });
   }
+  for (auto& th : ths) th.join();
+  if (failed) throw std::runtime_error(why);
   std::printf("ready %d\n", conns);
   std::fflush(stdout);
   std::string line;
   std::getline(std::cin, line);
+  // Close with RST (explicitly: see server()), so thousands of idle connections leave no
+  // TIME_WAIT sockets behind.
+  for (auto& socks : per) {
+    for (auto& s : socks) {
+      std::error_code ec;
+      s.set_option(asio::socket_base::linger(true, 0), ec);
+      s.close(ec);
+    }
+  }
   return 0;
 }
 

@@ -367,20 +367,41 @@ def _rss_kib(pid):
     return total
 
 
+RUNNING = {}  # (family, peer, target) -> (process, port, kind): reused by the runs of a family
+
+
+def peer_for(a, family, name, factory, target, fresh):
+    """A running peer for target. Throughput, rate, latency and UDP runs share one process per
+    peer and target within a family (CPU is measured as a difference); idle-memory runs get a
+    fresh one so that the RSS baseline is a clean start."""
+    if fresh:
+        return factory(a, target), True
+    key = (family, name, target)
+    got = RUNNING.get(key)
+    if got and got[0].poll() is None:
+        return got, False
+    got = factory(a, target)
+    RUNNING[key] = got
+    return got, False
+
+
+def stop_running():
+    for proc, _, _ in RUNNING.values():
+        stop(proc)
+    RUNNING.clear()
+
+
 def measure(a, scenario, family, name, factory, targets):
     """Returns {metric: value} for one peer in one scenario (one run)."""
     if scenario == "udp":
-        proc, port, kind = factory(a, targets["udpecho"])
-        try:
-            px, tgt = proxy_arg(kind, port, targets["udpecho"])
-            c0 = cpu_seconds(proc.pid)
-            r = loadgen(a, "udp", px, tgt, a.seconds, 512, 32)
-            cpu = cpu_seconds(proc.pid) - c0
-            return {"dgram_per_s": r["per_sec"], "loss_pct": r["loss_pct"], "cpu_s_per_mdgram": cpu / (r["received"] / 1e6) if r["received"] else float("nan")}
-        finally:
-            stop(proc)
+        (proc, port, kind), _ = peer_for(a, family, name, factory, targets["udpecho"], False)
+        px, tgt = proxy_arg(kind, port, targets["udpecho"])
+        c0 = cpu_seconds(proc.pid)
+        r = loadgen(a, "udp", px, tgt, a.seconds, 512, 32)
+        cpu = cpu_seconds(proc.pid) - c0
+        return {"dgram_per_s": r["per_sec"], "loss_pct": r["loss_pct"], "cpu_s_per_mdgram": cpu / (r["received"] / 1e6) if r["received"] else float("nan")}
     kind_target = targets["sink"] if scenario in ("up1", "up4") else targets["source"] if scenario in ("down1", "down4") else targets["echo"]
-    proc, port, kind = factory(a, kind_target)
+    (proc, port, kind), fresh = peer_for(a, family, name, factory, kind_target, scenario.startswith("idle"))
     try:
         px, tgt = proxy_arg(kind, port, kind_target)
         if scenario in ("up1", "up4", "down1", "down4"):
@@ -394,7 +415,7 @@ def measure(a, scenario, family, name, factory, targets):
             r = loadgen(a, "connrate", px, tgt, 8, a.seconds)
             return {"conn_per_s": r["per_sec"]}
         if scenario == "latency":
-            r = loadgen(a, "latency", px, tgt, 20000, 64)
+            r = loadgen(a, "latency", px, tgt, 10000, 64)
             return {"p50_us": r["p50_us"], "p99_us": r["p99_us"]}
         if scenario.startswith("idle"):
             n = int(scenario[4:])
@@ -409,11 +430,24 @@ def measure(a, scenario, family, name, factory, targets):
                 stop(lg)
                 raise RuntimeError("idle loadgen failed")
             used = rss_kib(proc.pid) - base
-            lg.stdin.close()
+            lg.stdin.close()  # the load tool resets its connections and exits
+            try:
+                lg.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
             stop(lg)
             return {"kib_per_conn": used / n}
     finally:
-        stop(proc)
+        if fresh:
+            stop(proc)
+
+
+def time_wait_count():
+    try:
+        out = subprocess.run(["ss", "-tan", "state", "time-wait"], capture_output=True, text=True).stdout
+        return max(0, len(out.splitlines()) - 1)
+    except OSError:
+        return -1
 
 
 SCENARIOS = ["up1", "up4", "down1", "down4", "connrate", "latency", "idle1000", "idle9000"]
@@ -434,6 +468,7 @@ def main():
     for mode in ("sink", "source", "echo", "udpecho"):
         _, targets[mode] = target_server(a.loadgen, mode)
     rows = []
+    t0 = time.monotonic()
     for family in a.families.split(","):
         for scenario in a.scenarios.split(","):
             if (scenario in UDP_SCENARIOS) != (family in UDP_FAMILIES):
@@ -441,6 +476,7 @@ def main():
             if family in FAMILY_SCENARIOS and scenario not in FAMILY_SCENARIOS[family]:
                 continue
             results = {}
+            t_scn = time.monotonic()
             for name, factory, binary in PEERS[family]:
                 if binary and not shutil.which(binary):
                     continue
@@ -456,6 +492,8 @@ def main():
                         print(f"# {family}/{scenario}/{name}: {e}", file=sys.stderr)
                 if runs:
                     results[name] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+            print(f"# {family}/{scenario}: {time.monotonic() - t_scn:.1f} s (total {time.monotonic() - t0:.0f} s)",
+                  file=sys.stderr, flush=True)
             g = results.get("gost")
             for name, m in results.items():
                 for k, v in m.items():
@@ -464,6 +502,8 @@ def main():
                         ratio = f"{g[k] / v:.2f}"
                     rows.append((family, scenario, name, k, v, ratio))
                     print(f"{family:8} {scenario:9} {name:15} {k:13} {v:12.2f} {ratio:>6}", flush=True)
+        stop_running()
+    print(f"\n# wall time {time.monotonic() - t0:.0f} s, TIME_WAIT sockets left: {time_wait_count()}", flush=True)
     print("\n(gost/peer: higher is better for gbps, conn_per_s and dgram_per_s; lower is better for the rest)")
     print("\n| family | scenario | peer | metric | median | gost/peer |")
     print("|---|---|---|---|---|---|")
