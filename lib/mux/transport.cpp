@@ -212,7 +212,8 @@ class MuxDialer final : public Dialer {
       auto ex = co_await asio::this_coro::executor;
       if (same_context(sess->get_executor(), ex)) co_return co_await sess->open();
       auto home = sess->get_executor();
-      co_return co_await run_on(home, open_for(std::move(sess), ex));
+      co_return co_await run_on(home, detail::life_of(home), ex, detail::life_of(ex),
+                                open_for(std::move(sess), ex));
     }
     // A later hop: the session runs over s and belongs to the single stream it
     // carries.

@@ -340,3 +340,55 @@ TEST_CASE("mtcp dialer: one session per node shared by two runtime threads") {
   rt.stop();
   rt.join();
 }
+
+namespace {
+
+asio::awaitable<void> read_forever(std::shared_ptr<Stream> s,
+                                   std::shared_ptr<std::promise<void>> started) {
+  char b[16];
+  started->set_value();
+  co_await s->read_some(asio::buffer(b));
+}
+
+// Dials a stream and leaves a read pending on it (the runtime is then torn down under it).
+asio::awaitable<bool> dial_and_leave_reading(DialerPtr d, Address node,
+                                             std::shared_ptr<std::promise<void>> started) {
+  auto ex = co_await asio::this_coro::executor;
+  auto s = co_await dial_node(d, node);
+  if (!s) {
+    started->set_value();
+    co_return false;
+  }
+  std::shared_ptr<Stream> sp(std::move(*s));
+  asio::co_spawn(ex, read_forever(sp, started), asio::detached);
+  co_return true;
+}
+
+}  // namespace
+
+TEST_CASE("mtcp dialer: a runtime torn down under pending cross-thread reads") {
+  // The Runtime destroys its io_contexts one after the other: whichever thread owns the
+  // session, nothing may be posted to (or destroyed on) a context that is already gone.
+  MuxEchoServer server;
+  const auto node = server.address();
+  auto d = make_mtcp_dialer(node);
+  const std::size_t owner = GENERATE(0u, 1u);
+  {
+    gost::Runtime rt(2);
+    rt.start();
+    std::vector<std::future<void>> started;
+    std::vector<std::future<bool>> dialed;
+    for (std::size_t k = 0; k < 2; ++k) {
+      const std::size_t i = k == 0 ? owner : 1 - owner;  // the owner dials first
+      auto p = std::make_shared<std::promise<void>>();
+      started.push_back(p->get_future());
+      dialed.push_back(start_on(rt.executor(i), dial_and_leave_reading(d, node, p)));
+      CHECK(get(dialed.back()));
+      REQUIRE(started.back().wait_for(10s) == std::future_status::ready);
+    }
+    CHECK(server.connections() == 1);
+    rt.stop();
+    rt.join();
+  }
+  SUCCEED("no crash, no hang");
+}
