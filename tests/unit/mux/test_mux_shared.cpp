@@ -12,7 +12,9 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -62,6 +64,13 @@ class MuxEchoServer {
   }
   Address address() const { return Address("127.0.0.1", acc_.local_endpoint().port()); }
   std::size_t connections() const { return conns_.load(); }
+  // Waits (bounded) until the server has accepted n connections: a client's connect completes
+  // before the server's accept does.
+  std::size_t wait_connections(std::size_t n, std::chrono::milliseconds limit = 5000ms) {
+    std::unique_lock<std::mutex> g(mu_);
+    cv_.wait_for(g, limit, [&] { return conns_.load() >= n; });
+    return conns_.load();
+  }
   std::size_t streams() const { return streams_.load(); }
   // Closes every session (their TCP connections) and waits until done.
   void kill() {
@@ -79,7 +88,11 @@ class MuxEchoServer {
     for (;;) {
       auto [ec, sock] = co_await self->acc_.async_accept(use_tuple);
       if (ec) co_return;
-      ++self->conns_;
+      {
+        std::lock_guard<std::mutex> g(self->mu_);
+        ++self->conns_;
+      }
+      self->cv_.notify_all();
       mux::Options o;
       auto sess = mux::Session::server(std::make_unique<TcpStream>(std::move(sock)), o);
       self->sessions_.push_back(sess);
@@ -99,6 +112,8 @@ class MuxEchoServer {
   asio::ip::tcp::acceptor acc_;
   std::thread th_;
   std::atomic<std::size_t> conns_{0}, streams_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
   std::vector<mux::SessionPtr> sessions_;  // on ctx_ only
 };
 
@@ -386,7 +401,7 @@ TEST_CASE("mtcp dialer: a runtime torn down under pending cross-thread reads") {
       CHECK(get(dialed.back()));
       REQUIRE(started.back().wait_for(10s) == std::future_status::ready);
     }
-    CHECK(server.connections() == 1);
+    CHECK(server.wait_connections(1) == 1);
     rt.stop();
     rt.join();
   }
