@@ -64,8 +64,9 @@ asio::awaitable<std::error_code> SsStream::fill(std::size_t need) {
     rpos_ = 0;
   }
   while (rend_ - rpos_ < need) {
-    auto r =
-        co_await inner_->read_some(asio::buffer(rbuf_->data() + rend_, PoolBuf::kSize - rend_));
+    const std::size_t room = PoolBuf::kSize - rend_;
+    auto r = co_await inner_->read_some(asio::buffer(rbuf_->data() + rend_, room));
+    inner_full_ = r.bytes == room;
     rend_ += r.bytes;
     if (r.ec) {
       if (rend_ - rpos_ >= need) break;
@@ -202,16 +203,16 @@ asio::awaitable<IoResult> SsStream::read_some(asio::mutable_buffer buf) {
 }
 
 asio::awaitable<std::error_code> SsStream::wait_readable() {
-  if (pushback_ || ppos_ < pend_ || rerr_ || (rbuf_ && rend_ > rpos_)) {
+  if (pushback_ || ppos_ < pend_ || rerr_ || inner_full_ || (rbuf_ && rend_ > rpos_)) {
     co_return std::error_code{};
   }
   co_return co_await inner_->wait_readable();
 }
 
 void SsStream::async_wait_readable(ReadyHandler h) {
-  // Buffered plaintext, raw bytes (perhaps a whole chunk) or a sticky error: read_some has
-  // something to do without the transport.
-  if (pushback_ || ppos_ < pend_ || rerr_ || (rbuf_ && rend_ > rpos_)) {
+  // Buffered plaintext, raw bytes (perhaps a whole chunk), a sticky error, or a transport read
+  // that stopped only because the buffer was full: read_some has something to do now.
+  if (pushback_ || ppos_ < pend_ || rerr_ || inner_full_ || (rbuf_ && rend_ > rpos_)) {
     asio::post(get_executor(), [h = std::move(h)]() { h(std::error_code{}); });
     return;
   }

@@ -74,7 +74,8 @@ class SsStream final : public Stream {
   void release_if_empty();
   // Drops the decoder's header state once neither direction needs it.
   void release_handshake() noexcept {
-    if (dec_.handshake_done() && (role_ == Role::client || enc_.started())) dec_.release_handshake();
+    if (dec_.handshake_done() && (role_ == Role::client || enc_.started()))
+      dec_.release_handshake();
   }
 
   StreamPtr inner_;
@@ -82,13 +83,16 @@ class SsStream final : public Stream {
   Decoder dec_;
   Encoder enc_;
   std::unique_ptr<PoolBuf> rbuf_;
-  std::size_t rpos_ = 0, rend_ = 0;     // raw bytes not decoded yet
-  std::size_t ppos_ = 0, pend_ = 0;     // decoded plaintext waiting for read_some
-  std::error_code rerr_;                // sticky read error
+  std::size_t rpos_ = 0, rend_ = 0;  // raw bytes not decoded yet
+  std::size_t ppos_ = 0, pend_ = 0;  // decoded plaintext waiting for read_some
+  std::error_code rerr_;             // sticky read error
   // Plaintext after an address that spanned chunks (rare).
   std::unique_ptr<std::vector<std::uint8_t>> pushback_;
   Role role_;
   bool wrote_eof_ = false;
+  // The last transport read filled all the room it had: more may be waiting there without a
+  // new readiness event, so the stream counts as readable.
+  bool inner_full_ = false;
 };
 
 }  // namespace gost::ss

@@ -3,6 +3,7 @@
 // over TCP on loopback (the readiness relay: both sides offer
 // Stream::async_wait_readable), with bulk data both ways, half-close, an idle
 // limit and an abrupt close.
+#include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -253,4 +254,91 @@ TEST_CASE("bridge: readiness relay ends on the idle limit and on an abrupt close
     CHECK(out.res.ec);
     up_peer.close();
   }
+}
+
+namespace {
+// A transport that hands out `wire` in reads as large as asked, and whose readiness callback
+// never fires (it only records that it was asked).
+class StuckStream final : public Stream {
+ public:
+  StuckStream(asio::any_io_executor ex, std::vector<std::uint8_t> wire, bool* asked)
+      : ex_(std::move(ex)), wire_(std::move(wire)), asked_(asked) {}
+  asio::any_io_executor get_executor() override { return ex_; }
+  asio::awaitable<IoResult> read_some(asio::mutable_buffer b) override {
+    if (pos_ == wire_.size()) co_return IoResult{asio::error::eof, 0};
+    const std::size_t n = std::min(b.size(), wire_.size() - pos_);
+    std::memcpy(b.data(), wire_.data() + pos_, n);
+    pos_ += n;
+    co_return IoResult{{}, n};
+  }
+  asio::awaitable<IoResult> write_some(asio::const_buffer b) override {
+    co_return IoResult{{}, b.size()};
+  }
+  asio::awaitable<std::error_code> shutdown_write() override { co_return std::error_code{}; }
+  void close() noexcept override {}
+  bool has_ready_callback() noexcept override { return true; }
+  void async_wait_readable(ReadyHandler) override { *asked_ = true; }
+
+ private:
+  asio::any_io_executor ex_;
+  std::vector<std::uint8_t> wire_;
+  std::size_t pos_ = 0;
+  bool* asked_;
+};
+
+asio::awaitable<void> read_n(SsStream* s, std::size_t n, std::vector<std::uint8_t>* got) {
+  std::vector<std::uint8_t> buf(4 * 0x3FFF);
+  while (got->size() < n) {
+    auto r = co_await s->read_some(asio::buffer(buf.data(), std::min(buf.size(), n - got->size())));
+    got->insert(got->end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(r.bytes));
+    if (r.ec) break;
+  }
+}
+}  // namespace
+
+TEST_CASE("ss stream: readable while the transport may hold more than the last read could take") {
+  // The first transport read fills the whole read buffer (72 KiB) and ends exactly on a chunk
+  // boundary; the rest is still in the transport, which will signal nothing new. Once the
+  // buffered chunks are read, the stream must still count as readable instead of waiting for a
+  // readiness event that may never come.
+  auto keys = make("aes-128-gcm");
+  Encoder e(keys.get(), Encoder::Role::server);  // the server's side of a stream: salt, chunks
+  const auto p1 = pattern(4 * 0x3FFF + 8010, 3);
+  const auto p2 = pattern(100, 4);
+  std::vector<std::uint8_t> wire(160 * 1024);
+  std::size_t used = 0;
+  std::size_t w = e.encode(p1.data(), p1.size(), wire.data(), wire.size(), &used);
+  REQUIRE(used == p1.size());
+  REQUIRE(w == PoolBuf::kSize);  // 16 + 5 * 34 + 73542
+  std::size_t w2 = e.encode(p2.data(), p2.size(), wire.data() + w, wire.size() - w, &used);
+  REQUIRE(used == p2.size());
+  wire.resize(w + w2);
+
+  asio::io_context io;
+  bool asked = false;
+  SsStream s(std::make_unique<StuckStream>(io.get_executor(), wire, &asked), keys,
+             SsStream::Role::client);
+  std::vector<std::uint8_t> got;
+  asio::co_spawn(io, read_n(&s, p1.size(), &got), asio::detached);
+  io.run();
+  REQUIRE(got == p1);
+  bool ready = false;
+  s.async_wait_readable([&ready](std::error_code ec) { ready = !ec; });
+  CHECK_FALSE(ready);  // never called from inside async_wait_readable
+  io.restart();
+  io.run();
+  CHECK(ready);
+  CHECK_FALSE(asked);
+  got.clear();
+  io.restart();
+  asio::co_spawn(io, read_n(&s, p2.size(), &got), asio::detached);
+  io.run();
+  CHECK(got == p2);
+  // Everything read and the transport drained by a short read: now it is the transport's turn.
+  ready = false;
+  s.async_wait_readable([&ready](std::error_code) { ready = true; });
+  io.restart();
+  io.run();
+  CHECK_FALSE(ready);
+  CHECK(asked);
 }
