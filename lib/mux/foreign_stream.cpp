@@ -1,7 +1,12 @@
 #include "mux/foreign_stream.hpp"
 
+#include <algorithm>
 #include <asio/execution/context.hpp>
 #include <asio/execution_context.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/steady_timer.hpp>
+#include <cstring>
+#include <utility>
 #include <vector>
 
 namespace gost::mux {
@@ -10,8 +15,38 @@ namespace {
 asio::awaitable<IoResult> do_read(std::shared_ptr<Stream> s, asio::mutable_buffer b) {
   co_return co_await s->read_some(b);
 }
-asio::awaitable<IoResult> do_write(std::shared_ptr<Stream> s, asio::const_buffer b) {
-  co_return co_await s->write_some(b);
+// The whole buffer in one hop (a mux stream takes at most one frame per write_some).
+asio::awaitable<IoResult> do_write(std::shared_ptr<Stream> s, asio::const_buffer b, bool all) {
+  if (!all) co_return co_await s->write_some(b);
+  std::size_t n = 0;
+  while (n < b.size()) {
+    auto r = co_await s->write_some(b + n);
+    n += r.bytes;
+    if (r.ec) co_return IoResult{r.ec, n};
+  }
+  co_return IoResult{{}, n};
+}
+
+// What a read-ahead hop brings back: the bytes read on home (allocated there once data is
+// ready, so an idle stream holds no buffer) or the error that ended the stream.
+struct Fill {
+  std::error_code ec;       // from wait_readable: nothing was read
+  std::error_code read_ec;  // from read_some (eof...): returned by the next read
+  std::vector<std::uint8_t> data;
+};
+constexpr std::size_t kReadAhead = 64 * 1024;
+
+asio::awaitable<Fill> do_fill(std::shared_ptr<Stream> s, bool wait_first) {
+  Fill f;
+  if (wait_first) {
+    f.ec = co_await s->wait_readable();
+    if (f.ec) co_return f;
+  }
+  f.data.resize(kReadAhead);
+  auto r = co_await s->read_some(asio::buffer(f.data));
+  f.data.resize(r.bytes);
+  if (r.bytes == 0) f.read_ec = r.ec ? r.ec : make_error_code(asio::error::eof);
+  co_return f;
 }
 asio::awaitable<std::error_code> do_shutdown(std::shared_ptr<Stream> s) {
   co_return co_await s->shutdown_write();
@@ -19,6 +54,51 @@ asio::awaitable<std::error_code> do_shutdown(std::shared_ptr<Stream> s) {
 asio::awaitable<std::error_code> do_wait(std::shared_ptr<Stream> s) {
   co_return co_await s->wait_readable();
 }
+
+// Write-behind: write_some() copies the caller's bytes and returns while home writes them, so
+// the caller reads its next chunk meanwhile. One write in flight; the next write (or
+// shutdown_write) waits for it, so the order is kept, and its error is reported there.
+// Touched on the caller's executor only (the completion is posted there).
+struct WriteSlot {
+  explicit WriteSlot(const asio::any_io_executor &ex)
+      : wake(ex, asio::steady_timer::time_point::max()) {}
+  bool busy = false;
+  std::error_code err;  // sticky: the stream is broken once a write failed
+  asio::steady_timer wake;
+};
+using WriteSlotPtr = std::shared_ptr<WriteSlot>;
+
+asio::awaitable<IoResult> do_write_owned(std::shared_ptr<Stream> s, std::vector<std::uint8_t> d) {
+  co_return co_await do_write(std::move(s), asio::buffer(d), true);
+}
+
+// co_spawn's completion on home for a write-behind: marks the slot free on the caller's
+// executor. The slot (a timer of the caller's context) is only ever released there, or parked
+// when that context is gone.
+class WriteDone {
+ public:
+  WriteDone(WriteSlotPtr slot, asio::any_io_executor caller, detail::LifePtr life)
+      : slot_(std::move(slot)), caller_(std::move(caller)), life_(std::move(life)) {}
+  WriteDone(WriteDone &&o) noexcept
+      : slot_(std::move(o.slot_)), caller_(std::move(o.caller_)), life_(std::move(o.life_)) {}
+  WriteDone &operator=(WriteDone &&) = delete;
+  ~WriteDone() {
+    if (slot_ && life_ && !life_->alive) detail::park_object(std::move(slot_));
+  }
+  void operator()(std::exception_ptr, IoResult r) {
+    auto f = [s = std::move(slot_), ec = r.ec] {
+      s->busy = false;
+      if (ec && !s->err) s->err = ec;
+      s->wake.cancel();
+    };
+    if (!detail::post_if_alive(life_, caller_, std::move(f))) detail::park_object(std::move(f));
+  }
+
+ private:
+  WriteSlotPtr slot_;
+  asio::any_io_executor caller_;
+  detail::LifePtr life_;
+};
 
 class ForeignStream final : public Stream {
  public:
@@ -45,21 +125,48 @@ class ForeignStream final : public Stream {
 
   asio::any_io_executor get_executor() override { return caller_; }
 
+  // Reads: every hop brings back up to 64 KiB (whatever the session holds for the stream), and
+  // later reads are served from it without a hop. wait_readable() reads ahead as well, so a
+  // relay's wait-then-read costs one hop, not two.
   asio::awaitable<IoResult> read_some(asio::mutable_buffer b) override {
     if (closed_) co_return IoResult{make_error_code(asio::error::operation_aborted), 0};
+    if (!take_ready() && !datagram_ && b.size() < kReadAhead) {
+      auto f = co_await run_on(home_, home_life_, caller_, caller_life_, do_fill(inner_, false));
+      keep(std::move(f));
+    }
+    if (rbuf_.size() > roff_ || read_ec_) co_return take(b);
     co_return co_await run_on(home_, home_life_, caller_, caller_life_, do_read(inner_, b));
   }
   asio::awaitable<IoResult> write_some(asio::const_buffer b) override {
     if (closed_) co_return IoResult{make_error_code(asio::error::broken_pipe), 0};
-    co_return co_await run_on(home_, home_life_, caller_, caller_life_, do_write(inner_, b));
+    if (datagram_)
+      co_return co_await run_on(home_, home_life_, caller_, caller_life_,
+                                do_write(inner_, b, false));
+    if (auto ec = co_await drain()) co_return IoResult{ec, 0};
+    if (b.size() == 0) co_return IoResult{};
+    if (closed_) co_return IoResult{make_error_code(asio::error::broken_pipe), 0};
+    std::vector<std::uint8_t> d(static_cast<const std::uint8_t *>(b.data()),
+                                static_cast<const std::uint8_t *>(b.data()) + b.size());
+    wslot_->busy = true;
+    asio::co_spawn(home_, do_write_owned(inner_, std::move(d)),
+                   WriteDone(wslot_, caller_, caller_life_));
+    co_return IoResult{{}, b.size()};
   }
   asio::awaitable<std::error_code> shutdown_write() override {
     if (closed_) co_return make_error_code(asio::error::broken_pipe);
+    if (auto ec = co_await drain()) co_return ec;
     co_return co_await run_on(home_, home_life_, caller_, caller_life_, do_shutdown(inner_));
   }
   asio::awaitable<std::error_code> wait_readable() override {
     if (closed_) co_return make_error_code(asio::error::operation_aborted);
-    co_return co_await run_on(home_, home_life_, caller_, caller_life_, do_wait(inner_));
+    if (take_ready()) co_return std::error_code{};
+    if (datagram_)
+      co_return co_await run_on(home_, home_life_, caller_, caller_life_, do_wait(inner_));
+    auto f = co_await run_on(home_, home_life_, caller_, caller_life_, do_fill(inner_, true));
+    if (f.ec) co_return f.ec;
+    if (f.read_ec == asio::error::operation_aborted) co_return f.read_ec;  // cancelled
+    keep(std::move(f));
+    co_return std::error_code{};
   }
   void close() noexcept override {
     if (closed_) return;
@@ -75,9 +182,46 @@ class ForeignStream final : public Stream {
   asio::any_io_executor home_;
   asio::any_io_executor caller_;
   detail::LifePtr home_life_, caller_life_;
+  // Waits for the write in flight; its error (or an earlier one) is the result.
+  asio::awaitable<std::error_code> drain() {
+    auto slot = wslot_;  // the frame keeps it while waiting
+    while (slot->busy) {
+      slot->wake.expires_at(asio::steady_timer::time_point::max());
+      co_await slot->wake.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      // Still busy: the wait itself was cancelled (the completion clears busy before waking).
+      if (slot->busy) co_return make_error_code(asio::error::operation_aborted);
+    }
+    co_return slot->err;
+  }
+
+  // True when read-ahead bytes or a read error are waiting.
+  bool take_ready() const noexcept { return rbuf_.size() > roff_ || read_ec_; }
+  void keep(Fill f) {
+    rbuf_ = std::move(f.data);
+    roff_ = 0;
+    read_ec_ = f.read_ec;
+  }
+  IoResult take(asio::mutable_buffer b) {
+    if (rbuf_.size() > roff_) {
+      const std::size_t n = std::min(b.size(), rbuf_.size() - roff_);
+      std::memcpy(b.data(), rbuf_.data() + roff_, n);
+      roff_ += n;
+      if (roff_ == rbuf_.size()) {
+        rbuf_ = {};  // drained: an idle stream holds no buffer
+        roff_ = 0;
+      }
+      return IoResult{{}, n};
+    }
+    return IoResult{std::exchange(read_ec_, {}), 0};
+  }
+
   Address local_, remote_;
   bool datagram_;
   bool closed_ = false;
+  WriteSlotPtr wslot_ = std::make_shared<WriteSlot>(caller_);
+  std::vector<std::uint8_t> rbuf_;
+  std::size_t roff_ = 0;
+  std::error_code read_ec_;
 };
 
 // Flips a context's Life to dead when the context's destruction begins (services are shut

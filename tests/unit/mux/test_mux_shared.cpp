@@ -211,6 +211,7 @@ struct Pending {
   bool echoed = false;
   bool failed = false;  // the pending read completed with an error (not by the 5 s guard)
   bool foreign = false;
+  bool write_failed = false;
 };
 
 // Opens a stream, checks an echo, then blocks in read_some until the session dies.
@@ -230,6 +231,9 @@ asio::awaitable<Pending> read_until_death(DialerPtr d, Address node,
   char buf[16];
   auto r = co_await with_timeout((*s)->read_some(asio::buffer(buf)), 5000ms);
   p.failed = r && r->ec && r->bytes == 0;
+  // Writes fail too (a foreign stream reports a write-behind failure at the next write).
+  for (int i = 0; i < 3 && !p.write_failed; ++i)
+    p.write_failed = static_cast<bool>(co_await write_all(**s, asio::buffer(msg)));
   co_return p;
 }
 
@@ -343,6 +347,8 @@ TEST_CASE("mtcp dialer: one session per node shared by two runtime threads") {
     CHECK(a.failed);
     CHECK(b.failed);
     CHECK(a.foreign != b.foreign);
+    CHECK(a.write_failed);
+    CHECK(b.write_failed);
     CHECK(server.connections() == 1);
     // A replacement session, again shared by both threads.
     auto g0 = start_on(rt.executor(0), many_clients(d, node, 10, 0));
