@@ -24,23 +24,30 @@ bool is_tcp(const std::string& n) { return n == "tcp" || n == "tcp4" || n == "tc
 // How long the proxy may take to name the peer on a stream of a BIND session.
 constexpr std::chrono::milliseconds kHelloTimeout{10000};
 
-// The hello on each BIND stream: a response whose first Addr is the peer (a second Addr, the
-// host the peer asked for, is not used).
-asio::awaitable<Result<Address>> read_response_hello(StreamReader& reader) {
+// Reads one response; a status other than OK is an error.
+asio::awaitable<Result<Response>> read_response(StreamReader& reader) {
   for (;;) {
     auto p = parse_response(Bytes(reader.data(), reader.size()));
     if (p.failed()) co_return make_error_code(errc::proxy_error);
     if (p.ok()) {
       reader.consume(p.consumed);
       if (auto ec = status_error(p.value.status)) co_return ec;
-      const AddrFeature* a = p.value.features.addr();
-      if (!a) co_return make_error_code(errc::proxy_error);
-      co_return a->addr;
+      co_return std::move(p.value);
     }
     if (auto ec = co_await reader.fill()) {
       co_return ec == asio::error::eof ? make_error_code(errc::proxy_error) : ec;
     }
   }
+}
+
+// The hello on each BIND stream: a response whose first Addr is the peer (a second Addr, the
+// host the peer asked for, is not used).
+asio::awaitable<Result<Address>> read_response_hello(StreamReader& reader) {
+  auto r = co_await read_response(reader);
+  if (!r) co_return r.error();
+  const AddrFeature* a = r->features.addr();
+  if (!a) co_return make_error_code(errc::proxy_error);
+  co_return a->addr;
 }
 
 class RelayConnector final : public Connector {
@@ -154,21 +161,12 @@ class RelayConnector final : public Connector {
   asio::awaitable<Result<Exchanged>> exchange(Stream* s, std::vector<std::uint8_t> out) {
     if (auto ec = co_await write_all(*s, asio::buffer(out))) co_return ec;
     StreamReader reader(*s, kMaxMessage);
-    for (;;) {
-      auto p = parse_response(Bytes(reader.data(), reader.size()));
-      if (p.failed()) co_return make_error_code(errc::proxy_error);
-      if (p.ok()) {
-        reader.consume(p.consumed);
-        if (auto ec = status_error(p.value.status)) co_return ec;
-        Exchanged e;
-        e.resp = std::move(p.value);
-        e.rest = reader.take_rest();
-        co_return std::move(e);
-      }
-      if (auto ec = co_await reader.fill()) {
-        co_return ec == asio::error::eof ? make_error_code(errc::proxy_error) : ec;
-      }
-    }
+    auto r = co_await read_response(reader);
+    if (!r) co_return r.error();
+    Exchanged e;
+    e.resp = std::move(*r);
+    e.rest = reader.take_rest();
+    co_return std::move(e);
   }
 
   std::optional<Credentials> auth_;
