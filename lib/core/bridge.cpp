@@ -296,7 +296,9 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
   // An error or a cancelled wait ends both directions.
   void fail(int d, std::error_code ec) {
     if (ec && !benign(ec) && !err_) err_ = ec;
-    if (dirs_[d].pipe) dirs_[d].pipe->set_clean(false);
+    // A pipe with nothing left in it (the usual end: a read fails with a reset) goes back to the
+    // pool; one still holding bytes is closed.
+    if (dirs_[d].pipe) dirs_[d].pipe->set_clean(dirs_[d].pending == 0);
     dirs_[d].pipe.reset();
     dirs_[d].finished = true;
     close_both();
