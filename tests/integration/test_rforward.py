@@ -71,7 +71,6 @@ def case_rtcp_through_relay_and_socks5(t):
         echo_roundtrip(port, f"remote {kind}\n".encode())
         parallel_echo(port)
         bulk_echo(port)
-        # The server side holds exactly one control connection for all of it.
         t.check_gost_exit(cli)
         t.check_gost_exit(srv)
 
