@@ -62,6 +62,41 @@ std::error_code open_bound(udp::socket& s, const Address& addr) {
   return last;
 }
 
+bool would_block(const std::error_code& ec) {
+  return ec == asio::error::would_block || ec == asio::error::try_again;
+}
+
+// Datagram sockets run in non-blocking mode: a receive or a send that can complete now does so
+// inline, with no trip through the scheduler (no handler post, no epoll_wait on the way); only a
+// would-block waits for readiness. After Burst::kMax inline completions in a row the caller
+// yields once, so one busy flow cannot starve the other connections of its thread.
+struct Burst {
+  static constexpr int kMax = 32;
+  int n = 0;
+};
+
+// op(ec) is one non-blocking socket call returning a byte count.
+template <class Op>
+asio::awaitable<std::size_t> now_or_wait(udp::socket& s, udp::socket::wait_type w, Burst& b, std::error_code& ec,
+                                         Op op) {
+  for (;;) {
+    std::size_t n = op(ec);
+    if (!would_block(ec)) {
+      if (++b.n >= Burst::kMax) {
+        b.n = 0;
+        co_await asio::post(s.get_executor(), asio::use_awaitable);
+      }
+      co_return n;
+    }
+    b.n = 0;
+    auto [wec] = co_await s.async_wait(w, use_tuple);
+    if (wec) {
+      ec = wec;
+      co_return 0;
+    }
+  }
+}
+
 // ---------------------------------------------------------------- listener
 
 struct Session;
@@ -120,7 +155,12 @@ class UdpSessionStream final : public Stream {
   asio::awaitable<IoResult> write_some(asio::const_buffer buf) override {
     if (s_->closed) co_return IoResult{asio::error::broken_pipe, 0};
     s_->last_active = clock_type::now();
-    auto [ec, n] = co_await st_->sock.async_send_to(buf, s_->peer, use_tuple);
+    std::error_code ec;
+    auto& sock = st_->sock;
+    const auto& peer = s_->peer;
+    std::size_t n = co_await now_or_wait(sock, udp::socket::wait_write, burst_, ec, [&](std::error_code& e) {
+      return sock.send_to(buf, peer, 0, e);
+    });
     co_return IoResult{ec, n};
   }
 
@@ -144,13 +184,19 @@ class UdpSessionStream final : public Stream {
  private:
   std::shared_ptr<ListenerState> st_;
   std::shared_ptr<Session> s_;
+  Burst burst_;
 };
 
 asio::awaitable<void> udp_receive_loop(std::shared_ptr<ListenerState> st) {
   std::vector<unsigned char> buf(st->buffer_size);
   udp::endpoint from;
+  Burst burst;
+  auto& sock = st->sock;
   while (!st->closed) {
-    auto [ec, n] = co_await st->sock.async_receive_from(asio::buffer(buf), from, use_tuple);
+    std::error_code ec;
+    std::size_t n = co_await now_or_wait(sock, udp::socket::wait_read, burst, ec, [&](std::error_code& e) {
+      return sock.receive_from(asio::buffer(buf), from, 0, e);
+    });
     if (st->closed || ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) break;
     if (ec) continue;  // e.g. ICMP errors surfacing on the socket: keep serving
     std::shared_ptr<Session> s;
@@ -187,6 +233,8 @@ class UdpListener final : public Listener {
 
   std::error_code listen() override {
     if (auto ec = open_bound(st_->sock, addr_)) return ec;
+    std::error_code nb;
+    st_->sock.non_blocking(true, nb);
     asio::co_spawn(ex_, udp_receive_loop(st_), asio::detached);
     return {};
   }
@@ -230,15 +278,22 @@ class UdpListener final : public Listener {
 
 class UdpConnStream final : public Stream {
  public:
-  explicit UdpConnStream(udp::socket s) : sock_(std::move(s)) {}
+  explicit UdpConnStream(udp::socket s) : sock_(std::move(s)) {
+    std::error_code ec;
+    sock_.non_blocking(true, ec);
+  }
   ~UdpConnStream() override { close(); }
   asio::any_io_executor get_executor() override { return sock_.get_executor(); }
   asio::awaitable<IoResult> read_some(asio::mutable_buffer buf) override {
-    auto [ec, n] = co_await sock_.async_receive(buf, use_tuple);
+    std::error_code ec;
+    std::size_t n = co_await now_or_wait(sock_, udp::socket::wait_read, burst_, ec,
+                                         [&](std::error_code& e) { return sock_.receive(buf, 0, e); });
     co_return IoResult{ec, n};
   }
   asio::awaitable<IoResult> write_some(asio::const_buffer buf) override {
-    auto [ec, n] = co_await sock_.async_send(buf, use_tuple);
+    std::error_code ec;
+    std::size_t n = co_await now_or_wait(sock_, udp::socket::wait_write, burst_, ec,
+                                         [&](std::error_code& e) { return sock_.send(buf, 0, e); });
     co_return IoResult{ec, n};
   }
   asio::awaitable<std::error_code> shutdown_write() override { co_return std::error_code{}; }
@@ -264,6 +319,7 @@ class UdpConnStream final : public Stream {
 
  private:
   udp::socket sock_;
+  Burst burst_;
 };
 
 class UdpDialer final : public Dialer {
@@ -281,12 +337,16 @@ class UdpPacketConn final : public PacketConn {
     std::error_code ec;
     auto ep = sock_.local_endpoint(ec);
     v6_ = !ec && ep.protocol() == udp::v6();
+    sock_.non_blocking(true, ec);
   }
   ~UdpPacketConn() override { close(); }
   asio::any_io_executor get_executor() override { return sock_.get_executor(); }
   asio::awaitable<PacketResult> recv_from(asio::mutable_buffer buf) override {
     udp::endpoint from;
-    auto [ec, n] = co_await sock_.async_receive_from(buf, from, use_tuple);
+    std::error_code ec;
+    std::size_t n = co_await now_or_wait(sock_, udp::socket::wait_read, rburst_, ec, [&](std::error_code& e) {
+      return sock_.receive_from(buf, from, 0, e);
+    });
     if (ec) co_return PacketResult{ec, n, Address{}};
     // Relays mostly hear from one peer: format its address once.
     if (from != last_from_) {
@@ -324,8 +384,9 @@ class UdpPacketConn final : public PacketConn {
       }
       ep = for_socket(proto, cached_ip_, to.port);
     }
-    auto [ec, n] = co_await sock_.async_send_to(buf, ep, use_tuple);
-    (void)n;
+    std::error_code ec;
+    co_await now_or_wait(sock_, udp::socket::wait_write, wburst_, ec,
+                         [&](std::error_code& e) { return sock_.send_to(buf, ep, 0, e); });
     co_return ec;
   }
   void close() noexcept override {
@@ -340,6 +401,7 @@ class UdpPacketConn final : public PacketConn {
 
  private:
   udp::socket sock_;
+  Burst rburst_, wburst_;  // the two directions run as separate coroutines
   bool v6_ = false;
   bool have_to_ = false;
   udp::endpoint last_from_;
