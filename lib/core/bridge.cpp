@@ -11,6 +11,7 @@
 
 #include <asio/associated_executor.hpp>
 #include <asio/co_spawn.hpp>
+#include <asio/error.hpp>
 #include <asio/detached.hpp>
 #include <asio/async_result.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -207,13 +208,18 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
     dirs_[1].to = &a;
   }
 
-  void start() {
+  void start(bool a_has_data) {
     std::error_code ec;
-    dirs_[0].from->native_non_blocking(true, ec);
-    dirs_[1].from->native_non_blocking(true, ec);
-    wait_read(0);
-    wait_read(1);
+    for (auto& d : dirs_) {
+      if (!d.from->native_non_blocking() && !d.from->non_blocking()) d.from->native_non_blocking(true, ec);
+    }
     if (idle_.count() > 0) arm_timer(idle_);
+    wait_read(1);
+    if (a_has_data) {
+      pump(0);
+    } else {
+      wait_read(0);
+    }
   }
 
  private:
@@ -251,9 +257,9 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
     const int in = x.from->native_handle(), out = x.to->native_handle();
     if (!x.pipe) {
       x.pipe.emplace();
-      if (!x.pipe->ok()) return fail(d, std::error_code(errno, std::system_category()));
+      if (!x.pipe->ok()) return fail(d, std::error_code(errno, asio::error::get_system_category()));
     }
-    bool eof = false;
+    bool eof = false, last = false;
     for (int round = 0; round < 16; ++round) {
       while (x.pending > 0) {
         ssize_t m = ::splice(x.pipe->rd(), nullptr, out, nullptr, x.pending, kSpliceFlags);
@@ -265,10 +271,10 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
         if (m < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
           return wait_write(d);  // backpressure: read no more until the peer takes this
         }
-        return fail(d, m < 0 ? std::error_code(errno, std::system_category())
+        return fail(d, m < 0 ? std::error_code(errno, asio::error::get_system_category())
                              : make_error_code(asio::error::broken_pipe));
       }
-      if (eof) break;
+      if (eof || last) break;
       ssize_t n = ::splice(in, nullptr, x.pipe->wr(), nullptr, Pipe::kPipeSize, kSpliceFlags);
       if (n == 0) {
         eof = true;
@@ -276,10 +282,14 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
       }
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
-        return fail(d, std::error_code(errno, std::system_category()));
+        return fail(d, std::error_code(errno, asio::error::get_system_category()));
       }
       x.pending = static_cast<std::size_t>(n);
       if (idle_.count() > 0) last_activity_ = clock_type::now();
+      // A small message has most likely drained the socket: once it is written out, wait for
+      // readiness instead of spending a splice(2) on EAGAIN (the re-armed wait reports bytes
+      // that arrived meanwhile).
+      if (static_cast<std::size_t>(n) < kSmallRead) last = true;
     }
     // The pipe is empty here: give it back so an idle direction holds none.
     x.pipe->set_clean(true);
@@ -301,6 +311,12 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
     if (dirs_[d].pipe) dirs_[d].pipe->set_clean(dirs_[d].pending == 0);
     dirs_[d].pipe.reset();
     dirs_[d].finished = true;
+    if (ec == asio::error::connection_reset && !closed_) {
+      // One side aborted: abort the other too (RST), as it would see had the two been one
+      // connection. It also spares both ends the FIN exchange and this side the TIME_WAIT.
+      std::error_code ignore;
+      dirs_[d].to->set_option(asio::socket_base::linger(true, 0), ignore);
+    }
     close_both();
     maybe_done();
   }
@@ -342,6 +358,7 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
     handler_.reset();
   }
 
+  static constexpr std::size_t kSmallRead = 16 * 1024;
   std::chrono::milliseconds idle_;
   asio::steady_timer timer_;
   std::optional<Handler> handler_;
@@ -354,17 +371,17 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
 
 struct InitSplice {
   template <class Handler>
-  void operator()(Handler&& h, asio::ip::tcp::socket* a, asio::ip::tcp::socket* b,
-                  std::chrono::milliseconds idle) const {
-    auto r = std::make_shared<SpliceRelay<std::decay_t<Handler>>>(*a, *b, idle, std::forward<Handler>(h));
-    r->start();
+  void operator()(Handler&& h, asio::ip::tcp::socket* a, asio::ip::tcp::socket* b, BridgeOptions opts) const {
+    auto r = std::make_shared<SpliceRelay<std::decay_t<Handler>>>(*a, *b, opts.idle_timeout,
+                                                                    std::forward<Handler>(h));
+    r->start(opts.a_has_data);
   }
 };
 
 asio::awaitable<BridgeResult> splice_bridge(asio::ip::tcp::socket& a, asio::ip::tcp::socket& b,
-                                            std::chrono::milliseconds idle) {
+                                            BridgeOptions opts) {
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(BridgeResult)>(InitSplice{}, asio::use_awaitable,
-                                                                                  &a, &b, idle);
+                                                                                  &a, &b, opts);
 }
 
 // ---- readiness relay: any two byte streams with a ready callback (Stream::async_wait_readable),
@@ -602,7 +619,7 @@ asio::awaitable<BridgeResult> bridge(Stream& a, Stream& b, BridgeOptions opts) {
   auto* ta = a.tcp_socket();
   auto* tb = b.tcp_socket();
   const bool bytes = !a.is_datagram() && !b.is_datagram();
-  if (ta && tb && bytes) return splice_bridge(*ta, *tb, opts.idle_timeout);
+  if (ta && tb && bytes) return splice_bridge(*ta, *tb, opts);
   if (bytes && a.has_ready_callback() && b.has_ready_callback()) {
     return ready_bridge(a, b, opts.idle_timeout);
   }

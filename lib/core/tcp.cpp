@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include <asio/error.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/ip/v6_only.hpp>
 #include <asio/post.hpp>
@@ -139,7 +140,7 @@ class TcpListener final : public Listener {
     if (reuseport) {
       int one = 1;
       if (::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
-        return std::error_code(errno, std::system_category());
+        return std::error_code(errno, asio::error::get_system_category());
     }
     a.bind(ep, ec);
     return ec;
@@ -151,12 +152,13 @@ class TcpListener final : public Listener {
     if (i >= shards_.size()) co_return make_error_code(errc::closed);
     auto st = shards_[i];
     auto ex = spread ? rt_->next_executor() : st->acceptor.get_executor();
-    auto [ec, sock] = co_await st->acceptor.async_accept(ex, use_tuple);
+    tcp::endpoint peer;
+    auto [ec, sock] = co_await st->acceptor.async_accept(ex, peer, use_tuple);
     if (ec) co_return ec;
     std::error_code ignore;
     sock.set_option(tcp::no_delay(true), ignore);
     if (keepalive_) sock.set_option(asio::socket_base::keep_alive(true), ignore);
-    co_return StreamPtr(std::make_unique<TcpStream>(std::move(sock)));
+    co_return StreamPtr(std::make_unique<TcpStream>(std::move(sock), peer));
   }
 
   Runtime* rt_;
@@ -193,7 +195,7 @@ asio::awaitable<Result<StreamPtr>> connect_one(asio::any_io_executor ex, tcp::en
   tcp::socket sock(ex);
   std::error_code ec;
   sock.open(ep.protocol(), ec);
-  if (!ec) sock.non_blocking(true, ec);
+  if (!ec) sock.native_non_blocking(true, ec);
   if (ec) co_return ec;
   const int fd = sock.native_handle();
   const int one = 1;
@@ -201,7 +203,7 @@ asio::awaitable<Result<StreamPtr>> connect_one(asio::any_io_executor ex, tcp::en
   bool ready = ::connect(fd, static_cast<const sockaddr*>(ep.data()),
                          static_cast<socklen_t>(ep.size())) == 0;
   if (!ready) {
-    if (errno != EINPROGRESS) co_return std::error_code(errno, std::system_category());
+    if (errno != EINPROGRESS) co_return std::error_code(errno, asio::error::get_system_category());
     pollfd p{fd, POLLOUT, 0};
     ready = ::poll(&p, 1, 0) == 1;
   }
@@ -228,15 +230,10 @@ asio::awaitable<Result<StreamPtr>> connect_one(asio::any_io_executor ex, tcp::en
     if (expired) co_return make_error_code(errc::timeout);
     if (wec) co_return wec;
   }
-  if (ready) {
-    // Connected without waiting: still yield once, so the rest of the connection's set-up
-    // runs as a fresh handler rather than nested inside the accept loop's resumption.
-    co_await asio::post(ex, asio::use_awaitable);
-  }
   int err = 0;
   socklen_t len = sizeof err;
   if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-  if (err != 0) co_return std::error_code(err, std::system_category());
+  if (err != 0) co_return std::error_code(err, asio::error::get_system_category());
   co_return StreamPtr(std::make_unique<TcpStream>(std::move(sock)));
 }
 }  // namespace

@@ -59,6 +59,7 @@ class ForwardHandler final : public Handler {
     }
     BridgeOptions bo;
     if (network_ == "udp") bo.idle_timeout = ttl_;
+    bo.a_has_data = network_ != "udp";  // the client spoke while the upstream was dialled
     rec.relay(std::move(conn), std::move(out), bo);
   }
 

@@ -2,12 +2,13 @@
 
 import os
 import socket
+import struct
 import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Skip, check, check_eq, connect, curl_ok, dead_port,  # noqa: E402
-                     echo_roundtrip, have_ipv6, recv_until_closed, run, wait_until)
+                     echo_roundtrip, have_ipv6, recv_exact, recv_until_closed, run, wait_until)
 
 
 def which_target(targets, port, payload=b"which?"):
@@ -219,6 +220,56 @@ def case_tcp_forward_ipv6_target(t):
     echo_roundtrip(g.port(), b"v6 target")
 
 
+def _abort(s):
+    """Closes s with a reset (SO_LINGER 0)."""
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+
+def _outcome(s, timeout=5.0):
+    """Reads s to its end: "reset", "eof" or "timeout"."""
+    s.settimeout(timeout)
+    try:
+        while True:
+            if not s.recv(4096):
+                return "eof"
+    except ConnectionResetError:
+        return "reset"
+    except socket.timeout:
+        return "timeout"
+
+
+def case_tcp_forward_reset_propagates(t):
+    # An abort on one side is an abort on the other (as haproxy does), a close stays a close; and
+    # the service keeps serving. Checked in both directions.
+    with socket.socket() as ls:
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(8)
+        g = t.gost("-L", f"tcp://127.0.0.1:0/127.0.0.1:{ls.getsockname()[1]}")
+        ls.settimeout(5)
+        for who, how, want in (("client", "abort", "reset"), ("target", "abort", "reset"),
+                               ("client", "close", "eof"), ("target", "close", "eof")):
+            c = connect(g.port())
+            c.sendall(b"x")
+            srv, _ = ls.accept()
+            check_eq(recv_exact(srv, 1), b"x", "first byte at the target")
+            srv.sendall(b"y")
+            check_eq(recv_exact(c, 1), b"y", "first byte at the client")
+            closer, other = (c, srv) if who == "client" else (srv, c)
+            if how == "abort":
+                _abort(closer)
+            else:
+                closer.close()
+            got = _outcome(other)
+            other.close()
+            check_eq(got, want, f"what the {'target' if who == 'client' else 'client'} saw after "
+                                f"the {who}'s {how}")
+        echo_roundtrip_ok = t.tcp_echo()
+        g2 = t.gost("-L", f"tcp://127.0.0.1:0/{echo_roundtrip_ok.addr}")
+        echo_roundtrip(g2.port(), b"still serving")
+        check(g.alive(), "gost exited")
+
+
 CASES = [
     case_tcp_forward_direct,
     case_tcp_forward_large_and_half_close,
@@ -239,6 +290,7 @@ CASES = [
     case_selector_fifo_failover,
     case_selector_random_uses_both,
     case_tcp_forward_ipv6_target,
+    case_tcp_forward_reset_propagates,
 ]
 
 if __name__ == "__main__":

@@ -21,6 +21,9 @@ struct BridgeResult {
 struct BridgeOptions {
   // End when neither side sent anything for this long (0 = never).
   std::chrono::milliseconds idle_timeout{};
+  // `a` has most likely sent bytes already (a port forwarder's client speaks while the upstream
+  // is dialled): read them at once instead of first waiting for readiness.
+  bool a_has_data = false;
 };
 
 // Copies a -> b and b -> a until both directions ended. When one side ends its direction
