@@ -89,7 +89,6 @@ std::unique_ptr<ConnState> begin_conn(std::shared_ptr<Service::State> st, std::s
   c->rec.service = c->info->name;
   c->rec.protocol = c->info->protocol;
   c->rec.client = raw.remote_address();
-  c->rec.local = raw.local_address();
   c->rec.network = raw.is_datagram() ? "udp" : "tcp";
   {
     std::lock_guard lk(c->st->mu);

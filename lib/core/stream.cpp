@@ -1,7 +1,12 @@
 #include "gost/core/stream.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+
+#include <asio/error.hpp>
 
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
@@ -60,18 +65,61 @@ asio::awaitable<std::error_code> write_all(Stream& s, asio::const_buffer buf) {
 // ---- TcpStream
 
 TcpStream::TcpStream(asio::ip::tcp::socket sock) : sock_(std::move(sock)) {}
+TcpStream::TcpStream(asio::ip::tcp::socket sock, const asio::ip::tcp::endpoint& peer)
+    : sock_(std::move(sock)), peer_(peer) {}
 TcpStream::~TcpStream() { close(); }
 
 asio::any_io_executor TcpStream::get_executor() { return sock_.get_executor(); }
 
+// Reads and writes are tried at once with MSG_DONTWAIT: one that can complete now does so inline,
+// with no trip through the scheduler (no handler post, no epoll_wait on the way); only a
+// would-block waits for readiness. After kBurst inline completions in a row the coroutine yields
+// once, so one busy connection cannot starve the others on its thread.
+namespace {
+constexpr int kBurst = 32;
+bool again(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
+}  // namespace
+
+asio::awaitable<void> TcpStream::after_inline() {
+  if (++burst_ >= kBurst) {
+    burst_ = 0;
+    co_await asio::post(sock_.get_executor(), asio::use_awaitable);
+  }
+}
+
 asio::awaitable<IoResult> TcpStream::read_some(asio::mutable_buffer buf) {
-  auto [ec, n] = co_await sock_.async_read_some(buf, use_tuple);
-  co_return IoResult{ec, n};
+  if (buf.size() == 0) co_return IoResult{};
+  for (;;) {
+    ssize_t n = ::recv(sock_.native_handle(), buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n > 0) {
+      co_await after_inline();
+      co_return IoResult{{}, static_cast<std::size_t>(n)};
+    }
+    if (n == 0) co_return IoResult{asio::error::eof, 0};
+    const int e = errno;
+    if (e == EINTR) continue;
+    if (!again(e)) co_return IoResult{std::error_code(e, asio::error::get_system_category()), 0};
+    burst_ = 0;
+    auto [ec] = co_await sock_.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
+    if (ec) co_return IoResult{ec, 0};
+  }
 }
 
 asio::awaitable<IoResult> TcpStream::write_some(asio::const_buffer buf) {
-  auto [ec, n] = co_await sock_.async_write_some(buf, use_tuple);
-  co_return IoResult{ec, n};
+  if (buf.size() == 0) co_return IoResult{};
+  for (;;) {
+    ssize_t n = ::send(sock_.native_handle(), buf.data(), buf.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) {
+      co_await after_inline();
+      co_return IoResult{{}, static_cast<std::size_t>(n)};
+    }
+    const int e = errno;
+    if (e == EINTR) continue;
+    if (!again(e)) co_return IoResult{std::error_code(e, asio::error::get_system_category()), 0};
+    burst_ = 0;
+    auto [ec] = co_await sock_.async_wait(asio::ip::tcp::socket::wait_write, use_tuple);
+    if (ec) co_return IoResult{ec, 0};
+  }
 }
 
 asio::awaitable<std::error_code> TcpStream::shutdown_write() {
@@ -97,6 +145,7 @@ Address TcpStream::local_address() const {
 }
 
 Address TcpStream::remote_address() const {
+  if (peer_.port() != 0) return to_address(peer_);
   std::error_code ec;
   auto ep = sock_.remote_endpoint(ec);
   return ec ? Address{} : to_address(ep);

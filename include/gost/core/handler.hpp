@@ -19,7 +19,6 @@ namespace gost {
 struct ConnRecord {
   std::string service;
   Address client;
-  Address local;
   std::string protocol;  // e.g. "socks5", "http", "forward"
   std::string network = "tcp";
   std::string target;    // "host:port" the client asked for

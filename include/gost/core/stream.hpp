@@ -98,6 +98,8 @@ using PacketConnPtr = std::unique_ptr<PacketConn>;
 class TcpStream final : public Stream {
  public:
   explicit TcpStream(asio::ip::tcp::socket sock);
+  // peer: the address accept(2) returned, so remote_address() needs no getpeername(2).
+  TcpStream(asio::ip::tcp::socket sock, const asio::ip::tcp::endpoint& peer);
   ~TcpStream() override;
   asio::any_io_executor get_executor() override;
   asio::awaitable<IoResult> read_some(asio::mutable_buffer buf) override;
@@ -111,7 +113,10 @@ class TcpStream final : public Stream {
   asio::ip::tcp::socket& socket() noexcept { return sock_; }
 
  private:
+  asio::awaitable<void> after_inline();
   asio::ip::tcp::socket sock_;
+  asio::ip::tcp::endpoint peer_;  // port 0 until known
+  int burst_ = 0;                 // reads and writes completed inline in a row
 };
 
 // A stream that first returns `prefix` (bytes already read from `inner` by a handshake parser)
