@@ -323,7 +323,15 @@ int main(int argc, char** argv) {
   sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
-  gost::Runtime runtime(0);
+  // One runtime thread per core, or as many as GOMAXPROCS says: the variable that caps the Go
+  // tool's threads caps this one's too.
+  std::size_t threads = 0;
+  if (const char* mp = std::getenv("GOMAXPROCS")) {
+    char* end = nullptr;
+    long n = std::strtol(mp, &end, 10);
+    if (end != mp && *end == '\0' && n > 0 && n <= 1024) threads = static_cast<std::size_t>(n);
+  }
+  gost::Runtime runtime(threads);
   auto app = App::create(runtime, registry, cfg);
   if (!app) return fail(app.error().message);
   runtime.start();

@@ -7,7 +7,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Skip, check, check_eq, connect, curl_ok, dead_port,  # noqa: E402
+from harness import (Skip, check, check_eq, clean_env, connect, curl_ok, dead_port,  # noqa: E402
                      echo_roundtrip, have_ipv6, recv_exact, recv_until_closed, run, wait_until)
 
 
@@ -270,6 +270,17 @@ def case_tcp_forward_reset_propagates(t):
         check(g.alive(), "gost exited")
 
 
+def case_gomaxprocs_sets_threads(t):
+    # GOMAXPROCS caps the Go tool's threads; it sets the number of runtime threads here.
+    def threads(n):
+        g = t.gost("-L", "tcp://127.0.0.1:0/127.0.0.1:9", env=clean_env({"GOMAXPROCS": str(n)}))
+        count = len(os.listdir(f"/proc/{g.pid}/task"))
+        g.stop()
+        return count
+    one, four = threads(1), threads(4)
+    check_eq(four - one, 3, f"extra threads with GOMAXPROCS=4 over GOMAXPROCS=1 ({four} vs {one})")
+
+
 CASES = [
     case_tcp_forward_direct,
     case_tcp_forward_large_and_half_close,
@@ -291,6 +302,7 @@ CASES = [
     case_selector_random_uses_both,
     case_tcp_forward_ipv6_target,
     case_tcp_forward_reset_propagates,
+    case_gomaxprocs_sets_threads,
 ]
 
 if __name__ == "__main__":
