@@ -255,10 +255,6 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
   void pump(int d) {
     Dir& x = dirs_[d];
     const int in = x.from->native_handle(), out = x.to->native_handle();
-    if (!x.pipe) {
-      x.pipe.emplace();
-      if (!x.pipe->ok()) return fail(d, std::error_code(errno, asio::error::get_system_category()));
-    }
     bool eof = false, last = false;
     for (int round = 0; round < 16; ++round) {
       while (x.pending > 0) {
@@ -271,10 +267,47 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
         if (m < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
           return wait_write(d);  // backpressure: read no more until the peer takes this
         }
-        return fail(d, m < 0 ? std::error_code(errno, asio::error::get_system_category())
-                             : make_error_code(asio::error::broken_pipe));
+        return fail(d, m < 0 ? sys_error(errno) : make_error_code(asio::error::broken_pipe));
       }
       if (eof || last) break;
+      if (round == 0) {
+        // The first read of a burst goes through a small per-thread buffer with recv/send: for
+        // the short messages of request/response traffic that is the same two syscalls as
+        // splicing, with less kernel work than passing page references through a pipe. A read
+        // that fills the buffer means bulk: the rest of the burst is spliced.
+        unsigned char* small = small_buffer();
+        ssize_t n = ::recv(in, small, kSmallRead, MSG_DONTWAIT);
+        if (n == 0) {
+          eof = true;
+          break;
+        }
+        if (n < 0) {
+          if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+          return fail(d, sys_error(errno));
+        }
+        if (idle_.count() > 0) last_activity_ = clock_type::now();
+        ssize_t w = ::send(out, small, static_cast<std::size_t>(n), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w < 0) {
+          if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return fail(d, sys_error(errno));
+          w = 0;
+        }
+        x.count += static_cast<std::uint64_t>(w);
+        if (w < n) {
+          // The peer is slow: park the rest in the (empty) pipe and wait until it takes it.
+          if (!take_pipe(d)) return;
+          const auto rest = static_cast<std::size_t>(n - w);
+          if (::write(x.pipe->wr(), small + w, rest) != static_cast<ssize_t>(rest)) {
+            return fail(d, sys_error(errno ? errno : EIO));
+          }
+          x.pending = rest;
+          return wait_write(d);
+        }
+        // A short read has most likely drained the socket: wait for readiness instead of
+        // spending a syscall on EAGAIN (the re-armed wait reports bytes that arrived meanwhile).
+        if (static_cast<std::size_t>(n) < kSmallRead) last = true;
+        continue;
+      }
+      if (!take_pipe(d)) return;
       ssize_t n = ::splice(in, nullptr, x.pipe->wr(), nullptr, Pipe::kPipeSize, kSpliceFlags);
       if (n == 0) {
         eof = true;
@@ -282,18 +315,17 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
       }
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
-        return fail(d, std::error_code(errno, asio::error::get_system_category()));
+        return fail(d, sys_error(errno));
       }
       x.pending = static_cast<std::size_t>(n);
       if (idle_.count() > 0) last_activity_ = clock_type::now();
-      // A small message has most likely drained the socket: once it is written out, wait for
-      // readiness instead of spending a splice(2) on EAGAIN (the re-armed wait reports bytes
-      // that arrived meanwhile).
       if (static_cast<std::size_t>(n) < kSmallRead) last = true;
     }
     // The pipe is empty here: give it back so an idle direction holds none.
-    x.pipe->set_clean(true);
-    x.pipe.reset();
+    if (x.pipe) {
+      x.pipe->set_clean(true);
+      x.pipe.reset();
+    }
     if (eof) {
       std::error_code ignore;
       x.to->shutdown(asio::ip::tcp::socket::shutdown_send, ignore);  // half-close
@@ -301,6 +333,26 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
       return maybe_done();
     }
     wait_read(d);
+  }
+
+  // Takes a pipe from the thread's pool for direction d (false: failed, and the relay ends).
+  bool take_pipe(int d) {
+    Dir& x = dirs_[d];
+    if (x.pipe) return true;
+    x.pipe.emplace();
+    if (x.pipe->ok()) return true;
+    const int e = errno;
+    x.pipe.reset();
+    fail(d, sys_error(e));
+    return false;
+  }
+
+  static std::error_code sys_error(int e) { return std::error_code(e, asio::error::get_system_category()); }
+
+  // Scratch space for pump(): used only within one call, so one per thread serves every relay.
+  static unsigned char* small_buffer() {
+    thread_local std::unique_ptr<unsigned char[]> buf(new unsigned char[kSmallRead]);
+    return buf.get();
   }
 
   // An error or a cancelled wait ends both directions.

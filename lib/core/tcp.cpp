@@ -206,6 +206,8 @@ asio::awaitable<Result<StreamPtr>> connect_one(asio::any_io_executor ex, tcp::en
     if (errno != EINPROGRESS) co_return std::error_code(errno, asio::error::get_system_category());
     pollfd p{fd, POLLOUT, 0};
     ready = ::poll(&p, 1, 0) == 1;
+    // Writable with no error or hang-up: connected, and SO_ERROR has nothing to tell.
+    if (ready && p.revents == POLLOUT) co_return StreamPtr(std::make_unique<TcpStream>(std::move(sock)));
   }
   if (!ready) {
     // Slow path: a real network. The timer's handler only touches the socket through `live`,

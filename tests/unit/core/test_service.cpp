@@ -1,8 +1,12 @@
 // Service + tcp/udp listeners + forward handler + bridge, end to end on loopback.
 #include <catch2/catch.hpp>
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+
+#include <condition_variable>
+#include <mutex>
 
 #include <asio/read.hpp>
 #include <asio/write.hpp>
@@ -116,6 +120,77 @@ TEST_CASE("tcp forwarding relays both ways and propagates half-close", "[service
   writer.join();
   CHECK(ec == asio::error::eof);
   CHECK(got == big);
+}
+
+TEST_CASE("tcp forwarding keeps every byte in order when the target stops reading", "[service]") {
+  // The target has a small receive buffer and reads nothing until the client's writes block, so
+  // gost's sends towards it come back short: the rest must wait in the pipe and go out later,
+  // in order. Messages of many sizes take both the recv/send path and the splice path.
+  Fixture f;
+  asio::io_context ctx;
+  asio::ip::tcp::acceptor acc(ctx);
+  acc.open(asio::ip::tcp::v4());
+  acc.set_option(asio::socket_base::receive_buffer_size(4096));  // accepted sockets inherit it
+  acc.bind({asio::ip::make_address("127.0.0.1"), 0});
+  acc.listen();
+  auto svc = f.start("tcp", f.targets({"127.0.0.1:" + std::to_string(acc.local_endpoint().port())}));
+  auto s = test::connect_blocking(ctx, svc->address().port);
+  auto t = acc.accept();
+  timeval tv{10, 0};
+  ::setsockopt(t.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string data;
+  std::vector<std::size_t> sizes;
+  std::uint32_t x = 12345;
+  while (data.size() < (3u << 20)) {
+    x = x * 1103515245u + 12345u;
+    std::size_t n = (x >> 8) % 4 == 0 ? 40000 + (x >> 12) % 90000 : 1 + (x >> 12) % 12000;
+    for (std::size_t i = 0; i < n; ++i) data.push_back(static_cast<char>((x >> 16) + i * 7));
+    sizes.push_back(n);
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  bool full = false;
+  auto set_full = [&] {
+    std::lock_guard lk(mu);
+    full = true;
+    cv.notify_all();
+  };
+  std::thread writer([&] {
+    const int fd = s.native_handle();
+    std::size_t off = 0;
+    for (auto n : sizes) {
+      for (std::size_t done = 0; done < n;) {
+        ssize_t k = ::send(fd, data.data() + off + done, n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          set_full();  // every buffer on the way is full
+          pollfd p{fd, POLLOUT, 0};
+          if (::poll(&p, 1, 10000) != 1) return;
+          continue;
+        }
+        if (k < 0) return;
+        done += static_cast<std::size_t>(k);
+      }
+      off += n;
+    }
+    set_full();
+    ::shutdown(fd, SHUT_WR);
+  });
+  {
+    std::unique_lock lk(mu);
+    cv.wait_for(lk, 10s, [&] { return full; });
+  }
+  std::string got;
+  got.reserve(data.size());
+  char buf[700];
+  std::error_code ec;
+  for (int i = 0; i < 1000000 && !ec; ++i) {
+    auto n = t.read_some(asio::buffer(buf), ec);
+    got.append(buf, n);
+  }
+  writer.join();
+  CHECK(ec == asio::error::eof);
+  REQUIRE(got.size() == data.size());
+  CHECK(got == data);
 }
 
 TEST_CASE("tcp forwarding skips a dead target and round-robins live ones", "[service]") {
