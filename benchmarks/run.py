@@ -477,6 +477,7 @@ def main():
                 continue
             results = {}
             t_scn = time.monotonic()
+            peers = []
             for name, factory, binary in PEERS[family]:
                 if binary and not shutil.which(binary):
                     continue
@@ -486,14 +487,19 @@ def main():
                     continue  # ~200 KiB per connection in forked workers: 9,000 would take ~2 GiB
                 if scenario == "idle9000" and name == "tinyproxy":
                     continue  # a thread per connection: 9,000 take ~50 s of the run to set up
-                runs = []
-                for _ in range(a.runs):
+                peers.append((name, factory))
+            # Runs are interleaved (run 1 of every peer, then run 2, ...): the machine is shared
+            # and its load drifts, and drift should hit every peer alike, not the ones measured last.
+            runs = {name: [] for name, _ in peers}
+            for _ in range(a.runs):
+                for name, factory in peers:
                     try:
-                        runs.append(measure(a, scenario, family, name, factory, targets))
+                        runs[name].append(measure(a, scenario, family, name, factory, targets))
                     except Exception as e:  # a peer that fails a scenario is reported, not fatal
                         print(f"# {family}/{scenario}/{name}: {e}", file=sys.stderr)
-                if runs:
-                    results[name] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+            for name, _ in peers:
+                if runs[name]:
+                    results[name] = {k: statistics.median(r[k] for r in runs[name]) for k in runs[name][0]}
             print(f"# {family}/{scenario}: {time.monotonic() - t_scn:.1f} s (total {time.monotonic() - t0:.0f} s)",
                   file=sys.stderr, flush=True)
             g = results.get("gost")
