@@ -55,6 +55,9 @@ def wait_port(port, proc, limit=10.0):
 
 
 def start(args, port=None, stdin=None, **kw):
+    # Each peer leads its own process group, so stop() also ends what it forked (socat's
+    # per-peer UDP children outlive their parent otherwise).
+    kw.setdefault("start_new_session", True)
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=stdin, **kw)
     PROCS.append(p)
     if port:
@@ -75,6 +78,10 @@ def stop(p):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+    try:
+        os.killpg(p.pid, signal.SIGKILL)  # whatever the peer forked and left behind
+    except (ProcessLookupError, PermissionError):
+        pass
     if p in PROCS:
         PROCS.remove(p)
 
