@@ -419,8 +419,13 @@ def measure(a, scenario, family, name, factory, targets):
             gb = r["bytes"] / 1e9
             return {"gbps": r["gbps"], "cpu_s_per_gb": cpu / gb if gb > 0 else float("nan")}
         if scenario == "connrate":
+            # The rate is shared out between the load tool, the target and the proxy on the same
+            # cores; the proxy's own CPU per connection says what the proxy costs by itself.
+            c0 = cpu_seconds(proc.pid)
             r = loadgen(a, "connrate", px, tgt, 8, a.seconds)
-            return {"conn_per_s": r["per_sec"]}
+            cpu = cpu_seconds(proc.pid) - c0
+            return {"conn_per_s": r["per_sec"],
+                    "cpu_us_per_conn": cpu / r["conns"] * 1e6 if r["conns"] else float("nan")}
         if scenario == "latency":
             r = loadgen(a, "latency", px, tgt, 10000, 64)
             return {"p50_us": r["p50_us"], "p99_us": r["p99_us"]}
