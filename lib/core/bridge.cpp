@@ -23,6 +23,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "core/buffer_pool.hpp"
+#include "core/transports.hpp"
 
 namespace gost {
 namespace core {
@@ -52,6 +53,7 @@ PooledBuffer::~PooledBuffer() {
 
 namespace {
 using clock_type = std::chrono::steady_clock;
+using core::sys_error;
 
 struct Shared {
   clock_type::time_point last_activity = clock_type::now();
@@ -270,45 +272,15 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
         return fail(d, m < 0 ? sys_error(errno) : make_error_code(asio::error::broken_pipe));
       }
       if (eof || last) break;
-      if (round == 0) {
-        // The first read of a burst goes through a small per-thread buffer with recv/send: for
-        // the short messages of request/response traffic that is the same two syscalls as
-        // splicing, with less kernel work than passing page references through a pipe. A read
-        // that fills the buffer means bulk: the rest of the burst is spliced.
-        unsigned char* small = small_buffer();
-        ssize_t n = ::recv(in, small, kSmallRead, MSG_DONTWAIT);
-        if (n == 0) {
-          eof = true;
-          break;
-        }
-        if (n < 0) {
-          if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
-          return fail(d, sys_error(errno));
-        }
-        if (idle_.count() > 0) last_activity_ = clock_type::now();
-        ssize_t w = ::send(out, small, static_cast<std::size_t>(n), MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (w < 0) {
-          if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return fail(d, sys_error(errno));
-          w = 0;
-        }
-        x.count += static_cast<std::uint64_t>(w);
-        if (w < n) {
-          // The peer is slow: park the rest in the (empty) pipe and wait until it takes it.
-          if (!take_pipe(d)) return;
-          const auto rest = static_cast<std::size_t>(n - w);
-          if (::write(x.pipe->wr(), small + w, rest) != static_cast<ssize_t>(rest)) {
-            return fail(d, sys_error(errno ? errno : EIO));
-          }
-          x.pending = rest;
-          return wait_write(d);
-        }
-        // A short read has most likely drained the socket: wait for readiness instead of
-        // spending a syscall on EAGAIN (the re-armed wait reports bytes that arrived meanwhile).
-        if (static_cast<std::size_t>(n) < kSmallRead) last = true;
-        continue;
-      }
-      if (!take_pipe(d)) return;
-      ssize_t n = ::splice(in, nullptr, x.pipe->wr(), nullptr, Pipe::kPipeSize, kSpliceFlags);
+      // The first read of a burst goes through a small per-thread buffer with recv/send: for the
+      // short messages of request/response traffic that is the same two syscalls as splicing,
+      // with less kernel work than passing page references through a pipe, and takes no pipe.
+      // A read that fills the buffer means bulk: the rest of the burst is spliced.
+      const bool copy = round == 0;
+      if (!copy && !take_pipe(d)) return;
+      unsigned char* const scratch = copy ? small_buffer() : nullptr;
+      ssize_t n = copy ? ::recv(in, scratch, kSmallRead, MSG_DONTWAIT)
+                       : ::splice(in, nullptr, x.pipe->wr(), nullptr, Pipe::kPipeSize, kSpliceFlags);
       if (n == 0) {
         eof = true;
         break;
@@ -317,9 +289,31 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
         return fail(d, sys_error(errno));
       }
-      x.pending = static_cast<std::size_t>(n);
       if (idle_.count() > 0) last_activity_ = clock_type::now();
+      // A short read has most likely drained the socket: once it is written out, wait for
+      // readiness instead of spending a syscall on EAGAIN (the re-armed wait reports bytes that
+      // arrived meanwhile).
       if (static_cast<std::size_t>(n) < kSmallRead) last = true;
+      if (!copy) {
+        x.pending = static_cast<std::size_t>(n);
+        continue;
+      }
+      ssize_t w = ::send(out, scratch, static_cast<std::size_t>(n), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (w < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return fail(d, sys_error(errno));
+        w = 0;
+      }
+      x.count += static_cast<std::uint64_t>(w);
+      if (w < n) {
+        // The peer is slow: park the rest in the (empty) pipe and wait until it takes it.
+        if (!take_pipe(d)) return;
+        const auto rest = static_cast<std::size_t>(n - w);
+        if (::write(x.pipe->wr(), scratch + w, rest) != static_cast<ssize_t>(rest)) {
+          return fail(d, sys_error(errno ? errno : EIO));
+        }
+        x.pending = rest;
+        return wait_write(d);
+      }
     }
     // The pipe is empty here: give it back so an idle direction holds none.
     if (x.pipe) {
@@ -346,8 +340,6 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
     fail(d, sys_error(e));
     return false;
   }
-
-  static std::error_code sys_error(int e) { return std::error_code(e, asio::error::get_system_category()); }
 
   // Scratch space for pump(): used only within one call, so one per thread serves every relay.
   static unsigned char* small_buffer() {

@@ -12,6 +12,7 @@
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "core/transports.hpp"
 #include "gost/core/error.hpp"
 #include "gost/core/transport.hpp"
 
@@ -71,55 +72,41 @@ TcpStream::~TcpStream() { close(); }
 
 asio::any_io_executor TcpStream::get_executor() { return sock_.get_executor(); }
 
-// Reads and writes are tried at once with MSG_DONTWAIT: one that can complete now does so inline,
-// with no trip through the scheduler (no handler post, no epoll_wait on the way); only a
-// would-block waits for readiness. After kBurst inline completions in a row the coroutine yields
-// once, so one busy connection cannot starve the others on its thread.
+// Reads and writes try recv/send with MSG_DONTWAIT first and wait for readiness only when they
+// would block (core::now_or_wait). The socket itself stays in blocking mode as far as Asio knows.
 namespace {
-constexpr int kBurst = 32;
-bool again(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
-}  // namespace
-
-asio::awaitable<void> TcpStream::after_inline() {
-  if (++burst_ >= kBurst) {
-    burst_ = 0;
-    co_await asio::post(sock_.get_executor(), asio::use_awaitable);
-  }
+std::error_code errno_error() {
+  const int e = errno;
+  return e == EAGAIN || e == EWOULDBLOCK || e == EINTR ? make_error_code(asio::error::would_block)
+                                                        : core::sys_error(e);
 }
+}  // namespace
 
 asio::awaitable<IoResult> TcpStream::read_some(asio::mutable_buffer buf) {
   if (buf.size() == 0) co_return IoResult{};
-  for (;;) {
-    ssize_t n = ::recv(sock_.native_handle(), buf.data(), buf.size(), MSG_DONTWAIT);
-    if (n > 0) {
-      co_await after_inline();
-      co_return IoResult{{}, static_cast<std::size_t>(n)};
-    }
-    if (n == 0) co_return IoResult{asio::error::eof, 0};
-    const int e = errno;
-    if (e == EINTR) continue;
-    if (!again(e)) co_return IoResult{std::error_code(e, asio::error::get_system_category()), 0};
-    burst_ = 0;
-    auto [ec] = co_await sock_.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
-    if (ec) co_return IoResult{ec, 0};
-  }
+  std::error_code ec;
+  std::size_t n = co_await core::now_or_wait(sock_, asio::socket_base::wait_read, burst_, ec,
+                                             [&](std::error_code& e) -> std::size_t {
+                                               ssize_t r = ::recv(sock_.native_handle(), buf.data(), buf.size(),
+                                                                  MSG_DONTWAIT);
+                                               e = r > 0 ? std::error_code{}
+                                                         : r == 0 ? make_error_code(asio::error::eof) : errno_error();
+                                               return r > 0 ? static_cast<std::size_t>(r) : 0;
+                                             });
+  co_return IoResult{ec, n};
 }
 
 asio::awaitable<IoResult> TcpStream::write_some(asio::const_buffer buf) {
   if (buf.size() == 0) co_return IoResult{};
-  for (;;) {
-    ssize_t n = ::send(sock_.native_handle(), buf.data(), buf.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n >= 0) {
-      co_await after_inline();
-      co_return IoResult{{}, static_cast<std::size_t>(n)};
-    }
-    const int e = errno;
-    if (e == EINTR) continue;
-    if (!again(e)) co_return IoResult{std::error_code(e, asio::error::get_system_category()), 0};
-    burst_ = 0;
-    auto [ec] = co_await sock_.async_wait(asio::ip::tcp::socket::wait_write, use_tuple);
-    if (ec) co_return IoResult{ec, 0};
-  }
+  std::error_code ec;
+  std::size_t n = co_await core::now_or_wait(sock_, asio::socket_base::wait_write, burst_, ec,
+                                             [&](std::error_code& e) -> std::size_t {
+                                               ssize_t r = ::send(sock_.native_handle(), buf.data(), buf.size(),
+                                                                  MSG_DONTWAIT | MSG_NOSIGNAL);
+                                               e = r >= 0 ? std::error_code{} : errno_error();
+                                               return r > 0 ? static_cast<std::size_t>(r) : 0;
+                                             });
+  co_return IoResult{ec, n};
 }
 
 asio::awaitable<std::error_code> TcpStream::shutdown_write() {

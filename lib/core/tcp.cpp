@@ -140,7 +140,7 @@ class TcpListener final : public Listener {
     if (reuseport) {
       int one = 1;
       if (::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
-        return std::error_code(errno, asio::error::get_system_category());
+        return core::sys_error(errno);
     }
     a.bind(ep, ec);
     return ec;
@@ -203,7 +203,7 @@ asio::awaitable<Result<StreamPtr>> connect_one(asio::any_io_executor ex, tcp::en
   bool ready = ::connect(fd, static_cast<const sockaddr*>(ep.data()),
                          static_cast<socklen_t>(ep.size())) == 0;
   if (!ready) {
-    if (errno != EINPROGRESS) co_return std::error_code(errno, asio::error::get_system_category());
+    if (errno != EINPROGRESS) co_return core::sys_error(errno);
     pollfd p{fd, POLLOUT, 0};
     ready = ::poll(&p, 1, 0) == 1;
     // Writable with no error or hang-up: connected, and SO_ERROR has nothing to tell.
@@ -242,7 +242,7 @@ asio::awaitable<Result<StreamPtr>> connect_one(asio::any_io_executor ex, tcp::en
   int err = 0;
   socklen_t len = sizeof err;
   if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-  if (err != 0) co_return std::error_code(err, asio::error::get_system_category());
+  if (err != 0) co_return core::sys_error(err);
   co_return StreamPtr(std::make_unique<TcpStream>(std::move(sock)));
 }
 }  // namespace

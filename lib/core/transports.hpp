@@ -7,7 +7,10 @@
 #include <vector>
 
 #include <asio/awaitable.hpp>
+#include <asio/error.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
+#include <asio/socket_base.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -35,5 +38,42 @@ class Notifier {
  private:
   asio::steady_timer timer_;
 };
+
+// An errno value as an error code that compares equal to Asio's (asio::error::connection_reset
+// and the like are in Asio's system category, not std::system_category()).
+inline std::error_code sys_error(int e) { return std::error_code(e, asio::error::get_system_category()); }
+
+inline bool would_block(const std::error_code& ec) {
+  return ec == asio::error::would_block || ec == asio::error::try_again;
+}
+
+// Socket I/O that completes at once when it can: op(ec) is one non-blocking socket call
+// returning a byte count; while it reports would-block, wait for readiness `w` and try again. A
+// call that completes now costs no trip through the scheduler (no handler post, no epoll_wait on
+// the way). After kInlineBurst inline completions in a row (counted in `burst`, which the
+// caller keeps per stream and direction) the coroutine yields once, so one busy flow cannot
+// starve the other connections of its thread.
+inline constexpr int kInlineBurst = 32;
+
+template <class Socket, class Op>
+asio::awaitable<std::size_t> now_or_wait(Socket& s, asio::socket_base::wait_type w, int& burst, std::error_code& ec,
+                                         Op op) {
+  for (;;) {
+    std::size_t n = op(ec);
+    if (!would_block(ec)) {
+      if (++burst >= kInlineBurst) {
+        burst = 0;
+        co_await asio::post(s.get_executor(), asio::use_awaitable);
+      }
+      co_return n;
+    }
+    burst = 0;
+    auto [wec] = co_await s.async_wait(w, use_tuple);
+    if (wec) {
+      ec = wec;
+      co_return 0;
+    }
+  }
+}
 
 }  // namespace gost::core

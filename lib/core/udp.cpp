@@ -19,6 +19,7 @@ namespace gost {
 namespace {
 using asio::ip::udp;
 using core::Notifier;
+using core::now_or_wait;
 using core::use_tuple;
 using clock_type = std::chrono::steady_clock;
 
@@ -60,41 +61,6 @@ std::error_code open_bound(udp::socket& s, const Address& addr) {
     return {};
   }
   return last;
-}
-
-bool would_block(const std::error_code& ec) {
-  return ec == asio::error::would_block || ec == asio::error::try_again;
-}
-
-// Datagram sockets run in non-blocking mode: a receive or a send that can complete now does so
-// inline, with no trip through the scheduler (no handler post, no epoll_wait on the way); only a
-// would-block waits for readiness. After Burst::kMax inline completions in a row the caller
-// yields once, so one busy flow cannot starve the other connections of its thread.
-struct Burst {
-  static constexpr int kMax = 32;
-  int n = 0;
-};
-
-// op(ec) is one non-blocking socket call returning a byte count.
-template <class Op>
-asio::awaitable<std::size_t> now_or_wait(udp::socket& s, udp::socket::wait_type w, Burst& b, std::error_code& ec,
-                                         Op op) {
-  for (;;) {
-    std::size_t n = op(ec);
-    if (!would_block(ec)) {
-      if (++b.n >= Burst::kMax) {
-        b.n = 0;
-        co_await asio::post(s.get_executor(), asio::use_awaitable);
-      }
-      co_return n;
-    }
-    b.n = 0;
-    auto [wec] = co_await s.async_wait(w, use_tuple);
-    if (wec) {
-      ec = wec;
-      co_return 0;
-    }
-  }
 }
 
 // ---------------------------------------------------------------- listener
@@ -184,13 +150,13 @@ class UdpSessionStream final : public Stream {
  private:
   std::shared_ptr<ListenerState> st_;
   std::shared_ptr<Session> s_;
-  Burst burst_;
+  int burst_ = 0;  // see core::now_or_wait
 };
 
 asio::awaitable<void> udp_receive_loop(std::shared_ptr<ListenerState> st) {
   std::vector<unsigned char> buf(st->buffer_size);
   udp::endpoint from;
-  Burst burst;
+  int burst = 0;
   auto& sock = st->sock;
   while (!st->closed) {
     std::error_code ec;
@@ -319,7 +285,7 @@ class UdpConnStream final : public Stream {
 
  private:
   udp::socket sock_;
-  Burst burst_;
+  int burst_ = 0;  // see core::now_or_wait
 };
 
 class UdpDialer final : public Dialer {
@@ -401,7 +367,7 @@ class UdpPacketConn final : public PacketConn {
 
  private:
   udp::socket sock_;
-  Burst rburst_, wburst_;  // the two directions run as separate coroutines
+  int rburst_ = 0, wburst_ = 0;  // the two directions run as separate coroutines
   bool v6_ = false;
   bool have_to_ = false;
   udp::endpoint last_from_;

@@ -113,10 +113,9 @@ class TcpStream final : public Stream {
   asio::ip::tcp::socket& socket() noexcept { return sock_; }
 
  private:
-  asio::awaitable<void> after_inline();
   asio::ip::tcp::socket sock_;
   asio::ip::tcp::endpoint peer_;  // port 0 until known
-  int burst_ = 0;                 // reads and writes completed inline in a row
+  int burst_ = 0;                 // reads and writes completed without waiting, in a row
 };
 
 // A stream that first returns `prefix` (bytes already read from `inner` by a handshake parser)
