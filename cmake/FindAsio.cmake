@@ -18,9 +18,15 @@ if(Asio_FOUND AND NOT TARGET Asio::asio)
   # _GLIBCXX_HAVE_ALIGNED_ALLOC depends on include order: one translation unit would
   # allocate coroutine frames with aligned_alloc and another free them with operator
   # delete. Pin the choice for every translation unit.
+  # Coroutine frames and handlers come from a per-thread recycling cache; Asio's default of 2
+  # blocks per kind is less than one relayed read nests (relay -> TLS -> TCP -> readiness
+  # wait), so every read would go to malloc. 16 keeps steady traffic allocation-free. This
+  # sets the size of a per-thread struct, so every translation unit must agree: it is part
+  # of the interface.
   target_compile_definitions(Asio::asio INTERFACE ASIO_SEPARATE_COMPILATION ASIO_NO_DEPRECATED
                                                   ASIO_NO_TS_EXECUTORS
-                                                  ASIO_DISABLE_STD_ALIGNED_ALLOC)
+                                                  ASIO_DISABLE_STD_ALIGNED_ALLOC
+                                                  ASIO_RECYCLING_ALLOCATOR_CACHE_SIZE=16)
   find_package(Threads REQUIRED)
   target_link_libraries(Asio::asio INTERFACE Threads::Threads)
 endif()

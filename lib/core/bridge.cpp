@@ -77,7 +77,7 @@ void direction_ended(Shared& sh) {
 asio::awaitable<void> copy_stream(Stream& from, Stream& to, std::uint64_t& count, std::error_code& err,
                                   Shared& sh) {
   const bool datagram = from.is_datagram() || to.is_datagram();
-  std::unique_ptr<core::PooledBuffer> buf;
+  std::optional<core::PooledBuffer> buf;  // in place: taking one from the pool allocates nothing
   bool bulk = false;  // the last read filled the buffer: more data is likely already waiting
   for (;;) {
     if (!bulk && !datagram) {
@@ -88,7 +88,7 @@ asio::awaitable<void> copy_stream(Stream& from, Stream& to, std::uint64_t& count
         break;
       }
     }
-    if (!buf) buf = std::make_unique<core::PooledBuffer>();
+    if (!buf) buf.emplace();
     IoResult r = co_await from.read_some(asio::buffer(buf->data(), buf->size()));
     if (r.bytes > 0) {
       sh.last_activity = clock_type::now();

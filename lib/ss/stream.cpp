@@ -55,7 +55,7 @@ void SsStream::release_if_empty() {
 // Makes at least `need` raw bytes available at rpos_ (need <= PoolBuf::kSize).
 asio::awaitable<std::error_code> SsStream::fill(std::size_t need) {
   if (!rbuf_) {
-    rbuf_ = std::make_unique<PoolBuf>();
+    rbuf_.emplace();
     rpos_ = rend_ = ppos_ = pend_ = 0;
   }
   if (rpos_ + need > PoolBuf::kSize) {

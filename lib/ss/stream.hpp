@@ -82,7 +82,7 @@ class SsStream final : public Stream {
   std::shared_ptr<const Keys> keys_;
   Decoder dec_;
   Encoder enc_;
-  std::unique_ptr<PoolBuf> rbuf_;
+  std::optional<PoolBuf> rbuf_;  // in place: taking one from the pool allocates nothing
   std::size_t rpos_ = 0, rend_ = 0;  // raw bytes not decoded yet
   std::size_t ppos_ = 0, pend_ = 0;  // decoded plaintext waiting for read_some
   std::error_code rerr_;             // sticky read error
