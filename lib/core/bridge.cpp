@@ -26,30 +26,6 @@
 #include "core/transports.hpp"
 
 namespace gost {
-namespace core {
-namespace {
-struct Pool {
-  std::vector<std::unique_ptr<unsigned char[]>> free;
-  ~Pool() = default;
-};
-thread_local Pool tl_pool;
-constexpr std::size_t kMaxPooled = 1024;
-}  // namespace
-
-PooledBuffer::PooledBuffer() {
-  auto& f = tl_pool.free;
-  if (!f.empty()) {
-    p_ = std::move(f.back());
-    f.pop_back();
-  } else {
-    p_ = std::make_unique<unsigned char[]>(kSize);
-  }
-}
-
-PooledBuffer::~PooledBuffer() {
-  if (p_ && tl_pool.free.size() < kMaxPooled) tl_pool.free.push_back(std::move(p_));
-}
-}  // namespace core
 
 namespace {
 using clock_type = std::chrono::steady_clock;

@@ -1,6 +1,6 @@
-// TLS over any Stream through memory BIOs: the library reads ciphertext from
-// one memory BIO that we fill from the inner stream, and writes ciphertext into
-// another that we drain to it.
+// TLS over any Stream. The library reads ciphertext through a BIO of ours that serves it from
+// a pooled buffer we fill from the inner stream, and writes ciphertext through one that appends
+// it to a pooled buffer we drain to the inner stream. Neither buffer is held while empty.
 #include "tls/stream.hpp"
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <climits>
+#include <cstring>
 
 #include "gost/core/timeout.hpp"
 #include "tls/ssl.hpp"
@@ -16,13 +17,9 @@
 namespace gost::tls {
 namespace {
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
-// One TLS record plus overhead: what we read from the inner stream and drain to
-// it at a time.
-constexpr std::size_t kInSize = 16 * 1024 + 512;
-constexpr std::size_t kOutSize = 16 * 1024 + 512;
-// Plaintext handed to one SSL_write (bounds the ciphertext buffered before it
-// is flushed).
-constexpr std::size_t kMaxWrite = 64 * 1024;
+// Plaintext handed to one SSL_write: one full record, whose ciphertext fits an empty output
+// buffer, so a write never has to stop half-way for the buffer to drain.
+constexpr std::size_t kMaxWrite = 16 * 1024;
 
 bool is_ip_literal(const std::string& h) {
   if (h.find(':') != std::string::npos) return true;
@@ -33,39 +30,142 @@ std::string strip_brackets(std::string h) {
   if (h.size() >= 2 && h.front() == '[' && h.back() == ']') return h.substr(1, h.size() - 2);
   return h;
 }
+
+// The BIO method: reads and writes go to the TlsStream set as the BIO's data. FLUSH succeeds
+// (the stream sends what was written after every library call); nothing else is supported.
+int bio_read_cb(BIO* b, char* out, int len) {
+  return static_cast<TlsStream*>(BIO_get_data(b))->bio_read(out, len);
+}
+int bio_write_cb(BIO* b, const char* data, int len) {
+  return static_cast<TlsStream*>(BIO_get_data(b))->bio_write(data, len);
+}
+long bio_ctrl_cb(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+int bio_create_cb(BIO* b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+int bio_destroy_cb(BIO*) { return 1; }
+
+BIO_METHOD* bio_method() {
+  static BIO_METHOD* const m = [] {
+    BIO_METHOD* x = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "gost stream");
+    if (x) {
+      BIO_meth_set_read(x, bio_read_cb);
+      BIO_meth_set_write(x, bio_write_cb);
+      BIO_meth_set_ctrl(x, bio_ctrl_cb);
+      BIO_meth_set_create(x, bio_create_cb);
+      BIO_meth_set_destroy(x, bio_destroy_cb);
+    }
+    return x;
+  }();
+  return m;
+}
+
+BIO* new_bio(TlsStream* s) {
+  BIO_METHOD* m = bio_method();
+  BIO* b = m ? BIO_new(m) : nullptr;
+  if (b) BIO_set_data(b, s);
+  return b;
+}
 }  // namespace
 
 TlsStream::TlsStream(StreamPtr inner, SslPtr ssl)
     : inner_(std::move(inner)),
       ssl_(std::move(ssl)),
-      in_buf_(new unsigned char[kInSize]),
-      out_buf_(new unsigned char[kOutSize]),
       flush_done_(inner_->get_executor(), asio::steady_timer::time_point::max()) {
-  rbio_ = BIO_new(BIO_s_mem());
-  wbio_ = BIO_new(BIO_s_mem());
-  // An empty memory BIO means "retry", not EOF.
-  BIO_set_mem_eof_return(rbio_, -1);
-  BIO_set_mem_eof_return(wbio_, -1);
-  SSL_set_bio(ssl_.get(), rbio_, wbio_);  // the SSL owns both now
+  BIO* rbio = new_bio(this);
+  BIO* wbio = new_bio(this);
+  if (!rbio || !wbio) {
+    // Out of memory: an SSL without BIOs fails its handshake with an error.
+    if (rbio) BIO_free(rbio);
+    if (wbio) BIO_free(wbio);
+    return;
+  }
+  SSL_set_bio(ssl_.get(), rbio, wbio);  // the SSL owns both now
 }
 
 TlsStream::~TlsStream() = default;
 
+int TlsStream::bio_read(char* out, int len) noexcept {
+  BIO* b = SSL_get_rbio(ssl_.get());
+  BIO_clear_retry_flags(b);
+  const std::size_t avail = in_end_ - in_pos_;
+  if (avail == 0 || len <= 0) {
+    BIO_set_retry_read(b);  // no more now: SSL_ERROR_WANT_READ, and fill() reads on
+    return -1;
+  }
+  const std::size_t n = std::min(avail, static_cast<std::size_t>(len));
+  std::memcpy(out, in_->data() + in_pos_, n);
+  track_records(in_->data() + in_pos_, n);
+  in_pos_ += n;
+  return static_cast<int>(n);
+}
+
+void TlsStream::track_records(const unsigned char* p, std::size_t n) noexcept {
+  while (n > 0) {
+    if (body_left_ > 0) {
+      const std::size_t k = std::min<std::size_t>(body_left_, n);
+      body_left_ -= static_cast<std::uint32_t>(k);
+      p += k;
+      n -= k;
+      continue;
+    }
+    const std::size_t k = std::min<std::size_t>(sizeof hdr_ - hdr_got_, n);
+    std::memcpy(hdr_ + hdr_got_, p, k);
+    hdr_got_ = static_cast<unsigned char>(hdr_got_ + k);
+    p += k;
+    n -= k;
+    if (hdr_got_ == sizeof hdr_) {  // type, version, length: the body follows
+      body_left_ = static_cast<std::uint32_t>(hdr_[3]) << 8 | hdr_[4];
+      hdr_got_ = 0;
+    }
+  }
+}
+
+int TlsStream::bio_write(const char* data, int len) noexcept {
+  BIO* b = SSL_get_wbio(ssl_.get());
+  BIO_clear_retry_flags(b);
+  if (len <= 0) return 0;
+  if (!out_) out_.emplace();
+  const std::size_t room = CipherBuf::kSize - out_len_;
+  if (room == 0) {
+    BIO_set_retry_write(b);  // full: SSL_ERROR_WANT_WRITE, and the caller flushes and retries
+    return -1;
+  }
+  const std::size_t n = std::min(room, static_cast<std::size_t>(len));
+  std::memcpy(out_->data() + out_len_, data, n);
+  out_len_ += n;
+  return static_cast<int>(n);
+}
+
+// Reads more ciphertext from the inner stream. The library consumed everything buffered (it
+// asks for more only then). Between records, unless the last read was bulk or wait_readable()
+// just saw data, it first waits for the inner stream to be readable, so a stream waiting for
+// its peer holds no buffer.
 asio::awaitable<std::error_code> TlsStream::fill() {
-  auto r = co_await inner_->read_some(asio::buffer(in_buf_.get(), kInSize));
-  if (r.ec) {
+  if (in_pos_ < in_end_) co_return std::error_code{};  // unread bytes: nothing to wait for
+  in_pos_ = in_end_ = 0;
+  if (!in_bulk_ && !ready_hint_ && !mid_record()) {
+    in_.reset();
+    if (auto ec = co_await inner_->wait_readable()) co_return ec;
+  }
+  ready_hint_ = false;
+  if (!in_) in_.emplace();
+  auto r = co_await inner_->read_some(asio::buffer(in_->data(), CipherBuf::kSize));
+  in_end_ = r.bytes;
+  in_bulk_ = r.bytes == CipherBuf::kSize;
+  if (r.bytes == 0) in_.reset();
+  if (r.ec && r.bytes == 0) {
     if (r.ec == asio::error::eof) in_eof_ = true;
     co_return r.ec;
   }
-  if (r.bytes > 0 &&
-      BIO_write(rbio_, in_buf_.get(), static_cast<int>(r.bytes)) != static_cast<int>(r.bytes))
-    co_return make_error_code(std::errc::not_enough_memory);
+  if (r.ec == asio::error::eof) in_eof_ = true;  // the bytes first; the next fill reports it
   co_return std::error_code{};
 }
 
 asio::awaitable<std::error_code> TlsStream::flush() {
   // The flusher drains everything queued, including what the other direction
-  // adds meanwhile.
+  // adds meanwhile (appended behind the bytes being written).
   struct Done {
     TlsStream* s;
     ~Done() {
@@ -75,16 +175,17 @@ asio::awaitable<std::error_code> TlsStream::flush() {
   };
   flushing_ = true;
   Done done{this};
-  while (BIO_ctrl_pending(wbio_) > 0) {
-    int n = BIO_read(wbio_, out_buf_.get(), static_cast<int>(kOutSize));
-    if (n <= 0) break;
-    auto ec =
-        co_await write_all(*inner_, asio::buffer(out_buf_.get(), static_cast<std::size_t>(n)));
+  while (out_len_ > 0) {
+    const std::size_t n = out_len_;
+    auto ec = co_await write_all(*inner_, asio::buffer(out_->data(), n));
     if (ec) {
       write_err_ = ec;
       co_return ec;
     }
+    if (out_len_ > n) std::memmove(out_->data(), out_->data() + n, out_len_ - n);
+    out_len_ -= n;
   }
+  out_.reset();
   co_return std::error_code{};
 }
 
@@ -109,23 +210,28 @@ asio::awaitable<std::error_code> TlsStream::handshake(std::chrono::milliseconds 
 }
 
 asio::awaitable<std::error_code> TlsStream::handshake_loop() {
+  if (!SSL_get_rbio(ssl_.get())) co_return make_error_code(std::errc::not_enough_memory);
   for (;;) {
     ERR_clear_error();
     int rc = SSL_do_handshake(ssl_.get());
     int err = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_.get(), rc);
     std::error_code fail;
-    if (err != SSL_ERROR_NONE && err != SSL_ERROR_WANT_READ) {
+    if (err != SSL_ERROR_NONE && err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
       long v = SSL_get_verify_result(ssl_.get());
       fail = v != X509_V_OK ? std::error_code(static_cast<int>(v), verify_category())
                             : last_error(make_error_code(errc::bad_request));
     }
     // Send what the library produced (our flight, or the alert that explains a
     // failure).
-    if (BIO_ctrl_pending(wbio_) > 0) {
+    if (out_len_ > 0) {
       if (auto ec = co_await flush(); ec && !fail) co_return ec;
     }
     if (fail) co_return fail;
-    if (err == SSL_ERROR_NONE) co_return std::error_code{};
+    if (err == SSL_ERROR_NONE) {
+      release_in();
+      co_return std::error_code{};
+    }
+    if (err == SSL_ERROR_WANT_WRITE) continue;  // a flight larger than the buffer: sent, go on
     if (auto ec = co_await fill()) {
       if (ec == asio::error::eof) co_return make_error_code(asio::error::connection_reset);
       co_return ec;
@@ -139,21 +245,36 @@ asio::awaitable<IoResult> TlsStream::read_some(asio::mutable_buffer buf) {
   for (;;) {
     ERR_clear_error();
     int n = SSL_read(ssl_.get(), buf.data(), want);
-    if (n > 0) co_return IoResult{{}, static_cast<std::size_t>(n)};
+    if (n > 0) {
+      release_in();
+      co_return IoResult{{}, static_cast<std::size_t>(n)};
+    }
     int err = SSL_get_error(ssl_.get(), n);
-    if (err == SSL_ERROR_ZERO_RETURN) co_return IoResult{asio::error::eof, 0};
+    if (err == SSL_ERROR_ZERO_RETURN) {
+      release_in();
+      co_return IoResult{asio::error::eof, 0};
+    }
+    if (err == SSL_ERROR_WANT_WRITE) {
+      // An answer (key update, alert) found the output buffer full: send it, then read on.
+      if (auto ec = co_await flush_all()) co_return IoResult{ec, 0};
+      continue;
+    }
     if (err != SSL_ERROR_WANT_READ) {
+      release_in();
       if (in_eof_) co_return IoResult{asio::error::eof, 0};
       co_return IoResult{last_error(make_error_code(errc::bad_request)), 0};
     }
-    // Post-handshake messages (key update answers) wait in the write BIO; a
+    // Post-handshake messages (key update answers) wait in the output buffer; a
     // running flush will send them.
-    if (!flushing_ && BIO_ctrl_pending(wbio_) > 0) {
+    if (!flushing_ && out_len_ > 0) {
       if (auto ec = co_await flush()) co_return IoResult{ec, 0};
     }
     // A peer that closes the transport without close_notify ends the stream too
     // (as most TLS stacks accept truncation at this layer).
-    if (in_eof_) co_return IoResult{asio::error::eof, 0};
+    if (in_eof_) {
+      release_in();
+      co_return IoResult{asio::error::eof, 0};
+    }
     if (auto ec = co_await fill()) co_return IoResult{ec, 0};
   }
 }
@@ -163,9 +284,20 @@ asio::awaitable<IoResult> TlsStream::write_some(asio::const_buffer buf) {
   if (write_err_) co_return IoResult{write_err_, 0};
   if (buf.size() == 0) co_return IoResult{};
   const int n = static_cast<int>(std::min(buf.size(), kMaxWrite));
-  ERR_clear_error();
-  int rc = SSL_write(ssl_.get(), buf.data(), n);
-  if (rc <= 0) co_return IoResult{last_error(make_error_code(asio::error::broken_pipe)), 0};
+  // Start from an empty output buffer (the read side may have queued an answer), so the
+  // record fits and SSL_write completes at once.
+  if (out_len_ > 0 || flushing_) {
+    if (auto ec = co_await flush_all()) co_return IoResult{ec, 0};
+  }
+  int rc;
+  for (;;) {
+    ERR_clear_error();
+    rc = SSL_write(ssl_.get(), buf.data(), n);
+    if (rc > 0) break;
+    if (SSL_get_error(ssl_.get(), rc) != SSL_ERROR_WANT_WRITE)
+      co_return IoResult{last_error(make_error_code(asio::error::broken_pipe)), 0};
+    if (auto ec = co_await flush_all()) co_return IoResult{ec, 0};  // then the same call again
+  }
   if (auto ec = co_await flush_all()) co_return IoResult{ec, 0};
   co_return IoResult{{}, static_cast<std::size_t>(rc)};
 }
@@ -180,9 +312,11 @@ asio::awaitable<std::error_code> TlsStream::shutdown_write() {
 }
 
 asio::awaitable<std::error_code> TlsStream::wait_readable() {
-  if (SSL_pending(ssl_.get()) > 0 || BIO_ctrl_pending(rbio_) > 0 || in_eof_)
-    co_return std::error_code{};
-  co_return co_await inner_->wait_readable();
+  if (SSL_pending(ssl_.get()) > 0 || in_pos_ < in_end_ || in_eof_) co_return std::error_code{};
+  in_.reset();
+  auto ec = co_await inner_->wait_readable();
+  ready_hint_ = !ec;
+  co_return ec;
 }
 
 void TlsStream::close() noexcept {

@@ -18,6 +18,8 @@
 #include "tls/ssl.hpp"
 #include "tls/stream.hpp"
 
+#include <openssl/x509v3.h>
+
 namespace fs = std::filesystem;
 using namespace gost;
 using namespace std::chrono_literals;
@@ -383,4 +385,97 @@ TEST_CASE("tls: generated certificate takes commonName and organization") {
   CHECK(o.common_name == "a.b");
   CHECK(o.organization == "O");
   CHECK(o.validity == std::chrono::hours(720));
+}
+
+namespace {
+// Reads one byte or an error; what an idle reader waiting for its peer is doing.
+asio::awaitable<void> read_one(Stream* s, std::error_code* out) {
+  char b;
+  auto r = co_await s->read_some(asio::buffer(&b, 1));
+  *out = r.ec ? r.ec : make_error_code(std::errc::message_size);  // any byte is unexpected here
+}
+}  // namespace
+
+TEST_CASE("tls: an idle stream holds no ciphertext buffer") {
+  asio::io_context ctx;
+  auto out = handshake(ctx, {}, {});
+  REQUIRE(out.client->ok());
+  REQUIRE(out.server->ok());
+  StreamPtr c = std::move(**out.client), s = std::move(**out.server);
+  // Traffic first, so both sides have taken (and given back) buffers.
+  auto r = run(ctx, exchange(c.get(), s.get(), 100000));
+  REQUIRE(r.first == "ok");
+  REQUIRE(r.second == "ok");
+  // Both ends half-closed their writing side in exchange(); a fresh pair waits idle instead.
+  auto out2 = handshake(ctx, {}, {});
+  REQUIRE(out2.client->ok());
+  REQUIRE(out2.server->ok());
+  StreamPtr c2 = std::move(**out2.client), s2 = std::move(**out2.server);
+  std::error_code ec1, ec2;
+  asio::co_spawn(ctx, read_one(c2.get(), &ec1), asio::detached);
+  asio::co_spawn(ctx, read_one(s2.get(), &ec2), asio::detached);
+  ctx.restart();
+  ctx.run_for(200ms);  // both readers are now waiting for their peer
+  CHECK(!ec1);
+  CHECK(!ec2);
+  CHECK(tls::CipherBuf::outstanding() == 0);
+  // The waits end cleanly when the streams close.
+  c2->close();
+  s2->close();
+  ctx.restart();
+  ctx.run_for(2s);
+  CHECK(ec1);
+  CHECK(ec2);
+  CHECK(tls::CipherBuf::outstanding() == 0);
+}
+
+TEST_CASE("tls: a server flight larger than the ciphertext buffer (a big certificate)") {
+  // 2,000 subjectAltNames (replacing the generated one) make the certificate about 60 KiB: the
+  // server's flight must be sent in several pieces, each after the buffer drained.
+  auto kp = tls::generate_self_signed("gost.test", 30);
+  REQUIRE(kp.ok());
+  GENERAL_NAMES* names = sk_GENERAL_NAME_new_null();
+  REQUIRE(names);
+  for (int i = 0; i < 2000; ++i) {
+    std::string n = i == 0 ? std::string("gost.test") : "host-" + std::to_string(i) + ".alt.gost.test";
+    GENERAL_NAME* g = GENERAL_NAME_new();
+    ASN1_IA5STRING* v = ASN1_IA5STRING_new();
+    REQUIRE((g && v));
+    REQUIRE(ASN1_STRING_set(v, n.data(), static_cast<int>(n.size())) == 1);
+    GENERAL_NAME_set0_value(g, GEN_DNS, v);
+    REQUIRE(sk_GENERAL_NAME_push(names, g) > 0);
+  }
+  REQUIRE(X509_add1_ext_i2d(kp->cert.get(), NID_subject_alt_name, names, 0, X509V3_ADD_REPLACE) == 1);
+  GENERAL_NAMES_free(names);
+  REQUIRE(X509_sign(kp->cert.get(), kp->key.get(), EVP_sha256()) > 0);
+  const int der = i2d_X509(kp->cert.get(), nullptr);
+  CHECK(der > 3 * static_cast<int>(tls::CipherBuf::kSize) / 2);
+
+  TempDir dir;
+  FILE* f = std::fopen(dir.file("big.pem").c_str(), "wb");
+  REQUIRE(f);
+  PEM_write_X509(f, kp->cert.get());
+  std::fclose(f);
+  f = std::fopen(dir.file("big.key").c_str(), "wb");
+  REQUIRE(f);
+  PEM_write_PrivateKey(f, kp->key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  std::fclose(f);
+  tls::ServerOptions so;
+  so.cert_file = dir.file("big.pem");
+  so.key_file = dir.file("big.key");
+  tls::ClientOptions co;
+  co.secure = true;  // the client checks the whole certificate arrived intact
+  co.ca_file = dir.file("big.pem");
+
+  for (const char* version : {"VersionTLS12", "VersionTLS13"}) {
+    INFO(version);
+    co.max_version = version;
+    asio::io_context ctx;
+    auto out = handshake(ctx, co, so);
+    REQUIRE(out.client->ok());
+    REQUIRE(out.server->ok());
+    auto r = run(ctx, exchange(out.client->value().get(), out.server->value().get(), 50000));
+    CHECK(r.first == "ok");
+    CHECK(r.second == "ok");
+  }
 }
