@@ -4,6 +4,7 @@
 // released on another thread joins that thread's pool.
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -48,5 +49,39 @@ class Pooled {
 
 // The relay copy loop's buffer.
 using PooledBuffer = Pooled<16 * 1024>;
+
+// Byte vectors whose size varies (framing layers' read and write buffers), parked per thread
+// with their capacity while their owner has nothing in them.
+struct VectorPool {
+  using Vec = std::vector<std::uint8_t>;
+  // Gives `v` (empty, no storage) a parked vector's storage, if there is one.
+  static void take(Vec& v) {
+    auto& p = parked();
+    if (v.capacity() == 0 && !p.empty()) {
+      v.swap(p.back());
+      p.pop_back();
+    }
+  }
+  // Parks v's storage (its contents are dropped); v is left with none.
+  static void give_back(Vec& v) {
+    if (v.capacity() == 0) return;
+    v.clear();
+    auto& p = parked();
+    if (p.size() < kMaxParked && v.capacity() <= kMaxCapacity) {
+      p.emplace_back();
+      p.back().swap(v);
+    } else {
+      Vec().swap(v);
+    }
+  }
+  static constexpr std::size_t kMaxParked = 256;
+  static constexpr std::size_t kMaxCapacity = 2u << 20;
+
+ private:
+  static std::vector<Vec>& parked() {
+    thread_local std::vector<Vec> p;
+    return p;
+  }
+};
 
 }  // namespace gost::core

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <random>
 
+#include "core/buffer_pool.hpp"
 #include "gost/core/timeout.hpp"
 #include "gost/ws/ws.hpp"
 #include "ws/codec.hpp"
@@ -49,24 +50,43 @@ struct State {
   bool closed = false;
   std::error_code read_err;
   std::error_code write_err;
-  std::vector<std::uint8_t> wbuf;
+  std::vector<std::uint8_t> wbuf;  // only while a frame is being sent
   AsyncLock wlock;
   asio::steady_timer ping_timer;
+  bool bulk = false;        // the last fill() filled its chunk: more is likely waiting
+  bool ready_hint = false;  // wait_readable() just saw the inner stream readable
 
   std::size_t buffered() const { return rbuf.size() - rstart; }
 
-  asio::awaitable<std::error_code> fill() {
-    if (rstart > 0 && rstart == rbuf.size()) {
-      rbuf.clear();
+  // rbuf's storage goes back to the thread's pool whenever everything in it has been used, so
+  // an idle stream holds none.
+  void release_if_drained() {
+    if (rstart == rbuf.size()) {
       rstart = 0;
+      core::VectorPool::give_back(rbuf);
+    }
+  }
+
+  asio::awaitable<std::error_code> fill() {
+    if (rstart == rbuf.size()) {
+      release_if_drained();
+      // Nothing buffered: wait for the peer without holding a buffer (unless data is known to
+      // be there).
+      if (!bulk && !ready_hint) {
+        if (auto ec = co_await inner->wait_readable()) co_return ec;
+      }
     } else if (rstart > 64 * 1024) {
       rbuf.erase(rbuf.begin(), rbuf.begin() + static_cast<std::ptrdiff_t>(rstart));
       rstart = 0;
     }
+    ready_hint = false;
+    core::VectorPool::take(rbuf);
     const std::size_t old = rbuf.size();
     rbuf.resize(old + read_chunk);
     auto r = co_await inner->read_some(asio::buffer(rbuf.data() + old, read_chunk));
     rbuf.resize(old + r.bytes);
+    bulk = r.bytes == read_chunk;
+    if (r.bytes == 0) release_if_drained();
     if (r.bytes == 0 && !r.ec) co_return make_error_code(asio::error::eof);
     co_return r.bytes > 0 ? std::error_code{} : r.ec;
   }
@@ -88,12 +108,14 @@ struct State {
       bool done = false;
       ~Guard() {
         if (!done && !st.write_err) st.write_err = make_error_code(asio::error::broken_pipe);
+        core::VectorPool::give_back(st.wbuf);
         st.wlock.unlock();
       }
     } guard{*this};
     if (write_err) co_return write_err;
-    // One buffer reused for every frame (only the lock holder touches it).
+    // The frame is built in wbuf (only the lock holder touches it), storage from the pool.
     auto& out = wbuf;
+    core::VectorPool::take(out);
     out.clear();
     serialize_frame_header(h, out);
     const std::size_t hl = out.size();
@@ -195,6 +217,7 @@ class WsStream final : public Stream {
       n = std::min(n, s.buffered());
       std::memcpy(out, s.rbuf.data() + s.rstart, n);
       s.rstart += n;
+      s.release_if_drained();
     } else {
       auto r = co_await s.inner->read_some(asio::buffer(out, n));
       if (r.bytes == 0) {
@@ -226,7 +249,10 @@ class WsStream final : public Stream {
 
   asio::awaitable<std::error_code> wait_readable() override {
     if (st_->buffered() > 0 || st_->read_err || st_->got_close) co_return std::error_code{};
-    co_return co_await st_->inner->wait_readable();
+    st_->release_if_drained();
+    auto ec = co_await st_->inner->wait_readable();
+    st_->ready_hint = !ec;
+    co_return ec;
   }
 
   void close() noexcept override {

@@ -1,6 +1,6 @@
 // Steady relaying allocates nothing: every relay path (splice between two TCP sockets, the
-// readiness relay over a Shadowsocks stream, the coroutine copy loop over TLS or any other
-// stream) moves
+// readiness relay over a Shadowsocks stream, the coroutine copy loop over TLS, WebSocket or any
+// other stream) moves
 // messages back and forth without a heap allocation per read or write. This executable
 // replaces the global operator new with a per-thread counter, and reads the relay thread's
 // count before and after a run of round trips.
@@ -25,6 +25,7 @@
 #include "gost/core/bridge.hpp"
 #include "gost/core/stream.hpp"
 #include "gost/tls/tls.hpp"
+#include "gost/ws/ws.hpp"
 #include "ss/codec.hpp"
 #include "ss/replay.hpp"
 #include "ss/stream.hpp"
@@ -224,6 +225,27 @@ TEST_CASE("relay paths allocate nothing per message once running", "[alloc]") {
     client.news();
   }
 
+  SECTION("coroutine copy relay: WebSocket to TCP") {
+    auto [c, rc] = tcp_pair(client.ctx, relay.ctx);
+    auto [rt, t] = tcp_pair(relay.ctx, client.ctx);
+    asio::co_spawn(client.ctx, echo(std::move(t)), asio::detached);
+    std::promise<Result<StreamPtr>> cp, sp;
+    const ws::Options wo;  // named: GCC 12 mishandles class temporaries passed to coroutines
+    const std::string host = "gost.test";
+    asio::co_spawn(client.ctx, into(ws::client_handshake(std::move(c), wo, host), &cp), asio::detached);
+    asio::co_spawn(relay.ctx, into(ws::server_handshake(std::move(rc), wo), &sp), asio::detached);
+    auto cws = wait(cp.get_future());
+    auto sws = wait(sp.get_future());
+    REQUIRE(cws.ok());
+    REQUIRE(sws.ok());
+    StreamPtr client_ws = std::move(*cws);
+    const auto n = measure(relay, client, std::move(*sws), std::move(rt), client_ws.get());
+    INFO("allocations on the relay thread over " << kRounds << " round trips: " << n);
+    CHECK(n <= kRounds / 100);
+    asio::post(client.ctx, [&client_ws = client_ws] { client_ws.reset(); });
+    client.news();
+  }
+
   SECTION("coroutine copy relay: TLS to TCP") {
     tls::ServerOptions so;  // a generated self-signed certificate
     tls::ClientOptions co;  // not verified
@@ -236,7 +258,8 @@ TEST_CASE("relay paths allocate nothing per message once running", "[alloc]") {
     asio::co_spawn(client.ctx, echo(std::move(t)), asio::detached);
 
     std::promise<Result<StreamPtr>> cp, sp;
-    asio::co_spawn(client.ctx, into(tls::client_handshake(std::move(c), *cc, "gost.test"), &cp), asio::detached);
+    const std::string host = "gost.test";
+    asio::co_spawn(client.ctx, into(tls::client_handshake(std::move(c), *cc, host), &cp), asio::detached);
     asio::co_spawn(relay.ctx, into(tls::server_handshake(std::move(rc), *sc), &sp), asio::detached);
     auto ctls = wait(cp.get_future());
     auto stls = wait(sp.get_future());
