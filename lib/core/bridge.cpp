@@ -633,6 +633,18 @@ asio::awaitable<BridgeResult> copy_bridge(Stream& a, Stream& b, BridgeOptions op
 }
 }  // namespace
 
+void start_bridge(Stream& a, Stream& b, BridgeOptions opts, std::function<void(BridgeResult)> done) {
+  auto* ta = a.tcp_socket();
+  auto* tb = b.tcp_socket();
+  const bool bytes = !a.is_datagram() && !b.is_datagram();
+  if (ta && tb && bytes) return InitSplice{}(std::move(done), ta, tb, opts);
+  if (bytes && a.has_ready_callback() && b.has_ready_callback()) {
+    return InitReady{}(std::move(done), &a, &b, opts.idle_timeout);
+  }
+  asio::co_spawn(a.get_executor(), copy_bridge(a, b, opts),
+                 [done = std::move(done)](std::exception_ptr, BridgeResult r) { done(r); });
+}
+
 // Not a coroutine: the TCP path hands the awaiting coroutine straight to the splice relay, so
 // no frame of its own is kept for the life of the connection.
 asio::awaitable<BridgeResult> bridge(Stream& a, Stream& b, BridgeOptions opts) {

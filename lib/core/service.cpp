@@ -138,11 +138,24 @@ asio::awaitable<void> serve_conn(std::shared_ptr<Service::State> st, HandlerPtr 
   StreamPtr stream = std::make_unique<GuardedStream>(std::move(raw), c->entry);
   if (c->st->stopping) stream->close();
   try {
-    co_await run_handler(*handler, std::move(stream), c->rec);
+    co_await handler->handle(std::move(stream), c->rec);
   } catch (const std::exception& e) {
     c->rec.error = e.what();
   }
-  end_conn(*c);
+  if (!c->rec.handoff) {
+    end_conn(*c);
+    co_return;
+  }
+  // The relay runs on by itself and ends the connection: this frame (and the spawn's) go now,
+  // so an idle relayed connection holds no coroutine frame at all.
+  std::shared_ptr<ConnRecord::Handoff> h(std::move(c->rec.handoff));
+  std::shared_ptr<ConnState> cs(std::move(c));
+  start_bridge(*h->client, *h->upstream, h->opts, [cs, h](BridgeResult res) {
+    cs->rec.bytes_up += res.a_to_b;
+    cs->rec.bytes_down += res.b_to_a;
+    if (res.ec) cs->rec.ec = res.ec;
+    end_conn(*cs);
+  });
 }
 
 asio::awaitable<void> accept_loop(std::shared_ptr<Service::State> st, Listener* listener, std::size_t shard,

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <system_error>
 
 #include <asio/awaitable.hpp>
@@ -31,5 +32,11 @@ struct BridgeOptions {
 // Closes both streams at the end.
 asio::awaitable<BridgeResult> bridge(Stream& a, Stream& b, BridgeOptions opts);
 asio::awaitable<BridgeResult> bridge(Stream& a, Stream& b);
+
+// The same relay, started on a's executor without a coroutine waiting for it: `done` is called
+// (from a fresh handler on that executor) once both directions ended. a and b must stay alive
+// until then (`done` may own them). A relay started this way keeps no coroutine frame while the
+// connection is idle.
+void start_bridge(Stream& a, Stream& b, BridgeOptions opts, std::function<void(BridgeResult)> done);
 
 }  // namespace gost

@@ -120,6 +120,16 @@ TEST_CASE("tcp forwarding relays both ways and propagates half-close", "[service
   writer.join();
   CHECK(ec == asio::error::eof);
   CHECK(got == big);
+
+  // The relay runs without the connection's coroutine, and still ends the connection and
+  // counts its bytes when it finishes.
+  s.close();
+  for (int i = 0; i < 500 && svc->stats().current_conns != 0; ++i) std::this_thread::sleep_for(10ms);
+  const auto st = svc->stats();
+  CHECK(st.current_conns == 0);
+  CHECK(st.total_conns == 2);
+  CHECK(st.input_bytes == 10 + big.size());
+  CHECK(st.output_bytes == 10 + big.size());
 }
 
 TEST_CASE("tcp forwarding keeps every byte in order when the target stops reading", "[service]") {
