@@ -411,32 +411,7 @@ asio::awaitable<BridgeResult> splice_bridge(asio::ip::tcp::socket& a, asio::ip::
 
 // Relay buffers, pooled per thread. 4 * 0x3FFF bytes: a whole number of Shadowsocks AEAD chunks,
 // so a read from an ss stream can fill it and a write into one makes no runt chunk.
-class RelayBuffer {
- public:
-  static constexpr std::size_t kSize = 4 * 0x3FFF;
-  RelayBuffer() {
-    auto& f = free_list();
-    if (!f.empty()) {
-      p_ = std::move(f.back());
-      f.pop_back();
-    } else {
-      p_.reset(new unsigned char[kSize]);  // not zeroed: untouched pages cost no memory
-    }
-  }
-  ~RelayBuffer() {
-    if (p_ && free_list().size() < 64) free_list().push_back(std::move(p_));
-  }
-  RelayBuffer(const RelayBuffer&) = delete;
-  RelayBuffer& operator=(const RelayBuffer&) = delete;
-  unsigned char* data() noexcept { return p_.get(); }
-
- private:
-  static std::vector<std::unique_ptr<unsigned char[]>>& free_list() {
-    thread_local std::vector<std::unique_ptr<unsigned char[]>> v;
-    return v;
-  }
-  std::unique_ptr<unsigned char[]> p_;
-};
+using RelayBuffer = core::Pooled<4 * 0x3FFF, 64>;
 
 class ReadyRelay {
  public:

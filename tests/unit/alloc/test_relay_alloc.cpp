@@ -178,32 +178,45 @@ std::uint64_t measure(Loop& relay, Loop& client, StreamPtr client_side, StreamPt
   return after - before;
 }
 
+// The client's end (on the client loop), the relay's two ends (on the relay loop), and an echo
+// target behind the relay (on the client loop).
+struct Ends {
+  StreamPtr client, relay_client, relay_target;
+};
+Ends make_ends(Loop& relay, Loop& client) {
+  auto [c, rc] = tcp_pair(client.ctx, relay.ctx);
+  auto [rt, t] = tcp_pair(relay.ctx, client.ctx);
+  asio::co_spawn(client.ctx, echo(std::move(t)), asio::detached);
+  return {std::move(c), std::move(rc), std::move(rt)};
+}
+
+void expect_none(std::uint64_t n) {
+  INFO("allocations on the relay thread over " << kRounds << " round trips: " << n);
+  CHECK(n <= kRounds / 100);
+}
+
+// Destroys a client-side stream on its own loop.
+void drop(Loop& client, StreamPtr& s) {
+  asio::post(client.ctx, [&s] { s.reset(); });
+  client.news();
+}
+
 }  // namespace
 
 TEST_CASE("relay paths allocate nothing per message once running", "[alloc]") {
   Loop relay, client;
 
   SECTION("splice relay: TCP to TCP") {
-    auto [c, rc] = tcp_pair(client.ctx, relay.ctx);  // client <-> relay
-    auto [rt, t] = tcp_pair(relay.ctx, client.ctx);  // relay <-> target (echo, on the client loop)
-    asio::co_spawn(client.ctx, echo(std::move(t)), asio::detached);
-    const auto n = measure(relay, client, std::move(rc), std::move(rt), c.get());
-    INFO("allocations on the relay thread over " << kRounds << " round trips: " << n);
-    CHECK(n <= kRounds / 100);
-    asio::post(client.ctx, [&c = c] { c.reset(); });
-    client.news();
+    auto e = make_ends(relay, client);
+    expect_none(measure(relay, client, std::move(e.relay_client), std::move(e.relay_target), e.client.get()));
+    drop(client, e.client);
   }
 
   SECTION("coroutine copy relay: a layered stream to TCP") {
-    auto [c, rc] = tcp_pair(client.ctx, relay.ctx);
-    auto [rt, t] = tcp_pair(relay.ctx, client.ctx);
-    asio::co_spawn(client.ctx, echo(std::move(t)), asio::detached);
-    const auto n =
-        measure(relay, client, std::make_unique<Layered>(std::move(rc)), std::move(rt), c.get());
-    INFO("allocations on the relay thread over " << kRounds << " round trips: " << n);
-    CHECK(n <= kRounds / 100);
-    asio::post(client.ctx, [&c = c] { c.reset(); });
-    client.news();
+    auto e = make_ends(relay, client);
+    expect_none(measure(relay, client, std::make_unique<Layered>(std::move(e.relay_client)),
+                        std::move(e.relay_target), e.client.get()));
+    drop(client, e.client);
   }
 
   SECTION("readiness relay: Shadowsocks to TCP") {
@@ -211,39 +224,31 @@ TEST_CASE("relay paths allocate nothing per message once running", "[alloc]") {
     REQUIRE(made.ok());
     auto keys = std::make_shared<ss::Keys>(*made);
     keys->filter = std::make_shared<ss::SaltFilter>();
-    auto [c, rc] = tcp_pair(client.ctx, relay.ctx);
-    auto [rt, t] = tcp_pair(relay.ctx, client.ctx);
-    asio::co_spawn(client.ctx, echo(std::move(t)), asio::detached);
-    auto ss_client = std::make_unique<ss::SsStream>(std::move(c), keys, ss::SsStream::Role::client);
+    auto e = make_ends(relay, client);
+    auto ss_client = std::make_unique<ss::SsStream>(std::move(e.client), keys, ss::SsStream::Role::client);
     REQUIRE(!ss_client->set_target(*Address::parse("127.0.0.1:9")));
-    auto ss_server = std::make_unique<ss::SsStream>(std::move(rc), keys, ss::SsStream::Role::server);
+    auto ss_server = std::make_unique<ss::SsStream>(std::move(e.relay_client), keys, ss::SsStream::Role::server);
     REQUIRE(ss_server->has_ready_callback());
-    const auto n = measure(relay, client, std::move(ss_server), std::move(rt), ss_client.get());
-    INFO("allocations on the relay thread over " << kRounds << " round trips: " << n);
-    CHECK(n <= kRounds / 100);
-    asio::post(client.ctx, [&ss_client = ss_client] { ss_client.reset(); });
-    client.news();
+    Stream* pinger = ss_client.get();
+    StreamPtr mine = std::move(ss_client);
+    expect_none(measure(relay, client, std::move(ss_server), std::move(e.relay_target), pinger));
+    drop(client, mine);
   }
 
   SECTION("coroutine copy relay: WebSocket to TCP") {
-    auto [c, rc] = tcp_pair(client.ctx, relay.ctx);
-    auto [rt, t] = tcp_pair(relay.ctx, client.ctx);
-    asio::co_spawn(client.ctx, echo(std::move(t)), asio::detached);
+    auto e = make_ends(relay, client);
     std::promise<Result<StreamPtr>> cp, sp;
     const ws::Options wo;  // named: GCC 12 mishandles class temporaries passed to coroutines
     const std::string host = "gost.test";
-    asio::co_spawn(client.ctx, into(ws::client_handshake(std::move(c), wo, host), &cp), asio::detached);
-    asio::co_spawn(relay.ctx, into(ws::server_handshake(std::move(rc), wo), &sp), asio::detached);
+    asio::co_spawn(client.ctx, into(ws::client_handshake(std::move(e.client), wo, host), &cp), asio::detached);
+    asio::co_spawn(relay.ctx, into(ws::server_handshake(std::move(e.relay_client), wo), &sp), asio::detached);
     auto cws = wait(cp.get_future());
     auto sws = wait(sp.get_future());
     REQUIRE(cws.ok());
     REQUIRE(sws.ok());
     StreamPtr client_ws = std::move(*cws);
-    const auto n = measure(relay, client, std::move(*sws), std::move(rt), client_ws.get());
-    INFO("allocations on the relay thread over " << kRounds << " round trips: " << n);
-    CHECK(n <= kRounds / 100);
-    asio::post(client.ctx, [&client_ws = client_ws] { client_ws.reset(); });
-    client.news();
+    expect_none(measure(relay, client, std::move(*sws), std::move(e.relay_target), client_ws.get()));
+    drop(client, client_ws);
   }
 
   SECTION("coroutine copy relay: TLS to TCP") {
@@ -253,23 +258,17 @@ TEST_CASE("relay paths allocate nothing per message once running", "[alloc]") {
     auto cc = tls::make_client_context(co);
     REQUIRE(sc.ok());
     REQUIRE(cc.ok());
-    auto [c, rc] = tcp_pair(client.ctx, relay.ctx);
-    auto [rt, t] = tcp_pair(relay.ctx, client.ctx);
-    asio::co_spawn(client.ctx, echo(std::move(t)), asio::detached);
-
+    auto e = make_ends(relay, client);
     std::promise<Result<StreamPtr>> cp, sp;
     const std::string host = "gost.test";
-    asio::co_spawn(client.ctx, into(tls::client_handshake(std::move(c), *cc, host), &cp), asio::detached);
-    asio::co_spawn(relay.ctx, into(tls::server_handshake(std::move(rc), *sc), &sp), asio::detached);
+    asio::co_spawn(client.ctx, into(tls::client_handshake(std::move(e.client), *cc, host), &cp), asio::detached);
+    asio::co_spawn(relay.ctx, into(tls::server_handshake(std::move(e.relay_client), *sc), &sp), asio::detached);
     auto ctls = wait(cp.get_future());
     auto stls = wait(sp.get_future());
     REQUIRE(ctls.ok());
     REQUIRE(stls.ok());
     StreamPtr client_tls = std::move(*ctls);
-    const auto n = measure(relay, client, std::move(*stls), std::move(rt), client_tls.get());
-    INFO("allocations on the relay thread over " << kRounds << " round trips: " << n);
-    CHECK(n <= kRounds / 100);
-    asio::post(client.ctx, [&client_tls = client_tls] { client_tls.reset(); });
-    client.news();
+    expect_none(measure(relay, client, std::move(*stls), std::move(e.relay_target), client_tls.get()));
+    drop(client, client_tls);
   }
 }
