@@ -10,27 +10,6 @@
 #include "gost/core/timeout.hpp"
 
 namespace gost::ss {
-namespace {
-struct FreeList {
-  std::vector<std::unique_ptr<std::uint8_t[]>> v;
-};
-thread_local FreeList tl_free;
-constexpr std::size_t kMaxPooled = 64;
-}  // namespace
-
-PoolBuf::PoolBuf() {
-  auto& f = tl_free.v;
-  if (!f.empty()) {
-    p_ = std::move(f.back());
-    f.pop_back();
-  } else {
-    p_.reset(new std::uint8_t[kSize]);  // not zeroed: pages never written cost no memory
-  }
-}
-
-PoolBuf::~PoolBuf() {
-  if (p_ && tl_free.v.size() < kMaxPooled) tl_free.v.push_back(std::move(p_));
-}
 
 SsStream::SsStream(StreamPtr inner, std::shared_ptr<const Keys> keys, Role role)
     : inner_(std::move(inner)),

@@ -13,24 +13,15 @@
 #include <string>
 #include <vector>
 
+#include "core/buffer_pool.hpp"
 #include "gost/core/stream.hpp"
 #include "ss/codec.hpp"
 
 namespace gost::ss {
 
-// A buffer from a per-thread free list (connections live on one thread).
-class PoolBuf {
- public:
-  static constexpr std::size_t kSize = 72 * 1024;  // one 2022 chunk (65569 B) plus headers
-  PoolBuf();
-  ~PoolBuf();
-  PoolBuf(const PoolBuf&) = delete;
-  PoolBuf& operator=(const PoolBuf&) = delete;
-  std::uint8_t* data() noexcept { return p_.get(); }
-
- private:
-  std::unique_ptr<std::uint8_t[]> p_;
-};
+// A buffer from a per-thread pool (connections live on one thread): one 2022 chunk (65569 B)
+// plus headers.
+using PoolBuf = core::Pooled<72 * 1024, 64>;
 
 class SsStream final : public Stream {
  public:
