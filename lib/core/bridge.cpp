@@ -608,13 +608,27 @@ asio::awaitable<BridgeResult> copy_bridge(Stream& a, Stream& b, BridgeOptions op
 }
 }  // namespace
 
-void start_bridge(Stream& a, Stream& b, BridgeOptions opts, std::function<void(BridgeResult)> done) {
-  auto* ta = a.tcp_socket();
-  auto* tb = b.tcp_socket();
+namespace {
+// Which relay serves a and b: splice(2) between two plain TCP sockets, the readiness relay when
+// both streams can report readiness by callback, the coroutine copy loop otherwise.
+enum class RelayKind { splice, ready, copy };
+RelayKind relay_kind(Stream& a, Stream& b) {
   const bool bytes = !a.is_datagram() && !b.is_datagram();
-  if (ta && tb && bytes) return InitSplice{}(std::move(done), ta, tb, opts);
-  if (bytes && a.has_ready_callback() && b.has_ready_callback()) {
-    return InitReady{}(std::move(done), &a, &b, opts.idle_timeout);
+  if (!bytes) return RelayKind::copy;
+  if (a.tcp_socket() && b.tcp_socket()) return RelayKind::splice;
+  if (a.has_ready_callback() && b.has_ready_callback()) return RelayKind::ready;
+  return RelayKind::copy;
+}
+}  // namespace
+
+void start_bridge(Stream& a, Stream& b, BridgeOptions opts, std::function<void(BridgeResult)> done) {
+  switch (relay_kind(a, b)) {
+    case RelayKind::splice:
+      return InitSplice{}(std::move(done), a.tcp_socket(), b.tcp_socket(), opts);
+    case RelayKind::ready:
+      return InitReady{}(std::move(done), &a, &b, opts.idle_timeout);
+    case RelayKind::copy:
+      break;
   }
   asio::co_spawn(a.get_executor(), copy_bridge(a, b, opts),
                  [done = std::move(done)](std::exception_ptr, BridgeResult r) { done(r); });
@@ -623,12 +637,13 @@ void start_bridge(Stream& a, Stream& b, BridgeOptions opts, std::function<void(B
 // Not a coroutine: the TCP path hands the awaiting coroutine straight to the splice relay, so
 // no frame of its own is kept for the life of the connection.
 asio::awaitable<BridgeResult> bridge(Stream& a, Stream& b, BridgeOptions opts) {
-  auto* ta = a.tcp_socket();
-  auto* tb = b.tcp_socket();
-  const bool bytes = !a.is_datagram() && !b.is_datagram();
-  if (ta && tb && bytes) return splice_bridge(*ta, *tb, opts);
-  if (bytes && a.has_ready_callback() && b.has_ready_callback()) {
-    return ready_bridge(a, b, opts.idle_timeout);
+  switch (relay_kind(a, b)) {
+    case RelayKind::splice:
+      return splice_bridge(*a.tcp_socket(), *b.tcp_socket(), opts);
+    case RelayKind::ready:
+      return ready_bridge(a, b, opts.idle_timeout);
+    case RelayKind::copy:
+      break;
   }
   return copy_bridge(a, b, opts);
 }

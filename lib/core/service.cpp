@@ -100,6 +100,13 @@ std::unique_ptr<ConnState> begin_conn(std::shared_ptr<Service::State> st, std::s
   return c;
 }
 
+// A finished relay's byte counts and error, into the connection's record.
+void add_relay_result(ConnRecord& rec, const BridgeResult& res) {
+  rec.bytes_up += res.a_to_b;
+  rec.bytes_down += res.b_to_a;
+  if (res.ec) rec.ec = res.ec;
+}
+
 void end_conn(ConnState& c) {
   auto& st = *c.st;
   auto& rec = c.rec;
@@ -151,9 +158,7 @@ asio::awaitable<void> serve_conn(std::shared_ptr<Service::State> st, HandlerPtr 
   std::shared_ptr<ConnRecord::Handoff> h(std::move(c->rec.handoff));
   std::shared_ptr<ConnState> cs(std::move(c));
   start_bridge(*h->client, *h->upstream, h->opts, [cs, h](BridgeResult res) {
-    cs->rec.bytes_up += res.a_to_b;
-    cs->rec.bytes_down += res.b_to_a;
-    if (res.ec) cs->rec.ec = res.ec;
+    add_relay_result(cs->rec, res);
     end_conn(*cs);
   });
 }
@@ -205,10 +210,8 @@ asio::awaitable<void> run_handler(Handler& handler, StreamPtr conn, ConnRecord& 
   co_await handler.handle(std::move(conn), rec);
   if (!rec.handoff) co_return;
   auto h = std::move(rec.handoff);
-  auto res = co_await bridge(*h->client, *h->upstream, h->opts);
-  rec.bytes_up += res.a_to_b;
-  rec.bytes_down += res.b_to_a;
-  if (res.ec) rec.ec = res.ec;
+  const BridgeResult res = co_await bridge(*h->client, *h->upstream, h->opts);
+  add_relay_result(rec, res);
 }
 
 Service::Service(Runtime& rt, ServiceOptions opts, ListenerPtr listener, HandlerPtr handler)
