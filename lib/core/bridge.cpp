@@ -192,12 +192,18 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
       if (!d.from->native_non_blocking() && !d.from->non_blocking()) d.from->native_non_blocking(true, ec);
     }
     if (idle_.count() > 0) arm_timer(idle_);
-    wait_read(1);
-    if (a_has_data) {
-      pump(0);
-    } else {
-      wait_read(0);
-    }
+    // Begin from a handler of its own: readiness the reactor has already collected for these
+    // sockets (the client's first bytes, read by the handler) is queued ahead of it and finds no
+    // wait to end, instead of ending the first wait with a read that finds nothing. A wait
+    // re-arms the descriptor, so bytes that are there now are still reported.
+    asio::post(timer_.get_executor(), [self = this->shared_from_this(), a_has_data] {
+      self->wait_read(1);
+      if (a_has_data) {
+        self->pump(0);
+      } else {
+        self->wait_read(0);
+      }
+    });
   }
 
  private:

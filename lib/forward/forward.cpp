@@ -1,5 +1,11 @@
 #include "gost/forward/forward.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <optional>
+
+#include "core/buffer_pool.hpp"
 #include "gost/core/bridge.hpp"
 
 namespace gost::forward {
@@ -14,6 +20,30 @@ class ForwardHandler final : public Handler {
 
   asio::awaitable<void> handle(StreamPtr conn, ConnRecord& rec) override {
     rec.network = network_;
+    // What a TCP client sent before the upstream is dialled is read now, without waiting, and
+    // written right after the connect: the target finds it there when it accepts, instead of
+    // waking once for the connection and again for the bytes. Nothing is held when there is
+    // nothing to read, and a client that waits for the server to speak first is not delayed.
+    std::optional<core::PooledBuffer> early;
+    std::size_t early_n = 0;
+    bool client_may_have_data = network_ != "udp";
+    if (network_ == "tcp") {
+      if (auto* sock = conn->tcp_socket()) {
+        early.emplace();
+        const ssize_t n = ::recv(sock->native_handle(), early->data(), early->size(), MSG_DONTWAIT);
+        if (n > 0) {
+          early_n = static_cast<std::size_t>(n);
+        } else {
+          early.reset();
+          if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            rec.ec = std::error_code(errno, std::system_category());
+            conn->close();
+            co_return;
+          }
+        }
+        client_may_have_data = false;  // any more arrives as a readiness event
+      }
+    }
     SelectOptions sel;
     sel.network = network_;
     sel.client = rec.client;
@@ -57,9 +87,20 @@ class ForwardHandler final : public Handler {
       conn->close();
       co_return;
     }
+    if (early_n > 0) {
+      auto wec = co_await write_all(*out, asio::buffer(early->data(), early_n));
+      early.reset();
+      if (wec) {
+        rec.ec = wec;
+        out->close();
+        conn->close();
+        co_return;
+      }
+      rec.bytes_up += early_n;
+    }
     BridgeOptions bo;
     if (network_ == "udp") bo.idle_timeout = ttl_;
-    bo.a_has_data = network_ != "udp";  // the client spoke while the upstream was dialled
+    bo.a_has_data = client_may_have_data;  // the client may have spoken while the upstream was dialled
     rec.relay(std::move(conn), std::move(out), bo);
   }
 

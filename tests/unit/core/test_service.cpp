@@ -133,6 +133,58 @@ TEST_CASE("tcp forwarding relays both ways and propagates half-close", "[service
   CHECK(st.output_bytes == 10 + big.size());
 }
 
+TEST_CASE("tcp forwarding passes on what the client sent before the upstream was dialled", "[service]") {
+  Fixture f;
+  test::EchoServer echo;
+  auto svc = f.start("tcp", f.targets({"127.0.0.1:" + std::to_string(echo.port())}));
+
+  // Bytes and the FIN sent at once, before the service has even accepted: the handler reads
+  // them ahead of the dial, and the relay must still see the FIN and pass it on.
+  const std::string early = "sent before the dial";
+  asio::io_context ctx;
+  auto s = test::connect_blocking(ctx, svc->address().port);
+  asio::write(s, asio::buffer(early));
+  s.shutdown(asio::ip::tcp::socket::shutdown_send);
+  std::string got;
+  char buf[256];
+  std::error_code ec;
+  for (int i = 0; i < 1000 && !ec; ++i) got.append(buf, s.read_some(asio::buffer(buf), ec));
+  CHECK(ec == asio::error::eof);
+  CHECK(got == early);
+  s.close();
+
+  svc->stop();
+  REQUIRE(svc->wait_stopped(10s));
+  CHECK(svc->stats().input_bytes == early.size());
+  CHECK(svc->stats().output_bytes == early.size());
+}
+
+TEST_CASE("tcp forwarding does not wait for a client whose server speaks first", "[service]") {
+  Fixture f;
+  // A target that greets on accept and then waits for the client (as SMTP or SSH servers do).
+  asio::io_context tctx;
+  asio::ip::tcp::acceptor acc(tctx, {asio::ip::make_address("127.0.0.1"), 0});
+  std::string heard;
+  std::thread target([&] {
+    auto t = acc.accept();
+    asio::write(t, asio::buffer(std::string("220 ready\r\n")));
+    char b[64];
+    std::error_code ec;
+    for (int i = 0; i < 100 && !ec; ++i) heard.append(b, t.read_some(asio::buffer(b), ec));
+  });
+  auto svc = f.start("tcp", f.targets({"127.0.0.1:" + std::to_string(acc.local_endpoint().port())}));
+
+  asio::io_context ctx;
+  auto s = test::connect_blocking(ctx, svc->address().port);
+  std::string greeting(11, '\0');
+  asio::read(s, asio::buffer(greeting));  // nothing sent yet: the greeting must still arrive
+  CHECK(greeting == "220 ready\r\n");
+  asio::write(s, asio::buffer(std::string("QUIT\r\n")));
+  s.shutdown(asio::ip::tcp::socket::shutdown_send);
+  target.join();
+  CHECK(heard == "QUIT\r\n");
+}
+
 TEST_CASE("tcp forwarding keeps every byte in order when the target stops reading", "[service]") {
   // The target has a small receive buffer and reads nothing until the client's writes block, so
   // gost's sends towards it come back short: the rest must wait in the pipe and go out later,
