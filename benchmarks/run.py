@@ -108,19 +108,25 @@ def target_server(loadgen, mode):
 # ---- peers: each returns (process, port, proxy-kind) for a target
 
 
-def gost_fwd(a, target):
+# GOST_CPU_AFFINITY=1 pins gost's threads and steers each new connection to the thread on the
+# CPU that took it in (off by default; see RuntimeOptions::cpu_affinity). The "gost+affinity"
+# rows measure it next to the default.
+AFFINITY_ENV = dict(os.environ, GOST_CPU_AFFINITY="1")
+
+
+def gost_fwd(a, target, env=None):
     port = free_port()
-    return start([a.gost, "-L", f"tcp://127.0.0.1:{port}/127.0.0.1:{target}", "-C", write("g.json", '{"log":{"level":"error"}}')], port), port, "fwd"
+    return start([a.gost, "-L", f"tcp://127.0.0.1:{port}/127.0.0.1:{target}", "-C", write("g.json", '{"log":{"level":"error"}}')], port, env=env), port, "fwd"
 
 
-def gost_socks5(a, target):
+def gost_socks5(a, target, env=None):
     port = free_port()
-    return start([a.gost, "-L", f"socks5://127.0.0.1:{port}", "-C", write("g.json", '{"log":{"level":"error"}}')], port), port, "socks5"
+    return start([a.gost, "-L", f"socks5://127.0.0.1:{port}", "-C", write("g.json", '{"log":{"level":"error"}}')], port, env=env), port, "socks5"
 
 
-def gost_http(a, target):
+def gost_http(a, target, env=None):
     port = free_port()
-    return start([a.gost, "-L", f"http://127.0.0.1:{port}", "-C", write("g.json", '{"log":{"level":"error"}}')], port), port, "http"
+    return start([a.gost, "-L", f"http://127.0.0.1:{port}", "-C", write("g.json", '{"log":{"level":"error"}}')], port, env=env), port, "http"
 
 
 def socat_fwd(a, target):
@@ -299,11 +305,13 @@ def v2ray_socks5udp(a, target):
 
 
 PEERS = {
-    "forward": [("gost", gost_fwd, None), ("socat", socat_fwd, "socat"), ("haproxy+splice", haproxy_fwd, "haproxy"),
+    "forward": [("gost", gost_fwd, None), ("gost+affinity", lambda a, t: gost_fwd(a, t, AFFINITY_ENV), None),
+                ("socat", socat_fwd, "socat"), ("haproxy+splice", haproxy_fwd, "haproxy"),
                 ("haproxy", haproxy_nosplice, "haproxy")],
-    "socks5": [("gost", gost_socks5, None), ("microsocks", microsocks, "microsocks"), ("dante", dante, "danted"),
-               ("v2ray", v2ray, "v2ray")],
-    "http": [("gost", gost_http, None), ("tinyproxy", tinyproxy, "tinyproxy"), ("v2ray", v2ray_http, "v2ray")],
+    "socks5": [("gost", gost_socks5, None), ("gost+affinity", lambda a, t: gost_socks5(a, t, AFFINITY_ENV), None),
+               ("microsocks", microsocks, "microsocks"), ("dante", dante, "danted"), ("v2ray", v2ray, "v2ray")],
+    "http": [("gost", gost_http, None), ("gost+affinity", lambda a, t: gost_http(a, t, AFFINITY_ENV), None),
+             ("tinyproxy", tinyproxy, "tinyproxy"), ("v2ray", v2ray_http, "v2ray")],
     "udpfwd": [("gost", gost_udpfwd, None), ("socat", socat_udpfwd, "socat"), ("v2ray", v2ray_udpfwd, "v2ray")],
     "socks5udp": [("gost", gost_socks5udp, None), ("dante", dante, "danted"), ("v2ray", v2ray_socks5udp, "v2ray")],
 }
@@ -515,21 +523,24 @@ def main():
             print(f"# {family}/{scenario}: {time.monotonic() - t_scn:.1f} s (total {time.monotonic() - t0:.0f} s)",
                   file=sys.stderr, flush=True)
             g = results.get("gost")
+            ga = results.get("gost+affinity")
             for name, m in results.items():
                 for k, v in m.items():
-                    ratio = ""
-                    if g and name != "gost" and v:
+                    ratio = ratio_aff = ""
+                    if g and not name.startswith("gost") and v:
                         ratio = f"{g[k] / v:.2f}"
-                    rows.append((family, scenario, name, k, v, ratio))
-                    print(f"{family:8} {scenario:9} {name:15} {k:13} {v:12.2f} {ratio:>6}", flush=True)
+                    if ga and not name.startswith("gost") and v:
+                        ratio_aff = f"{ga[k] / v:.2f}"
+                    rows.append((family, scenario, name, k, v, ratio, ratio_aff))
+                    print(f"{family:8} {scenario:9} {name:15} {k:13} {v:12.2f} {ratio:>6} {ratio_aff:>6}", flush=True)
         stop_running()
     print(f"\n# wall time {time.monotonic() - t0:.0f} s, TIME_WAIT sockets left: {time_wait_count()}", flush=True)
-    print("\n(gost/peer: higher is better for gbps, conn_per_s and dgram_per_s; lower is better for the rest)")
-    print("\n| family | scenario | peer | metric | median | gost/peer |")
-    print("|---|---|---|---|---|---|")
+    print("\n(gost/peer: higher is better for gbps, conn_per_s and dgram_per_s; lower is better for the rest;"
+          " gost+affinity/peer: the same for gost with GOST_CPU_AFFINITY=1)")
+    print("\n| family | scenario | peer | metric | median | gost/peer | gost+affinity/peer |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.2f} | {r[5]} |")
-
+        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.2f} | {r[5]} | {r[6]} |")
 
 if __name__ == "__main__":
     try:

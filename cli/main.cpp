@@ -331,7 +331,11 @@ int main(int argc, char** argv) {
     long n = std::strtol(mp, &end, 10);
     if (end != mp && *end == '\0' && n > 0 && n <= 1024) threads = static_cast<std::size_t>(n);
   }
-  gost::Runtime runtime(threads);
+  // GOST_CPU_AFFINITY=1: pin the threads and steer new connections by CPU (RuntimeOptions).
+  gost::RuntimeOptions ro;
+  ro.threads = threads;
+  if (const char* aff = std::getenv("GOST_CPU_AFFINITY")) ro.cpu_affinity = std::string_view(aff) == "1";
+  gost::Runtime runtime(ro);
   auto app = App::create(runtime, registry, cfg);
   if (!app) return fail(app.error().message);
   runtime.start();

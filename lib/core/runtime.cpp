@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 
 #include <asio/executor_work_guard.hpp>
@@ -15,11 +16,32 @@ struct Runtime::Guard {
   asio::executor_work_guard<asio::io_context::executor_type> g;
 };
 
-Runtime::Runtime(std::size_t threads) {
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+namespace {
+// The CPUs this process may run on, in order.
+std::vector<int> allowed_cpus() {
+  std::vector<int> out;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return out;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &set)) out.push_back(c);
+  }
+  return out;
+}
+}  // namespace
+
+Runtime::Runtime(std::size_t threads) : Runtime(RuntimeOptions{threads, false}) {}
+
+Runtime::Runtime(RuntimeOptions opts) {
+  std::vector<int> cpus = allowed_cpus();
+  std::size_t threads = opts.threads;
+  if (threads == 0) threads = cpus.empty() ? std::max(1u, std::thread::hardware_concurrency()) : cpus.size();
   for (std::size_t i = 0; i < threads; ++i) {
     // concurrency hint 1: each context is driven by exactly one thread.
     contexts_.push_back(std::make_unique<asio::io_context>(1));
+  }
+  if (opts.cpu_affinity && !cpus.empty()) {
+    for (std::size_t i = 0; i < threads; ++i) cpus_.push_back(cpus[i % cpus.size()]);
   }
 }
 
@@ -41,9 +63,16 @@ void Runtime::start() {
     c->restart();
     guards_.push_back(std::make_unique<Guard>(*c));
   }
-  for (auto& c : contexts_) {
-    asio::io_context* ctx = c.get();
-    threads_.emplace_back([ctx] {
+  for (std::size_t i = 0; i < contexts_.size(); ++i) {
+    asio::io_context* ctx = contexts_[i].get();
+    const int cpu = cpu_of(i);
+    threads_.emplace_back([ctx, cpu] {
+      if (cpu >= 0) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        pthread_setaffinity_np(pthread_self(), sizeof one, &one);  // best effort
+      }
       // splice(2) into a socket whose peer has gone raises SIGPIPE (it has no MSG_NOSIGNAL).
       // SIGPIPE is thread-directed: blocking it here makes such writes fail with EPIPE
       // instead of killing the embedding program, without touching its signal handlers.

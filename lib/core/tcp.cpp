@@ -1,4 +1,5 @@
 // The tcp listener and dialer, direct TCP dialing, and the pass-through "forward" connector.
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -7,6 +8,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <vector>
 
 #include <asio/error.hpp>
 #include <asio/ip/tcp.hpp>
@@ -84,6 +87,7 @@ class TcpListener final : public Listener {
         }
         if (!err) shards_.push_back(std::move(st));
       }
+      if (!err && sharded) err = steer_by_cpu();
       if (err) {
         last = err;
         std::error_code ignore;
@@ -130,6 +134,32 @@ class TcpListener final : public Listener {
     explicit State(asio::any_io_executor ex) : acceptor(std::move(ex)) {}
     tcp::acceptor acceptor;
   };
+
+  // With the runtime's threads pinned, a new connection goes to the acceptor of the thread on
+  // the CPU that took in its SYN: a classic BPF program maps the CPU number to the acceptor's
+  // index in the reuseport group (the order they were bound in). A CPU with no thread of ours
+  // gets an index past the end, and the kernel falls back to hashing.
+  std::error_code steer_by_cpu() {
+    if (rt_->cpu_of(0) < 0) return {};
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+      for (std::size_t j = 0; j < i; ++j) {
+        if (rt_->cpu_of(i) == rt_->cpu_of(j)) return {};  // more threads than CPUs: hashing spreads better
+      }
+    }
+    std::vector<sock_filter> code;
+    code.push_back(sock_filter{BPF_LD | BPF_W | BPF_ABS, 0, 0, static_cast<std::uint32_t>(SKF_AD_OFF + SKF_AD_CPU)});
+    for (std::size_t i = 0; i < shards_.size(); ++i) {
+      const int cpu = rt_->cpu_of(i);
+      code.push_back(sock_filter{BPF_JMP | BPF_JEQ | BPF_K, 0, 1, static_cast<std::uint32_t>(cpu)});
+      code.push_back(sock_filter{BPF_RET | BPF_K, 0, 0, static_cast<std::uint32_t>(i)});
+    }
+    code.push_back(sock_filter{BPF_RET | BPF_K, 0, 0, 0xFFFFFFFFu});
+    sock_fprog prog{static_cast<unsigned short>(code.size()), code.data()};
+    if (::setsockopt(shards_[0]->acceptor.native_handle(), SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
+                     sizeof prog) != 0)
+      return core::sys_error(errno);
+    return {};
+  }
 
   std::error_code open_bind(tcp::acceptor& a, const tcp::endpoint& ep, bool reuseport) {
     std::error_code ec;

@@ -1,13 +1,17 @@
 // Service + tcp/udp listeners + forward handler + bridge, end to end on loopback.
 #include <catch2/catch.hpp>
 
+#include <pthread.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
 #include <condition_variable>
 #include <mutex>
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/read.hpp>
 #include <asio/write.hpp>
 
@@ -339,4 +343,89 @@ TEST_CASE("service stop closes live connections", "[service]") {
   std::error_code ec;
   s.read_some(asio::buffer(&c, 1), ec);
   CHECK(ec);
+}
+
+namespace {
+// What the accept loops of the affinity test saw: (shard, CPU the accepting thread ran on).
+struct AcceptLog {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<std::size_t, int>> got;
+  int loops_done = 0;
+};
+
+asio::awaitable<void> log_accepts(Listener* l, std::size_t shard, AcceptLog* log) {
+  for (;;) {
+    auto r = co_await l->accept_shard(shard);
+    std::lock_guard lk(log->mu);
+    if (!r) {
+      ++log->loops_done;
+      log->cv.notify_all();
+      co_return;
+    }
+    log->got.emplace_back(shard, sched_getcpu());
+    log->cv.notify_all();
+  }
+}
+}  // namespace
+
+TEST_CASE("with cpu affinity a TCP listener gives each connection to the thread on the client's CPU",
+          "[service][affinity]") {
+  RuntimeOptions ro;
+  ro.threads = 2;
+  ro.cpu_affinity = true;
+  Runtime rt(ro);
+  if (rt.cpu_of(0) < 0 || rt.cpu_of(1) < 0 || rt.cpu_of(0) == rt.cpu_of(1)) {
+    WARN("needs two CPUs to run on; skipped");
+    return;
+  }
+  Registry reg;
+  register_core(reg);
+  rt.start();
+  ListenerArgs la;
+  la.runtime = &rt;
+  la.service = "svc";
+  la.addr = Address("127.0.0.1", 0);
+  auto l = (*reg.listener("tcp"))(la);
+  REQUIRE(l);
+  (*l)->offer_accept_threads(2);
+  REQUIRE_FALSE((*l)->listen());
+  REQUIRE((*l)->accept_shards() == 2);
+  AcceptLog log;
+  for (std::size_t i = 0; i < 2; ++i) {
+    asio::co_spawn((*l)->shard_executor(i), log_accepts(l->get(), i, &log), asio::detached);
+  }
+
+  // Connections made from a thread pinned to shard c's CPU: the SYN is taken in on that CPU, so
+  // shard c accepts every one of them, on its thread, which runs on that CPU.
+  const std::uint16_t port = (*l)->address().port;
+  for (int round = 0; round < 3; ++round) {
+    for (std::size_t c = 0; c < 2; ++c) {
+      bool pinned = false;
+      std::thread client([&] {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(rt.cpu_of(c), &one);
+        pinned = pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
+        asio::io_context ctx;
+        auto s = test::connect_blocking(ctx, port);
+        std::unique_lock lk(log.mu);
+        log.cv.wait_for(lk, 10s, [&] { return log.got.size() == static_cast<std::size_t>(round * 2 + c + 1); });
+      });
+      client.join();
+      REQUIRE(pinned);
+      std::lock_guard lk(log.mu);
+      REQUIRE(log.got.size() == static_cast<std::size_t>(round * 2 + c + 1));
+      CHECK(log.got.back().first == c);
+      CHECK(log.got.back().second == rt.cpu_of(c));
+    }
+  }
+
+  (*l)->close();
+  {
+    std::unique_lock lk(log.mu);
+    CHECK(log.cv.wait_for(lk, 10s, [&] { return log.loops_done == 2; }));
+  }
+  rt.stop();
+  rt.join();
 }
