@@ -23,23 +23,41 @@ Parsed<Frame> parse_header(Bytes in, std::uint8_t version) {
   return P::done(kHeaderSize, std::move(f));
 }
 
-Parsed<Frame> parse_frame(Bytes in, std::uint8_t version) {
-  using P = Parsed<Frame>;
+Parsed<FrameView> parse_frame_view(Bytes in, std::uint8_t version) {
+  using P = Parsed<FrameView>;
   auto h = parse_header(in, version);
-  if (!h.ok()) return h;
+  if (h.failed()) return P::fail(h.ec);
+  if (!h.ok()) return P::more();
   const std::size_t len = std::size_t{in[2]} | (std::size_t{in[3]} << 8);
-  Frame f = std::move(h.value);
+  FrameView f;
+  f.version = h.value.version;
+  f.cmd = h.value.cmd;
+  f.sid = h.value.sid;
   std::size_t payload = 0;
   if (f.cmd == Cmd::psh) payload = len;
   if (f.cmd == Cmd::upd) payload = kUpdSize;
   if (in.size() < kHeaderSize + payload) return P::more();
-  f.data.assign(in.begin() + kHeaderSize,
-                in.begin() + static_cast<std::ptrdiff_t>(kHeaderSize + payload));
+  f.payload = in.subspan(kHeaderSize, payload);
   if (f.cmd == Cmd::upd) {
-    f.consumed = le32(f.data.data());
-    f.window = le32(f.data.data() + 4);
+    f.consumed = le32(f.payload.data());
+    f.window = le32(f.payload.data() + 4);
   }
-  return P::done(kHeaderSize + payload, std::move(f));
+  return P::done(kHeaderSize + payload, f);
+}
+
+Parsed<Frame> parse_frame(Bytes in, std::uint8_t version) {
+  using P = Parsed<Frame>;
+  auto v = parse_frame_view(in, version);
+  if (v.failed()) return P::fail(v.ec);
+  if (!v.ok()) return P::more();
+  Frame f;
+  f.version = v.value.version;
+  f.cmd = v.value.cmd;
+  f.sid = v.value.sid;
+  f.data.assign(v.value.payload.begin(), v.value.payload.end());
+  f.consumed = v.value.consumed;
+  f.window = v.value.window;
+  return P::done(v.consumed, std::move(f));
 }
 
 void serialize_header(std::uint8_t version, Cmd cmd, std::uint16_t length, std::uint32_t sid,

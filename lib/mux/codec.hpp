@@ -35,8 +35,20 @@ struct Frame {
   std::uint32_t window = 0;
 };
 
+// One frame in place: `payload` points into the parsed input (PSH data or the 8 UPD bytes).
+struct FrameView {
+  std::uint8_t version = 1;
+  Cmd cmd = Cmd::nop;
+  std::uint32_t sid = 0;
+  Bytes payload;
+  std::uint32_t consumed = 0;  // UPD
+  std::uint32_t window = 0;    // UPD
+};
+
 // Parses one frame. Errors (errc::bad_request): a version other than `version`, an unknown
 // command.
+Parsed<FrameView> parse_frame_view(Bytes in, std::uint8_t version);
+// The same, with the payload copied into the frame.
 Parsed<Frame> parse_frame(Bytes in, std::uint8_t version);
 // Only the header; `consumed` is 8 and value.data is empty.
 Parsed<Frame> parse_header(Bytes in, std::uint8_t version);

@@ -16,12 +16,60 @@
 #include <deque>
 #include <map>
 
+#include "core/buffer_pool.hpp"
 #include "mux/codec.hpp"
 
 namespace gost::mux {
 namespace {
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+using core::VectorPool;
+
+// Frame bytes (received payloads, frames to send) live in vectors parked per thread while
+// unused, so steady traffic allocates nothing per frame.
+std::vector<std::uint8_t> frame_vector() {
+  std::vector<std::uint8_t> v;
+  VectorPool::take(v);
+  return v;
+}
 using Clock = asio::steady_timer::clock_type;
+
+// A FIFO that keeps its storage: a std::deque frees and allocates a block each time its
+// front and back cross a block boundary, which a queue that keeps emptying and refilling does
+// every few dozen frames.
+template <class T>
+class Ring {
+ public:
+  bool empty() const noexcept { return n_ == 0; }
+  std::size_t size() const noexcept { return n_; }
+  T& front() noexcept { return buf_[head_]; }
+  void push_back(T v) {
+    if (n_ == buf_.size()) grow();
+    buf_[(head_ + n_) & (buf_.size() - 1)] = std::move(v);
+    ++n_;
+  }
+  void pop_front() {
+    buf_[head_] = T{};  // drop what the slot holds now, not when it is reused
+    head_ = (head_ + 1) & (buf_.size() - 1);
+    --n_;
+  }
+  void clear() {
+    while (n_ > 0) pop_front();
+  }
+  template <class F>
+  void for_each(F f) {
+    for (std::size_t i = 0; i < n_; ++i) f(buf_[(head_ + i) & (buf_.size() - 1)]);
+  }
+
+ private:
+  void grow() {
+    std::vector<T> b(buf_.empty() ? 4 : buf_.size() * 2);
+    for (std::size_t i = 0; i < n_; ++i) b[i] = std::move(buf_[(head_ + i) & (buf_.size() - 1)]);
+    buf_.swap(b);
+    head_ = 0;
+  }
+  std::vector<T> buf_;  // size: a power of two
+  std::size_t head_ = 0, n_ = 0;
+};
 
 // A wake-up for one waiter; a notify() with nobody waiting is kept for the next wait().
 class Signal {
@@ -51,7 +99,7 @@ struct StreamState {
   StreamState(std::uint32_t sid, const asio::any_io_executor& ex)
       : id(sid), read_sig(ex), write_sig(ex) {}
   std::uint32_t id;
-  std::deque<std::vector<std::uint8_t>> chunks;
+  Ring<std::vector<std::uint8_t>> chunks;
   std::size_t front_off = 0;
   std::size_t buffered = 0;
   bool fin_recv = false;
@@ -201,9 +249,9 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
       st->read_sig.notify();
       st->write_sig.notify();
     }
-    for (auto& r : data_) {
+    data_.for_each([](DataReq& r) {
       if (r.owner) r.owner->write_sig.notify();
-    }
+    });
     data_.clear();
     ctrl_.clear();
     accepts_.clear();
@@ -223,8 +271,8 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     std::vector<std::uint8_t> buf(kHeaderSize + 65535 + 8 + 64 * 1024);
     std::size_t start = 0, end = 0;
     while (!closed_) {
-      auto p =
-          parse_frame(std::span<const std::uint8_t>(buf.data() + start, end - start), version_);
+      auto p = parse_frame_view(std::span<const std::uint8_t>(buf.data() + start, end - start),
+                                version_);
       if (p.failed()) {
         shutdown(make_error_code(errc::bad_request));
         co_return;
@@ -243,9 +291,8 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
         end += r.bytes;
         continue;
       }
-      start += p.consumed;
       data_ready_ = true;
-      Frame& f = p.value;
+      const FrameView f = p.value;  // its payload stays valid until the next read into buf
       switch (f.cmd) {
         case Cmd::nop:
           break;
@@ -267,14 +314,16 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
           }
           break;
         case Cmd::psh:
-          if (f.data.empty()) break;
+          if (f.payload.empty()) break;
           while (bucket_ <= 0 && !closed_) co_await bucket_sig_.wait();
           if (closed_) co_return;
           if (auto it = streams_.find(f.sid); it != streams_.end() && !it->second->closed) {
             auto& st = *it->second;
-            const std::size_t n = f.data.size();
+            const std::size_t n = f.payload.size();
+            auto chunk = frame_vector();
+            chunk.assign(f.payload.begin(), f.payload.end());
             st.buffered += n;
-            st.chunks.push_back(std::move(f.data));
+            st.chunks.push_back(std::move(chunk));
             bucket_ -= static_cast<std::int64_t>(n);
             st.read_sig.notify();
           }
@@ -287,6 +336,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
           }
           break;
       }
+      start += p.consumed;  // only now: f.payload points into buf until here
     }
   }
 
@@ -303,11 +353,13 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
       // Control frames first, then data frames, coalesced up to ~64 KiB per write.
       while (!ctrl_.empty() && out.size() < 64 * 1024) {
         out.insert(out.end(), ctrl_.front().begin(), ctrl_.front().end());
+        VectorPool::give_back(ctrl_.front());
         ctrl_.pop_front();
       }
       while (!data_.empty() && out.size() < 64 * 1024) {
         auto& r = data_.front();
         out.insert(out.end(), r.bytes.begin(), r.bytes.end());
+        VectorPool::give_back(r.bytes);
         if (r.owner) done.push_back(std::move(r.owner));
         data_.pop_front();
       }
@@ -362,8 +414,8 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   std::int64_t bucket_;
   std::map<std::uint32_t, StatePtr> streams_;
   std::deque<StatePtr> accepts_;
-  std::deque<std::vector<std::uint8_t>> ctrl_;
-  std::deque<DataReq> data_;
+  Ring<std::vector<std::uint8_t>> ctrl_;
+  Ring<DataReq> data_;
   Signal writer_sig_;
   Signal bucket_sig_;
   Signal accept_sig_;
@@ -390,6 +442,7 @@ asio::awaitable<IoResult> MuxStream::read_some(asio::mutable_buffer buf) {
         n += k;
         st.front_off += k;
         if (st.front_off == c.size()) {
+          VectorPool::give_back(c);
           st.chunks.pop_front();
           st.front_off = 0;
         }
@@ -403,7 +456,7 @@ asio::awaitable<IoResult> MuxStream::read_some(asio::mutable_buffer buf) {
         // half window, as smux does.
         if (st.incr >= static_cast<std::uint32_t>(sess_->opts().max_stream_buffer / 2) ||
             st.num_read == static_cast<std::uint32_t>(n)) {
-          std::vector<std::uint8_t> f;
+          auto f = frame_vector();
           serialize_upd(2, st.id, st.num_read,
                         static_cast<std::uint32_t>(sess_->opts().max_stream_buffer), f);
           sess_->push_ctrl(std::move(f));
@@ -437,7 +490,7 @@ asio::awaitable<IoResult> MuxStream::write_some(asio::const_buffer buf) {
       }
       n = std::min<std::size_t>(n, static_cast<std::size_t>(win));
     }
-    std::vector<std::uint8_t> f;
+    auto f = frame_vector();
     f.reserve(kHeaderSize + n);
     serialize_header(sess_->version(), Cmd::psh, static_cast<std::uint16_t>(n), st.id, f);
     f.insert(f.end(), static_cast<const std::uint8_t*>(buf.data()),

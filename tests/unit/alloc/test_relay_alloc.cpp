@@ -1,6 +1,6 @@
 // Steady relaying allocates nothing: every relay path (splice between two TCP sockets, the
-// readiness relay over a Shadowsocks stream, the coroutine copy loop over TLS, WebSocket or any
-// other stream) moves
+// readiness relay over a Shadowsocks stream, the coroutine copy loop over TLS, WebSocket, a mux
+// stream or any other stream) moves
 // messages back and forth without a heap allocation per read or write. This executable
 // replaces the global operator new with a per-thread counter, and reads the relay thread's
 // count before and after a run of round trips.
@@ -24,6 +24,7 @@
 
 #include "gost/core/bridge.hpp"
 #include "gost/core/stream.hpp"
+#include "gost/mux/session.hpp"
 #include "gost/tls/tls.hpp"
 #include "gost/ws/ws.hpp"
 #include "ss/codec.hpp"
@@ -249,6 +250,36 @@ TEST_CASE("relay paths allocate nothing per message once running", "[alloc]") {
     StreamPtr client_ws = std::move(*cws);
     expect_none(measure(relay, client, std::move(*sws), std::move(e.relay_target), client_ws.get()));
     drop(client, client_ws);
+  }
+
+  SECTION("coroutine copy relay: a mux (smux v2) stream to TCP") {
+    auto e = make_ends(relay, client);
+    mux::Options mo;
+    mo.version = 2;  // window updates too
+    std::promise<mux::SessionPtr> csp, ssp;
+    asio::post(client.ctx, [&] { csp.set_value(mux::Session::client(std::move(e.client), mo)); });
+    asio::post(relay.ctx, [&] { ssp.set_value(mux::Session::server(std::move(e.relay_client), mo)); });
+    mux::SessionPtr cs = csp.get_future().get(), ss = ssp.get_future().get();
+    std::promise<Result<StreamPtr>> cp, sp;
+    asio::co_spawn(client.ctx, into(cs->open(), &cp), asio::detached);
+    asio::co_spawn(relay.ctx, into(ss->accept(), &sp), asio::detached);
+    auto cstr = wait(cp.get_future());
+    auto sstr = wait(sp.get_future());
+    REQUIRE(cstr.ok());
+    REQUIRE(sstr.ok());
+    StreamPtr client_mux = std::move(*cstr);
+    expect_none(measure(relay, client, std::move(*sstr), std::move(e.relay_target), client_mux.get()));
+    drop(client, client_mux);
+    asio::post(client.ctx, [&] {
+      cs->close();
+      cs.reset();
+    });
+    client.news();
+    asio::post(relay.ctx, [&] {
+      ss->close();
+      ss.reset();
+    });
+    relay.news();
   }
 
   SECTION("coroutine copy relay: TLS to TCP") {

@@ -242,6 +242,15 @@ TEST_CASE("smux codec: v1 frames from xtaci/smux's layout") {
   mux::serialize_frame(p.value, out);
   CHECK(out == std::vector<std::uint8_t>(psh.begin(), psh.begin() + 13));
 
+  // The in-place parse the session uses: the payload is a view into the input.
+  auto v = mux::parse_frame_view(psh, 1);
+  REQUIRE(v.ok());
+  CHECK(v.consumed == 13);
+  CHECK(v.value.payload.data() == psh.data() + 8);
+  CHECK(v.value.payload.size() == 5);
+  CHECK(mux::parse_frame_view(std::span(psh.data(), 12), 1).need_more());
+  CHECK(mux::parse_frame_view(bytes({1, 5, 0, 0, 3, 0, 0, 0}), 1).failed());
+
   // Partial input asks for more; a PSH with a large LE length.
   auto big = bytes({1, 2, 0x00, 0x01, 7, 0, 0, 0});
   CHECK(mux::parse_frame(big, 1).need_more());
