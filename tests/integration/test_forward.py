@@ -51,8 +51,25 @@ def case_tcp_forward_large_and_half_close(t):
 
 
 def case_tcp_forward_concurrent(t):
+    concurrent_echoes(t)
+
+
+def case_tcp_forward_concurrent_cpu_affinity(t):
+    # Threads pinned, each connection steered to the thread on the CPU that took it in.
+    g = concurrent_echoes(t, env=clean_env({"GOST_CPU_AFFINITY": "1"}))
+    allowed = len(os.sched_getaffinity(0))
+    pinned = []
+    for tid in os.listdir(f"/proc/{g.pid}/task"):
+        with open(f"/proc/{g.pid}/task/{tid}/status") as f:
+            cpus = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("Cpus_allowed_list:")][0]
+        if "," not in cpus and "-" not in cpus:
+            pinned.append(int(cpus))
+    check_eq(len(set(pinned)), allowed, f"runtime threads pinned one to each CPU (got {pinned})")
+
+
+def concurrent_echoes(t, env=None):
     e = t.tcp_echo()
-    g = t.gost("-L", f"tcp://127.0.0.1:0/{e.addr}")
+    g = t.gost("-L", f"tcp://127.0.0.1:0/{e.addr}", env=env)
     errors = []
 
     def worker(i):
@@ -70,6 +87,7 @@ def case_tcp_forward_concurrent(t):
     check(not any(th.is_alive() for th in ths), "workers did not finish")
     check(not errors, "; ".join(errors[:3]))
     check_eq(e.accepts, 100, "connections at the echo server")
+    return g
 
 
 def case_tcp_forward_curl_origin(t):
@@ -285,6 +303,7 @@ CASES = [
     case_tcp_forward_direct,
     case_tcp_forward_large_and_half_close,
     case_tcp_forward_concurrent,
+    case_tcp_forward_concurrent_cpu_affinity,
     case_tcp_forward_curl_origin,
     case_tcp_forward_two_services,
     case_tcp_forward_dead_target_skipped,
