@@ -196,6 +196,20 @@ void expect_none(std::uint64_t n) {
   CHECK(n <= kRounds / 100);
 }
 
+// Runs the client end's set-up (a handshake, a stream open) on the client loop and the relay
+// end's on the relay loop; returns both streams.
+std::pair<StreamPtr, StreamPtr> set_up_both(Loop& client, asio::awaitable<Result<StreamPtr>> c, Loop& relay,
+                                            asio::awaitable<Result<StreamPtr>> r) {
+  std::promise<Result<StreamPtr>> cp, rp;
+  asio::co_spawn(client.ctx, into(std::move(c), &cp), asio::detached);
+  asio::co_spawn(relay.ctx, into(std::move(r), &rp), asio::detached);
+  auto cs = wait(cp.get_future());
+  auto rs = wait(rp.get_future());
+  REQUIRE(cs.ok());
+  REQUIRE(rs.ok());
+  return {std::move(*cs), std::move(*rs)};
+}
+
 // Destroys a client-side stream on its own loop.
 void drop(Loop& client, StreamPtr& s) {
   asio::post(client.ctx, [&s] { s.reset(); });
@@ -238,17 +252,11 @@ TEST_CASE("relay paths allocate nothing per message once running", "[alloc]") {
 
   SECTION("coroutine copy relay: WebSocket to TCP") {
     auto e = make_ends(relay, client);
-    std::promise<Result<StreamPtr>> cp, sp;
     const ws::Options wo;  // named: GCC 12 mishandles class temporaries passed to coroutines
     const std::string host = "gost.test";
-    asio::co_spawn(client.ctx, into(ws::client_handshake(std::move(e.client), wo, host), &cp), asio::detached);
-    asio::co_spawn(relay.ctx, into(ws::server_handshake(std::move(e.relay_client), wo), &sp), asio::detached);
-    auto cws = wait(cp.get_future());
-    auto sws = wait(sp.get_future());
-    REQUIRE(cws.ok());
-    REQUIRE(sws.ok());
-    StreamPtr client_ws = std::move(*cws);
-    expect_none(measure(relay, client, std::move(*sws), std::move(e.relay_target), client_ws.get()));
+    auto [client_ws, relay_ws] = set_up_both(client, ws::client_handshake(std::move(e.client), wo, host), relay,
+                                             ws::server_handshake(std::move(e.relay_client), wo));
+    expect_none(measure(relay, client, std::move(relay_ws), std::move(e.relay_target), client_ws.get()));
     drop(client, client_ws);
   }
 
@@ -260,15 +268,8 @@ TEST_CASE("relay paths allocate nothing per message once running", "[alloc]") {
     asio::post(client.ctx, [&] { csp.set_value(mux::Session::client(std::move(e.client), mo)); });
     asio::post(relay.ctx, [&] { ssp.set_value(mux::Session::server(std::move(e.relay_client), mo)); });
     mux::SessionPtr cs = csp.get_future().get(), ss = ssp.get_future().get();
-    std::promise<Result<StreamPtr>> cp, sp;
-    asio::co_spawn(client.ctx, into(cs->open(), &cp), asio::detached);
-    asio::co_spawn(relay.ctx, into(ss->accept(), &sp), asio::detached);
-    auto cstr = wait(cp.get_future());
-    auto sstr = wait(sp.get_future());
-    REQUIRE(cstr.ok());
-    REQUIRE(sstr.ok());
-    StreamPtr client_mux = std::move(*cstr);
-    expect_none(measure(relay, client, std::move(*sstr), std::move(e.relay_target), client_mux.get()));
+    auto [client_mux, relay_mux] = set_up_both(client, cs->open(), relay, ss->accept());
+    expect_none(measure(relay, client, std::move(relay_mux), std::move(e.relay_target), client_mux.get()));
     drop(client, client_mux);
     asio::post(client.ctx, [&] {
       cs->close();
@@ -290,16 +291,10 @@ TEST_CASE("relay paths allocate nothing per message once running", "[alloc]") {
     REQUIRE(sc.ok());
     REQUIRE(cc.ok());
     auto e = make_ends(relay, client);
-    std::promise<Result<StreamPtr>> cp, sp;
     const std::string host = "gost.test";
-    asio::co_spawn(client.ctx, into(tls::client_handshake(std::move(e.client), *cc, host), &cp), asio::detached);
-    asio::co_spawn(relay.ctx, into(tls::server_handshake(std::move(e.relay_client), *sc), &sp), asio::detached);
-    auto ctls = wait(cp.get_future());
-    auto stls = wait(sp.get_future());
-    REQUIRE(ctls.ok());
-    REQUIRE(stls.ok());
-    StreamPtr client_tls = std::move(*ctls);
-    expect_none(measure(relay, client, std::move(*stls), std::move(e.relay_target), client_tls.get()));
+    auto [client_tls, relay_tls] = set_up_both(client, tls::client_handshake(std::move(e.client), *cc, host), relay,
+                                               tls::server_handshake(std::move(e.relay_client), *sc));
+    expect_none(measure(relay, client, std::move(relay_tls), std::move(e.relay_target), client_tls.get()));
     drop(client, client_tls);
   }
 }

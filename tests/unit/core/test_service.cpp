@@ -25,9 +25,9 @@ using namespace std::chrono_literals;
 namespace {
 
 struct Fixture {
-  Runtime rt{2};
+  Runtime rt;
   Registry reg;
-  Fixture() {
+  explicit Fixture(RuntimeOptions ro = {2, false}) : rt(ro) {
     register_core(reg);
     forward::register_module(reg);
     rt.start();
@@ -57,7 +57,8 @@ struct Fixture {
     return hop;
   }
 
-  ServicePtr start(std::string network, HopPtr fwd, Metadata md = {}, AdmissionPtr adm = nullptr) {
+  // A listener on 127.0.0.1, port 0.
+  ListenerPtr listener(const std::string& network, const Metadata& md = {}) {
     ListenerArgs la;
     la.runtime = &rt;
     la.service = "svc";
@@ -65,6 +66,11 @@ struct Fixture {
     la.metadata = md;
     auto l = (*reg.listener(network))(la);
     REQUIRE(l);
+    return std::move(*l);
+  }
+
+  ServicePtr start(std::string network, HopPtr fwd, Metadata md = {}, AdmissionPtr adm = nullptr) {
+    ListenerPtr l = listener(network, md);
     HandlerArgs ha;
     ha.runtime = &rt;
     ha.service = "svc";
@@ -77,7 +83,7 @@ struct Fixture {
     so.name = "svc";
     so.admission = std::move(adm);
     so.logger = std::make_shared<Logger>(LogLevel::none);
-    auto svc = std::make_shared<Service>(rt, so, std::move(*l), std::move(*h));
+    auto svc = std::make_shared<Service>(rt, so, std::move(l), std::move(*h));
     REQUIRE_FALSE(svc->start());
     services.push_back(svc);
     return svc;
@@ -371,34 +377,24 @@ asio::awaitable<void> log_accepts(Listener* l, std::size_t shard, AcceptLog* log
 
 TEST_CASE("with cpu affinity a TCP listener gives each connection to the thread on the client's CPU",
           "[service][affinity]") {
-  RuntimeOptions ro;
-  ro.threads = 2;
-  ro.cpu_affinity = true;
-  Runtime rt(ro);
+  Fixture f(RuntimeOptions{2, true});
+  Runtime& rt = f.rt;
   if (rt.cpu_of(0) < 0 || rt.cpu_of(1) < 0 || rt.cpu_of(0) == rt.cpu_of(1)) {
     WARN("needs two CPUs to run on; skipped");
     return;
   }
-  Registry reg;
-  register_core(reg);
-  rt.start();
-  ListenerArgs la;
-  la.runtime = &rt;
-  la.service = "svc";
-  la.addr = Address("127.0.0.1", 0);
-  auto l = (*reg.listener("tcp"))(la);
-  REQUIRE(l);
-  (*l)->offer_accept_threads(2);
-  REQUIRE_FALSE((*l)->listen());
-  REQUIRE((*l)->accept_shards() == 2);
+  ListenerPtr l = f.listener("tcp");
+  l->offer_accept_threads(2);
+  REQUIRE_FALSE(l->listen());
+  REQUIRE(l->accept_shards() == 2);
   AcceptLog log;
   for (std::size_t i = 0; i < 2; ++i) {
-    asio::co_spawn((*l)->shard_executor(i), log_accepts(l->get(), i, &log), asio::detached);
+    asio::co_spawn(l->shard_executor(i), log_accepts(l.get(), i, &log), asio::detached);
   }
 
   // Connections made from a thread pinned to shard c's CPU: the SYN is taken in on that CPU, so
   // shard c accepts every one of them, on its thread, which runs on that CPU.
-  const std::uint16_t port = (*l)->address().port;
+  const std::uint16_t port = l->address().port;
   for (int round = 0; round < 3; ++round) {
     for (std::size_t c = 0; c < 2; ++c) {
       bool pinned = false;
@@ -421,11 +417,7 @@ TEST_CASE("with cpu affinity a TCP listener gives each connection to the thread 
     }
   }
 
-  (*l)->close();
-  {
-    std::unique_lock lk(log.mu);
-    CHECK(log.cv.wait_for(lk, 10s, [&] { return log.loops_done == 2; }));
-  }
-  rt.stop();
-  rt.join();
+  l->close();
+  std::unique_lock lk(log.mu);
+  CHECK(log.cv.wait_for(lk, 10s, [&] { return log.loops_done == 2; }));
 }
