@@ -50,16 +50,18 @@ class Pooled {
 // The relay copy loop's buffer.
 using PooledBuffer = Pooled<16 * 1024>;
 
-// Byte vectors whose size varies (framing layers' read and write buffers), parked per thread
-// with their capacity while their owner has nothing in them.
+// Byte vectors whose size varies (framing layers' read and write buffers, mux frames), parked
+// per thread with their capacity while their owner has nothing in them. What a thread keeps
+// parked is bounded in count and in bytes, so a burst does not leave its peak behind.
 struct VectorPool {
   using Vec = std::vector<std::uint8_t>;
   // Gives `v` (empty, no storage) a parked vector's storage, if there is one.
   static void take(Vec& v) {
     auto& p = parked();
-    if (v.capacity() == 0 && !p.empty()) {
-      v.swap(p.back());
-      p.pop_back();
+    if (v.capacity() == 0 && !p.vecs.empty()) {
+      v.swap(p.vecs.back());
+      p.vecs.pop_back();
+      p.bytes -= v.capacity();
     }
   }
   // Parks v's storage (its contents are dropped); v is left with none.
@@ -67,19 +69,26 @@ struct VectorPool {
     if (v.capacity() == 0) return;
     v.clear();
     auto& p = parked();
-    if (p.size() < kMaxParked && v.capacity() <= kMaxCapacity) {
-      p.emplace_back();
-      p.back().swap(v);
+    if (p.vecs.size() < kMaxParked && p.bytes + v.capacity() <= kMaxParkedBytes) {
+      p.bytes += v.capacity();
+      p.vecs.emplace_back();
+      p.vecs.back().swap(v);
     } else {
       Vec().swap(v);
     }
   }
+  // Storage parked on the calling thread (tests read it).
+  static std::size_t parked_bytes() noexcept { return parked().bytes; }
   static constexpr std::size_t kMaxParked = 256;
-  static constexpr std::size_t kMaxCapacity = 2u << 20;
+  static constexpr std::size_t kMaxParkedBytes = 4u << 20;
 
  private:
-  static std::vector<Vec>& parked() {
-    thread_local std::vector<Vec> p;
+  struct Parked {
+    std::vector<Vec> vecs;
+    std::size_t bytes = 0;
+  };
+  static Parked& parked() {
+    thread_local Parked p;
     return p;
   }
 };
