@@ -307,7 +307,7 @@ def v2ray_socks5udp(a, target):
 PEERS = {
     "forward": [("gost", gost_fwd, None), ("gost+affinity", lambda a, t: gost_fwd(a, t, AFFINITY_ENV), None),
                 ("socat", socat_fwd, "socat"), ("haproxy+splice", haproxy_fwd, "haproxy"),
-                ("haproxy", haproxy_nosplice, "haproxy")],
+                ("haproxy", haproxy_nosplice, "haproxy"), ("direct", None, None)],
     "socks5": [("gost", gost_socks5, None), ("gost+affinity", lambda a, t: gost_socks5(a, t, AFFINITY_ENV), None),
                ("microsocks", microsocks, "microsocks"), ("dante", dante, "danted"), ("v2ray", v2ray, "v2ray")],
     "http": [("gost", gost_http, None), ("gost+affinity", lambda a, t: gost_http(a, t, AFFINITY_ENV), None),
@@ -416,6 +416,8 @@ def measure(a, scenario, family, name, factory, targets):
         cpu = cpu_seconds(proc.pid) - c0
         return {"dgram_per_s": r["per_sec"], "loss_pct": r["loss_pct"], "cpu_s_per_mdgram": cpu / (r["received"] / 1e6) if r["received"] else float("nan")}
     kind_target = targets["sink"] if scenario in ("up1", "up4") else targets["source"] if scenario in ("down1", "down4") else targets["echo"]
+    if name == "direct":
+        return measure_direct(a, scenario, kind_target)
     (proc, port, kind), fresh = peer_for(a, family, name, factory, kind_target, scenario.startswith("idle"))
     try:
         px, tgt = proxy_arg(kind, port, kind_target)
@@ -462,6 +464,22 @@ def measure(a, scenario, family, name, factory, targets):
             stop(proc)
 
 
+def measure_direct(a, scenario, target):
+    """The load tool straight to the target, no proxy: what the machine allows (the issue's
+    reference figures are given against it)."""
+    tgt = f"127.0.0.1:{target}"
+    if scenario in ("up1", "up4", "down1", "down4"):
+        streams = 1 if scenario.endswith("1") else 4
+        r = loadgen(a, "throughput", "fwd", tgt, streams, a.seconds, "up" if scenario.startswith("up") else "down")
+        return {"gbps": r["gbps"]}
+    if scenario == "connrate":
+        return {"conn_per_s": loadgen(a, "connrate", "fwd", tgt, 8, a.seconds)["per_sec"]}
+    if scenario == "latency":
+        r = loadgen(a, "latency", "fwd", tgt, 10000, 64)
+        return {"p50_us": r["p50_us"], "p99_us": r["p99_us"]}
+    raise RuntimeError(f"no direct measurement for {scenario}")
+
+
 def time_wait_count():
     try:
         out = subprocess.run(["ss", "-tan", "state", "time-wait"], capture_output=True, text=True).stdout
@@ -501,8 +519,8 @@ def main():
             for name, factory, binary in PEERS[family]:
                 if binary and not shutil.which(binary):
                     continue
-                if scenario.startswith("idle") and name == "socat":
-                    continue  # a process per connection: thousands of them measure nothing useful
+                if scenario.startswith("idle") and name in ("socat", "direct"):
+                    continue  # socat: a process per connection, thousands of them measure nothing useful
                 if scenario == "idle9000" and name == "dante":
                     continue  # ~200 KiB per connection in forked workers: 9,000 would take ~2 GiB
                 if scenario == "idle9000" and name == "tinyproxy":
