@@ -80,9 +80,9 @@ struct ConnState {
   clock_type::time_point start = clock_type::now();
 };
 
-std::unique_ptr<ConnState> begin_conn(std::shared_ptr<Service::State> st, std::shared_ptr<const ServiceInfo> info,
+std::shared_ptr<ConnState> begin_conn(std::shared_ptr<Service::State> st, std::shared_ptr<const ServiceInfo> info,
                                       const Stream& raw, asio::any_io_executor ex) {
-  auto c = std::make_unique<ConnState>();
+  auto c = std::make_shared<ConnState>();  // shared with the relay's completion, if there is one
   c->st = std::move(st);
   c->info = std::move(info);
   c->entry->ex = std::move(ex);
@@ -154,10 +154,10 @@ asio::awaitable<void> serve_conn(std::shared_ptr<Service::State> st, HandlerPtr 
     co_return;
   }
   // The relay runs on by itself and ends the connection: this frame (and the spawn's) go now,
-  // so an idle relayed connection holds no coroutine frame at all.
-  std::shared_ptr<ConnRecord::Handoff> h(std::move(c->rec.handoff));
-  std::shared_ptr<ConnState> cs(std::move(c));
-  start_bridge(*h->client, *h->upstream, h->opts, [cs, h](BridgeResult res) {
+  // so an idle relayed connection holds no coroutine frame at all. The streams stay in the
+  // connection's record, which the completion keeps alive.
+  ConnRecord::Handoff& h = *c->rec.handoff;
+  start_bridge(*h.client, *h.upstream, h.opts, [cs = std::move(c)](BridgeResult res) {
     add_relay_result(cs->rec, res);
     end_conn(*cs);
   });
@@ -209,8 +209,9 @@ struct AcceptLoopDone {
 asio::awaitable<void> run_handler(Handler& handler, StreamPtr conn, ConnRecord& rec) {
   co_await handler.handle(std::move(conn), rec);
   if (!rec.handoff) co_return;
-  auto h = std::move(rec.handoff);
-  const BridgeResult res = co_await bridge(*h->client, *h->upstream, h->opts);
+  ConnRecord::Handoff h = std::move(*rec.handoff);
+  rec.handoff.reset();
+  const BridgeResult res = co_await bridge(*h.client, *h.upstream, h.opts);
   add_relay_result(rec, res);
 }
 

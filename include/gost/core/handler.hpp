@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -38,9 +39,9 @@ struct ConnRecord {
     StreamPtr upstream;
     BridgeOptions opts;
   };
-  std::unique_ptr<Handoff> handoff;
+  std::optional<Handoff> handoff;  // in place: handing over allocates nothing
   void relay(StreamPtr from_client, StreamPtr to_upstream, BridgeOptions opts = {}) {
-    handoff = std::make_unique<Handoff>(Handoff{std::move(from_client), std::move(to_upstream), opts});
+    handoff.emplace(Handoff{std::move(from_client), std::move(to_upstream), opts});
   }
 };
 
