@@ -87,7 +87,7 @@ class TcpListener final : public Listener {
         }
         if (!err) shards_.push_back(std::move(st));
       }
-      if (!err && sharded) err = steer_by_cpu();
+      if (!err && sharded) steer_by_cpu();
       if (err) {
         last = err;
         std::error_code ignore;
@@ -138,12 +138,13 @@ class TcpListener final : public Listener {
   // With the runtime's threads pinned, a new connection goes to the acceptor of the thread on
   // the CPU that took in its SYN: a classic BPF program maps the CPU number to the acceptor's
   // index in the reuseport group (the order they were bound in). A CPU with no thread of ours
-  // gets an index past the end, and the kernel falls back to hashing.
-  std::error_code steer_by_cpu() {
-    if (rt_->cpu_of(0) < 0) return {};
+  // gets an index past the end, and the kernel falls back to hashing. Best effort, as the
+  // pinning is: without the program connections are spread by hash, as by default.
+  void steer_by_cpu() {
+    if (rt_->cpu_of(0) < 0) return;
     for (std::size_t i = 0; i < shards_.size(); ++i) {
       for (std::size_t j = 0; j < i; ++j) {
-        if (rt_->cpu_of(i) == rt_->cpu_of(j)) return {};  // more threads than CPUs: hashing spreads better
+        if (rt_->cpu_of(i) == rt_->cpu_of(j)) return;  // more threads than CPUs: hashing spreads better
       }
     }
     std::vector<sock_filter> code;
@@ -155,10 +156,7 @@ class TcpListener final : public Listener {
     }
     code.push_back(sock_filter{BPF_RET | BPF_K, 0, 0, 0xFFFFFFFFu});
     sock_fprog prog{static_cast<unsigned short>(code.size()), code.data()};
-    if (::setsockopt(shards_[0]->acceptor.native_handle(), SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
-                     sizeof prog) != 0)
-      return core::sys_error(errno);
-    return {};
+    (void)::setsockopt(shards_[0]->acceptor.native_handle(), SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
   }
 
   std::error_code open_bind(tcp::acceptor& a, const tcp::endpoint& ep, bool reuseport) {

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "core/buffer_pool.hpp"
+#include "core/transports.hpp"
 #include "gost/core/bridge.hpp"
 
 namespace gost::forward {
@@ -26,7 +27,6 @@ class ForwardHandler final : public Handler {
     // nothing to read, and a client that waits for the server to speak first is not delayed.
     std::optional<core::PooledBuffer> early;
     std::size_t early_n = 0;
-    bool client_may_have_data = network_ != "udp";
     if (network_ == "tcp") {
       if (auto* sock = conn->tcp_socket()) {
         early.emplace();
@@ -36,12 +36,11 @@ class ForwardHandler final : public Handler {
         } else {
           early.reset();
           if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            rec.ec = std::error_code(errno, std::system_category());
+            rec.ec = core::sys_error(errno);
             conn->close();
             co_return;
           }
         }
-        client_may_have_data = false;  // any more arrives as a readiness event
       }
     }
     SelectOptions sel;
@@ -100,7 +99,6 @@ class ForwardHandler final : public Handler {
     }
     BridgeOptions bo;
     if (network_ == "udp") bo.idle_timeout = ttl_;
-    bo.a_has_data = client_may_have_data;  // the client may have spoken while the upstream was dialled
     rec.relay(std::move(conn), std::move(out), bo);
   }
 
