@@ -16,7 +16,7 @@ namespace gost {
 
 // A live connection as the service sees it: closable from stop() on its own executor.
 struct ConnEntry {
-  asio::any_io_executor ex;
+  asio::any_io_executor ex;  // changes (under State::mu) when the relay moves to another thread
   Stream* stream = nullptr;  // valid while the GuardedStream lives; touched only on ex
 };
 
@@ -56,6 +56,9 @@ class GuardedStream final : public Stream {
   Address remote_address() const override { return inner_->remote_address(); }
   bool is_datagram() const noexcept override { return inner_->is_datagram(); }
   asio::ip::tcp::socket* tcp_socket() noexcept override { return inner_->tcp_socket(); }
+  const asio::any_io_executor* io_home() const noexcept override { return inner_->io_home(); }
+  bool movable() const noexcept override { return inner_->movable(); }
+  asio::awaitable<void> move_to(asio::any_io_executor ex) override { return inner_->move_to(std::move(ex)); }
 
  private:
   StreamPtr inner_;
@@ -139,6 +142,33 @@ void end_conn(ConnState& c) {
   st.cv.notify_all();
 }
 
+// The relay runs on by itself and ends the connection: the handler's frame (and the spawn's) go
+// now, so an idle relayed connection holds no coroutine frame at all. The streams stay in the
+// connection's record, which the completion keeps alive.
+void start_relay(std::shared_ptr<ConnState> c) {
+  ConnRecord::Handoff& h = *c->rec.handoff;
+  start_bridge(*h.client, *h.upstream, h.opts, [cs = std::move(c)](BridgeResult res) {
+    add_relay_result(cs->rec, res);
+    end_conn(*cs);
+  });
+}
+
+// Closes a connection's client stream on the thread it runs on (following it if it moved).
+void close_entry(std::shared_ptr<Service::State> st, std::shared_ptr<ConnEntry> e, asio::any_io_executor on) {
+  asio::any_io_executor now;
+  {
+    std::lock_guard lk(st->mu);
+    now = e->ex;
+  }
+  if (now != on) {
+    asio::post(now, [st = std::move(st), e = std::move(e), now]() mutable {
+      close_entry(std::move(st), std::move(e), now);
+    });
+    return;
+  }
+  if (e->stream) e->stream->close();
+}
+
 asio::awaitable<void> serve_conn(std::shared_ptr<Service::State> st, HandlerPtr handler,
                                  std::shared_ptr<const ServiceInfo> info, StreamPtr raw) {
   auto c = begin_conn(std::move(st), std::move(info), *raw, raw->get_executor());
@@ -153,14 +183,25 @@ asio::awaitable<void> serve_conn(std::shared_ptr<Service::State> st, HandlerPtr 
     end_conn(*c);
     co_return;
   }
-  // The relay runs on by itself and ends the connection: this frame (and the spawn's) go now,
-  // so an idle relayed connection holds no coroutine frame at all. The streams stay in the
-  // connection's record, which the completion keeps alive.
+  // An upstream whose operations hop to another thread (a stream of a mux session that lives
+  // there): the client connection moves to that thread and the relay runs there, with no hop
+  // per read or write.
   ConnRecord::Handoff& h = *c->rec.handoff;
-  start_bridge(*h.client, *h.upstream, h.opts, [cs = std::move(c)](BridgeResult res) {
-    add_relay_result(cs->rec, res);
-    end_conn(*cs);
-  });
+  if (const asio::any_io_executor* home = h.upstream->io_home();
+      home && h.client->movable() && h.upstream->movable()) {
+    const asio::any_io_executor to = *home;
+    // The upstream first: it may wait for a write in flight. Between the client's move and the
+    // post below nothing suspends, so this frame never holds a socket of the other thread.
+    co_await h.upstream->move_to(to);
+    co_await h.client->move_to(to);
+    {
+      std::lock_guard lk(c->st->mu);
+      c->entry->ex = to;  // stop() closes the connection there from now on
+    }
+    asio::post(to, [cs = std::move(c)]() mutable { start_relay(std::move(cs)); });
+    co_return;
+  }
+  start_relay(std::move(c));
 }
 
 asio::awaitable<void> accept_loop(std::shared_ptr<Service::State> st, Listener* listener, std::size_t shard,
@@ -242,17 +283,17 @@ std::error_code Service::start() {
 }
 
 void Service::stop() {
-  std::vector<std::shared_ptr<ConnEntry>> live;
+  std::vector<std::pair<std::shared_ptr<ConnEntry>, asio::any_io_executor>> live;
   {
     std::lock_guard lk(state_->mu);
     if (state_->stopping) return;
     state_->stopping = true;
-    live.assign(state_->conns.begin(), state_->conns.end());
+    for (auto& e : state_->conns) live.emplace_back(e, e->ex);
   }
   listener_->close();
-  for (auto& e : live) {
-    asio::post(e->ex, [e] {
-      if (e->stream) e->stream->close();
+  for (auto& [e, ex] : live) {
+    asio::post(ex, [st = state_, e = e, ex = ex]() mutable {
+      close_entry(std::move(st), std::move(e), std::move(ex));
     });
   }
 }

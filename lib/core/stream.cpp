@@ -1,6 +1,7 @@
 #include "gost/core/stream.hpp"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -123,6 +124,27 @@ asio::awaitable<std::error_code> TcpStream::wait_readable() {
 void TcpStream::close() noexcept {
   std::error_code ec;
   if (sock_.is_open()) sock_.close(ec);
+}
+
+asio::awaitable<void> Stream::move_to(asio::any_io_executor) { co_return; }
+
+// The descriptor leaves this thread's reactor and joins ex's; the socket object now belongs to
+// ex. A socket that could not be re-registered is closed (the relay then ends at once).
+asio::awaitable<void> TcpStream::move_to(asio::any_io_executor ex) {
+  std::error_code ec;
+  asio::ip::tcp::socket moved(ex);
+  if (sock_.is_open()) {
+    const asio::ip::tcp protocol = peer_.port() != 0 ? peer_.protocol() : sock_.local_endpoint(ec).protocol();
+    ec.clear();
+    const int fd = sock_.release(ec);
+    if (!ec && fd >= 0) {
+      moved.assign(protocol, fd, ec);
+      if (ec) ::close(fd);
+    }
+  }
+  sock_ = std::move(moved);
+  burst_ = 0;
+  co_return;
 }
 
 Address TcpStream::local_address() const {

@@ -130,6 +130,10 @@ class ForeignStream final : public Stream {
   // relay's wait-then-read costs one hop, not two.
   asio::awaitable<IoResult> read_some(asio::mutable_buffer b) override {
     if (closed_) co_return IoResult{make_error_code(asio::error::operation_aborted), 0};
+    if (direct_) {
+      if (take_ready()) co_return take(b);
+      co_return co_await inner_->read_some(b);
+    }
     if (!take_ready() && !datagram_ && b.size() < kReadAhead) {
       auto f = co_await run_on(home_, home_life_, caller_, caller_life_, do_fill(inner_, false));
       keep(std::move(f));
@@ -139,6 +143,10 @@ class ForeignStream final : public Stream {
   }
   asio::awaitable<IoResult> write_some(asio::const_buffer b) override {
     if (closed_) co_return IoResult{make_error_code(asio::error::broken_pipe), 0};
+    if (direct_) {
+      if (wslot_->err) co_return IoResult{wslot_->err, 0};
+      co_return co_await inner_->write_some(b);
+    }
     if (datagram_)
       co_return co_await run_on(home_, home_life_, caller_, caller_life_,
                                 do_write(inner_, b, false));
@@ -154,12 +162,14 @@ class ForeignStream final : public Stream {
   }
   asio::awaitable<std::error_code> shutdown_write() override {
     if (closed_) co_return make_error_code(asio::error::broken_pipe);
+    if (direct_) co_return wslot_->err ? wslot_->err : co_await inner_->shutdown_write();
     if (auto ec = co_await drain()) co_return ec;
     co_return co_await run_on(home_, home_life_, caller_, caller_life_, do_shutdown(inner_));
   }
   asio::awaitable<std::error_code> wait_readable() override {
     if (closed_) co_return make_error_code(asio::error::operation_aborted);
     if (take_ready()) co_return std::error_code{};
+    if (direct_) co_return co_await inner_->wait_readable();
     if (datagram_)
       co_return co_await run_on(home_, home_life_, caller_, caller_life_, do_wait(inner_));
     auto f = co_await run_on(home_, home_life_, caller_, caller_life_, do_fill(inner_, true));
@@ -171,7 +181,27 @@ class ForeignStream final : public Stream {
   void close() noexcept override {
     if (closed_) return;
     closed_ = true;
+    if (direct_) {
+      inner_->close();
+      return;
+    }
     detail::post_if_alive(home_life_, home_, [s = inner_] { s->close(); });
+  }
+
+  // Moving to home: once the write in flight (if any) has ended, operations run there directly,
+  // with no hop. The read-ahead bytes stay and are served first.
+  const asio::any_io_executor *io_home() const noexcept override { return direct_ ? nullptr : &home_; }
+  bool movable() const noexcept override { return !closed_; }
+  asio::awaitable<void> move_to(asio::any_io_executor ex) override {
+    if (direct_ || !same_context(ex, home_)) co_return;
+    const std::error_code err = co_await drain();  // reported by the next write
+    // The slot's timer belongs to this (the caller's) context: it goes here, now, and one of
+    // home's keeps the error, as the stream may now be destroyed on home, after this context.
+    wslot_ = std::make_shared<WriteSlot>(home_);
+    wslot_->err = err;
+    caller_ = home_;
+    caller_life_ = home_life_;
+    direct_ = true;
   }
   Address local_address() const override { return local_; }
   Address remote_address() const override { return remote_; }
@@ -218,6 +248,7 @@ class ForeignStream final : public Stream {
   Address local_, remote_;
   bool datagram_;
   bool closed_ = false;
+  bool direct_ = false;  // moved to home: operations run on inner_ directly
   WriteSlotPtr wslot_ = std::make_shared<WriteSlot>(caller_);
   std::vector<std::uint8_t> rbuf_;
   std::size_t roff_ = 0;

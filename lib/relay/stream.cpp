@@ -197,6 +197,13 @@ asio::awaitable<std::error_code> RelayStream::shutdown_write() {
   co_return co_await inner_->shutdown_write();
 }
 
+// The timers are idle between operations: new ones on ex replace them.
+asio::awaitable<void> RelayStream::move_to(asio::any_io_executor ex) {
+  co_await inner_->move_to(ex);
+  grace_timer_ = asio::steady_timer(ex);
+  write_done_ = asio::steady_timer(ex);
+}
+
 asio::awaitable<std::error_code> RelayStream::wait_readable() {
   if (auto ec = co_await flush_when_idle()) co_return ec;
   if (!response_done_ || reader_.size() > 0) co_return std::error_code{};

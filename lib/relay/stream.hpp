@@ -48,6 +48,9 @@ class RelayStream final : public Stream {
   Address remote_address() const override { return inner_->remote_address(); }
   bool is_datagram() const noexcept override { return opts_.datagram; }
   asio::ip::tcp::socket* tcp_socket() noexcept override;
+  const asio::any_io_executor* io_home() const noexcept override { return inner_->io_home(); }
+  bool movable() const noexcept override { return !writing_pending_ && inner_->movable(); }
+  asio::awaitable<void> move_to(asio::any_io_executor ex) override;
 
  private:
   asio::awaitable<std::error_code> flush_pending();

@@ -37,6 +37,10 @@ class SsStream final : public Stream {
   asio::awaitable<std::error_code> flush_header();
 
   asio::any_io_executor get_executor() override { return inner_->get_executor(); }
+  const asio::any_io_executor* io_home() const noexcept override { return inner_->io_home(); }
+  // Only with no raw bytes buffered: the buffer belongs to this thread's pool.
+  bool movable() const noexcept override { return !rbuf_ && inner_->movable(); }
+  asio::awaitable<void> move_to(asio::any_io_executor ex) override { return inner_->move_to(std::move(ex)); }
   asio::awaitable<IoResult> read_some(asio::mutable_buffer buf) override;
   asio::awaitable<IoResult> write_some(asio::const_buffer buf) override;
   asio::awaitable<std::error_code> shutdown_write() override;

@@ -67,6 +67,20 @@ class Stream {
   // Fast path: the plain TCP socket under this stream when nothing is layered or buffered on
   // top of it (used for splice(2) relays). nullptr otherwise.
   virtual asio::ip::tcp::socket* tcp_socket() noexcept { return nullptr; }
+
+  // Moving a relayed connection to the thread its upstream runs on (Service does this before
+  // the relay starts, so the relay makes no thread hops):
+  // - io_home(): when this stream's operations hop to another executor to run (a stream of a
+  //   mux session shared by the runtime's threads), that executor; nullptr otherwise. A stream
+  //   layered on another forwards to it.
+  // - movable(): whether move_to() can rebind this stream (and everything under it) to
+  //   another executor.
+  // - move_to(ex): called on the current executor with no operation pending, only when
+  //   movable(); the stream is used from ex only afterwards. A hopping stream can move only to
+  //   its io_home() (it then runs its operations directly).
+  virtual const asio::any_io_executor* io_home() const noexcept { return nullptr; }
+  virtual bool movable() const noexcept { return false; }
+  virtual asio::awaitable<void> move_to(asio::any_io_executor ex);
 };
 using StreamPtr = std::unique_ptr<Stream>;
 
@@ -111,6 +125,8 @@ class TcpStream final : public Stream {
   Address remote_address() const override;
   asio::ip::tcp::socket* tcp_socket() noexcept override { return &sock_; }
   asio::ip::tcp::socket& socket() noexcept { return sock_; }
+  bool movable() const noexcept override { return true; }
+  asio::awaitable<void> move_to(asio::any_io_executor ex) override;
 
  private:
   asio::ip::tcp::socket sock_;
@@ -134,6 +150,9 @@ class PrefixedStream final : public Stream {
   Address remote_address() const override { return inner_->remote_address(); }
   bool is_datagram() const noexcept override { return inner_->is_datagram(); }
   asio::ip::tcp::socket* tcp_socket() noexcept override;
+  const asio::any_io_executor* io_home() const noexcept override { return inner_->io_home(); }
+  bool movable() const noexcept override { return inner_->movable(); }
+  asio::awaitable<void> move_to(asio::any_io_executor ex) override { return inner_->move_to(std::move(ex)); }
 
  private:
   StreamPtr inner_;

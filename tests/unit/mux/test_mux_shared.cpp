@@ -7,6 +7,8 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <atomic>
@@ -15,10 +17,13 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "gost/core/handler.hpp"
 #include "gost/core/registry.hpp"
+#include "gost/core/service.hpp"
 #include "gost/core/timeout.hpp"
 #include "gost/mux/session.hpp"
 #include "mux/foreign_stream.hpp"
@@ -412,4 +417,157 @@ TEST_CASE("mtcp dialer: a runtime torn down under pending cross-thread reads") {
     rt.join();
   }
   SUCCEED("no crash, no hang");
+}
+
+// ---- A service relaying through the shared session: the relay moves to the session's thread.
+
+namespace {
+
+struct RelayThreads {
+  std::mutex mu;
+  std::thread::id session;          // the thread that owns the session
+  int handlers_elsewhere = 0;       // handlers that ran on the other thread
+  int ops_on_session = 0;           // upstream reads and writes of relays, by thread
+  int ops_elsewhere = 0;
+};
+
+// The upstream as the relay sees it: forwards everything (moving too, unless told not to)
+// and counts on which thread the relay reads and writes it.
+class Probe final : public Stream {
+ public:
+  Probe(StreamPtr inner, std::shared_ptr<RelayThreads> t, bool allow_move)
+      : inner_(std::move(inner)), t_(std::move(t)), allow_move_(allow_move) {}
+  asio::any_io_executor get_executor() override { return inner_->get_executor(); }
+  asio::awaitable<IoResult> read_some(asio::mutable_buffer b) override {
+    note();
+    return inner_->read_some(b);
+  }
+  asio::awaitable<IoResult> write_some(asio::const_buffer b) override {
+    note();
+    return inner_->write_some(b);
+  }
+  asio::awaitable<std::error_code> shutdown_write() override { return inner_->shutdown_write(); }
+  asio::awaitable<std::error_code> wait_readable() override { return inner_->wait_readable(); }
+  void close() noexcept override { inner_->close(); }
+  const asio::any_io_executor* io_home() const noexcept override { return inner_->io_home(); }
+  bool movable() const noexcept override { return allow_move_ && inner_->movable(); }
+  asio::awaitable<void> move_to(asio::any_io_executor ex) override { return inner_->move_to(std::move(ex)); }
+
+ private:
+  void note() {
+    std::lock_guard<std::mutex> g(t_->mu);
+    ++(std::this_thread::get_id() == t_->session ? t_->ops_on_session : t_->ops_elsewhere);
+  }
+  StreamPtr inner_;
+  std::shared_ptr<RelayThreads> t_;
+  bool allow_move_;
+};
+
+// Opens a stream of the shared session for every client and hands both to the service's relay.
+class MuxRelayHandler final : public Handler {
+ public:
+  MuxRelayHandler(DialerPtr d, Address node, std::shared_ptr<RelayThreads> t, bool allow_move)
+      : d_(std::move(d)), node_(std::move(node)), t_(std::move(t)), allow_move_(allow_move) {}
+  asio::awaitable<void> handle(StreamPtr conn, ConnRecord& rec) override {
+    {
+      std::lock_guard<std::mutex> g(t_->mu);
+      if (std::this_thread::get_id() != t_->session) ++t_->handlers_elsewhere;
+    }
+    auto up = co_await dial_node(d_, node_);
+    if (!up) {
+      rec.ec = up.error();
+      co_return;
+    }
+    rec.relay(std::move(conn), std::make_unique<Probe>(std::move(*up), t_, allow_move_));
+  }
+
+ private:
+  DialerPtr d_;
+  Address node_;
+  std::shared_ptr<RelayThreads> t_;
+  bool allow_move_;
+};
+
+asio::awaitable<std::thread::id> this_thread_id() { co_return std::this_thread::get_id(); }
+
+}  // namespace
+
+TEST_CASE("service: a relay to a stream of a session on another thread runs on that thread") {
+  MuxEchoServer server;
+  const auto node = server.address();
+  auto d = make_mtcp_dialer(node);
+  const bool allow_move = GENERATE(true, false);
+  gost::Runtime rt(2);
+  rt.start();
+  // The session is created by a dial from thread 0 and lives there.
+  auto first = start_on(rt.executor(0), many_clients(d, node, 1, 0));
+  REQUIRE(get(first).ok == 1);
+  auto t = std::make_shared<RelayThreads>();
+  auto tid = start_on(rt.executor(0), this_thread_id());
+  t->session = get(tid);
+
+  Registry reg;
+  register_core(reg);
+  ListenerArgs la;
+  la.runtime = &rt;
+  la.service = "svc";
+  la.addr = Address("127.0.0.1", 0);
+  auto l = (*reg.listener("tcp"))(la);
+  REQUIRE(l);
+  ServiceOptions so;
+  so.name = "svc";
+  so.logger = std::make_shared<Logger>(LogLevel::none);
+  auto svc = std::make_shared<Service>(rt, so, std::move(*l),
+                                       std::make_shared<MuxRelayHandler>(d, node, t, allow_move));
+  REQUIRE_FALSE(svc->start());
+  const auto port = svc->address().port;
+
+  // Connections spread over both threads (one acceptor each): with 24 of them, some are
+  // accepted by the thread that does not own the session.
+  asio::io_context ctx;
+  std::uint64_t sent = 0;
+  for (int i = 0; i < 24; ++i) {
+    auto s = test::connect_blocking(ctx, port);
+    for (int k = 0; k < 4; ++k) {
+      std::string msg(1000 + 97 * static_cast<std::size_t>(i) + static_cast<std::size_t>(k), char('a' + k));
+      asio::write(s, asio::buffer(msg));
+      std::string back(msg.size(), '\0');
+      asio::read(s, asio::buffer(back));
+      REQUIRE(back == msg);
+      sent += msg.size();
+    }
+  }
+  // Idle connections left open: stop() must reach them on whichever thread they run now.
+  std::vector<asio::ip::tcp::socket> idle;
+  for (int i = 0; i < 8; ++i) {
+    idle.push_back(test::connect_blocking(ctx, port));
+    asio::write(idle.back(), asio::buffer("ping", 4));
+    char back[4];
+    asio::read(idle.back(), asio::buffer(back));
+    sent += 4;
+  }
+  svc->stop();
+  REQUIRE(svc->wait_stopped(10s));
+  for (auto& s : idle) {
+    char c;
+    std::error_code ec;
+    s.read_some(asio::buffer(&c, 1), ec);
+    CHECK(ec);  // closed by the service
+  }
+  const auto st = svc->stats();
+  CHECK(st.input_bytes == sent);
+  CHECK(st.output_bytes == sent);
+  CHECK(server.connections() == 1);
+  {
+    std::lock_guard<std::mutex> g(t->mu);
+    CHECK(t->handlers_elsewhere > 0);
+    CHECK(t->ops_on_session > 0);
+    if (allow_move) {
+      CHECK(t->ops_elsewhere == 0);  // every relay ran where the session is
+    } else {
+      CHECK(t->ops_elsewhere > 0);  // relays of the other thread's clients stayed there
+    }
+  }
+  rt.stop();
+  rt.join();
 }
