@@ -311,12 +311,38 @@ asio::awaitable<std::error_code> TlsStream::shutdown_write() {
   co_return co_await inner_->shutdown_write();
 }
 
+// Ready means application bytes (or the end of the stream, or an error) for read_some: records
+// that carry none (TLS 1.3 session tickets, key updates) are consumed here. A relay that waits
+// here and then reads with a buffer of its own therefore never parks that buffer in a read
+// that is left waiting for the peer after a ticket.
 asio::awaitable<std::error_code> TlsStream::wait_readable() {
-  if (SSL_pending(ssl_.get()) > 0 || in_pos_ < in_end_ || in_eof_) co_return std::error_code{};
-  in_.reset();
-  auto ec = co_await inner_->wait_readable();
-  ready_hint_ = !ec;
-  co_return ec;
+  for (;;) {
+    if (SSL_pending(ssl_.get()) > 0 || in_eof_) co_return std::error_code{};
+    if (in_pos_ < in_end_) {
+      ERR_clear_error();
+      unsigned char b;
+      const int n = SSL_peek(ssl_.get(), &b, 1);
+      if (n > 0) co_return std::error_code{};
+      const int err = SSL_get_error(ssl_.get(), n);
+      if (err == SSL_ERROR_WANT_WRITE) {
+        if (auto ec = co_await flush_all()) co_return ec;
+        continue;
+      }
+      if (err != SSL_ERROR_WANT_READ) co_return std::error_code{};  // read_some reports it
+      if (!flushing_ && out_len_ > 0) {
+        if (auto ec = co_await flush()) co_return ec;
+      }
+      release_in();
+      if (in_pos_ < in_end_) co_return std::error_code{};  // not consumed: let read_some decide
+      if (in_eof_) co_return std::error_code{};
+    }
+    // At a record boundary fill() waits for readability before it takes a buffer; inside a
+    // record (or in bulk) it reads at once.
+    if (auto ec = co_await fill()) {
+      // EOF or an error: read_some reports it.
+      co_return ec == asio::error::eof ? std::error_code{} : ec;
+    }
+  }
 }
 
 void TlsStream::close() noexcept {

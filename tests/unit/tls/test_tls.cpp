@@ -431,6 +431,46 @@ TEST_CASE("tls: an idle stream holds no ciphertext buffer") {
   CHECK(tls::CipherBuf::outstanding() == 0);
 }
 
+namespace {
+asio::awaitable<void> wait_ready(Stream* s, bool* ready, std::error_code* out) {
+  *out = co_await s->wait_readable();
+  *ready = true;
+}
+asio::awaitable<void> write_byte(Stream* s) { co_await write_all(*s, asio::buffer("x", 1)); }
+}  // namespace
+
+TEST_CASE("tls: wait_readable waits for application bytes, not for session tickets") {
+  // A TLS 1.3 server sends its session tickets after the handshake: records with no
+  // application data. A relay waits for readability and then reads with a buffer of its own;
+  // were the tickets reported as readable, that buffer would sit in a read waiting for the peer.
+  asio::io_context ctx;
+  auto out = handshake(ctx, {}, {});
+  REQUIRE(out.client->ok());
+  REQUIRE(out.server->ok());
+  StreamPtr c = std::move(**out.client), s = std::move(**out.server);
+  auto* ct = dynamic_cast<tls::TlsStream*>(c.get());
+  REQUIRE(ct);
+  REQUIRE(SSL_version(ct->ssl()) == TLS1_3_VERSION);
+  bool ready = false;
+  std::error_code ec;
+  asio::co_spawn(ctx, wait_ready(c.get(), &ready, &ec), asio::detached);
+  ctx.restart();
+  for (int i = 0; i < 10000 && ctx.poll() > 0; ++i) {
+  }
+  CHECK(SSL_SESSION_has_ticket(SSL_get_session(ct->ssl())) == 1);  // the tickets were read
+  CHECK_FALSE(ready);
+  CHECK(tls::CipherBuf::outstanding() == 0);
+  asio::co_spawn(ctx, write_byte(s.get()), asio::detached);
+  ctx.restart();
+  for (int i = 0; i < 1000 && !ready; ++i) ctx.run_one_for(100ms);
+  CHECK(ready);
+  CHECK(!ec);
+  char b = 0;
+  auto r = run(ctx, c->read_some(asio::buffer(&b, 1)));
+  CHECK(r.bytes == 1);
+  CHECK(b == 'x');
+}
+
 TEST_CASE("tls: a server flight larger than the ciphertext buffer (a big certificate)") {
   // 2,000 subjectAltNames (replacing the generated one) make the certificate about 60 KiB: the
   // server's flight must be sent in several pieces, each after the buffer drained.
