@@ -159,6 +159,7 @@ asio::awaitable<IoResult> RelayStream::read_some(asio::mutable_buffer buf) {
     reader_.consume(n);
     co_return IoResult{{}, n};
   }
+  reader_.release_if_empty();  // the reply is parsed: reads go straight to inner_ from now on
   co_return co_await inner_->read_some(buf);
 }
 
@@ -185,6 +186,9 @@ asio::awaitable<IoResult> RelayStream::write_some(asio::const_buffer buf) {
   if (with_pending) {
     writing_pending_ = false;
     write_done_.cancel();
+    // Later writes of a byte stream go straight to inner_: the request and the first chunk
+    // (up to a relay buffer's worth) are not kept for the life of the connection.
+    if (!opts_.datagram) std::vector<std::uint8_t>().swap(wbuf_);
   }
   co_return IoResult{ec, ec ? 0 : buf.size()};
 }
@@ -207,6 +211,7 @@ asio::awaitable<void> RelayStream::move_to(asio::any_io_executor ex) {
 asio::awaitable<std::error_code> RelayStream::wait_readable() {
   if (auto ec = co_await flush_when_idle()) co_return ec;
   if (!response_done_ || reader_.size() > 0) co_return std::error_code{};
+  if (!opts_.datagram) reader_.release_if_empty();
   co_return co_await inner_->wait_readable();
 }
 

@@ -51,6 +51,9 @@ class RelayStream final : public Stream {
   const asio::any_io_executor* io_home() const noexcept override { return inner_->io_home(); }
   bool movable() const noexcept override { return !writing_pending_ && inner_->movable(); }
   asio::awaitable<void> move_to(asio::any_io_executor ex) override;
+  // Storage this layer holds (request, write and reply buffers): none once the request went out
+  // and the reply was read, on a byte stream (for tests and diagnostics).
+  std::size_t held_bytes() const noexcept { return pending_.capacity() + wbuf_.capacity() + reader_.capacity(); }
 
  private:
   asio::awaitable<std::error_code> flush_pending();

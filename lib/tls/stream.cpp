@@ -147,6 +147,12 @@ asio::awaitable<std::error_code> TlsStream::fill() {
   in_pos_ = in_end_ = 0;
   if (!in_bulk_ && !ready_hint_ && !mid_record()) {
     in_.reset();
+#ifndef OPENSSL_IS_BORINGSSL
+    // OpenSSL takes its record buffer (about 17 KiB) when asked to read and keeps it while it
+    // waits for the next record, even with SSL_MODE_RELEASE_BUFFERS: hand it back before
+    // waiting (refused, harmlessly, while it holds bytes). BoringSSL releases it by itself.
+    SSL_free_buffers(ssl_.get());
+#endif
     if (auto ec = co_await inner_->wait_readable()) co_return ec;
   }
   ready_hint_ = false;

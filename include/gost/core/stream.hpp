@@ -178,6 +178,16 @@ class StreamReader {
   void consume(std::size_t n) noexcept { start_ += n; }
   // Takes the unconsumed bytes out.
   std::vector<unsigned char> take_rest();
+  // Gives the storage back when nothing unconsumed is left, so a reader kept for the life of a
+  // connection (a protocol's reply parser) holds no buffer once it is done.
+  // Bytes of storage held (for tests and diagnostics).
+  std::size_t capacity() const noexcept { return buf_.capacity(); }
+  void release_if_empty() noexcept {
+    if (size() == 0 && buf_.capacity() > 0) {
+      std::vector<unsigned char>().swap(buf_);
+      start_ = 0;
+    }
+  }
 
  private:
   Stream& s_;

@@ -13,6 +13,7 @@
 #include "gost/relay/relay.hpp"
 #include "gost/socks/socks.hpp"
 #include "relay/codec.hpp"
+#include "relay/stream.hpp"
 #include "support.hpp"
 
 using namespace gost;
@@ -330,6 +331,39 @@ TEST_CASE("relay connector sends the request with the first write, bit-exact", "
   auto got = cap.first_bytes(want.size());
   t.join();
   CHECK(got == want);
+}
+
+namespace {
+// Echoes a first write of a relay buffer's size, then reports what the client's relay layer
+// still holds.
+asio::awaitable<Outcome> held_after_echo(ConnectorPtr c, Address proxy, Address target, std::size_t* held) {
+  auto s = co_await open_via(c, proxy, "tcp", target);
+  if (!s) co_return Outcome{s.error(), {}};
+  const std::string msg(16384, 'h');
+  if (auto ec = co_await write_all(**s, asio::buffer(msg))) co_return Outcome{ec, {}};
+  std::string got(msg.size(), '\0');
+  auto r = co_await with_timeout(read_exact(**s, asio::buffer(got)), 5000ms);
+  if (!r) co_return Outcome{make_error_code(errc::timeout), {}};
+  if (*r) co_return Outcome{*r, {}};
+  // The relay waits for more: what it holds now it would hold for the rest of the connection.
+  auto w = co_await with_timeout((*s)->wait_readable(), 50ms);
+  (void)w;
+  auto* rs = dynamic_cast<relay::RelayStream*>(s->get());
+  *held = rs ? rs->held_bytes() : SIZE_MAX;
+  (*s)->close();
+  co_return Outcome{{}, got};
+}
+}  // namespace
+
+TEST_CASE("relay client stream keeps no request, write or reply buffer once both are done", "[relay]") {
+  Fixture f;
+  test::EchoServer echo;
+  auto svc = f.start("relay");
+  std::size_t held = SIZE_MAX;
+  auto r = f.run(held_after_echo(f.connector("relay"), svc->address(), local(echo.port()), &held));
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.data == std::string(16384, 'h'));
+  CHECK(held == 0);
 }
 
 TEST_CASE("relay connector does not hang when the target speaks first", "[relay]") {
