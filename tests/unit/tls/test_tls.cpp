@@ -441,9 +441,9 @@ asio::awaitable<void> wait_ready(Stream* s, bool* ready, std::error_code* out) {
   *ready = true;
 }
 asio::awaitable<void> write_byte(Stream* s) { co_await write_all(*s, asio::buffer("x", 1)); }
-asio::awaitable<void> write_str(Stream* s, std::string m) { co_await write_all(*s, asio::buffer(m)); }
+[[maybe_unused]] asio::awaitable<void> write_str(Stream* s, std::string m) { co_await write_all(*s, asio::buffer(m)); }
 // Reads n bytes with reads of at most `piece`.
-asio::awaitable<std::string> read_n(Stream* s, std::size_t n, std::size_t piece) {
+[[maybe_unused]] asio::awaitable<std::string> read_n(Stream* s, std::size_t n, std::size_t piece) {
   std::string out;
   std::string buf(piece, '\0');
   while (out.size() < n) {
