@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <optional>
+#include <vector>
 
 #include "core/buffer_pool.hpp"
 #include "core/transports.hpp"
@@ -86,6 +87,17 @@ class ForwardHandler final : public Handler {
       conn->close();
       co_return;
     }
+    BridgeOptions bo;
+    if (early_n > 0 && out->io_home()) {
+      // The upstream's operations hop to another thread (a stream of a mux session there), and
+      // the relay will move there: the bytes go with the client stream and the relay writes
+      // them from that thread, so the handler neither hops with them nor waits for the write.
+      const auto* p = early->data();
+      conn = make_prefixed(std::move(conn), std::vector<unsigned char>(p, p + early_n));
+      early.reset();
+      early_n = 0;
+      bo.a_has_data = true;
+    }
     if (early_n > 0) {
       auto wec = co_await write_all(*out, asio::buffer(early->data(), early_n));
       early.reset();
@@ -97,7 +109,6 @@ class ForwardHandler final : public Handler {
       }
       rec.bytes_up += early_n;
     }
-    BridgeOptions bo;
     if (network_ == "udp") bo.idle_timeout = ttl_;
     rec.relay(std::move(conn), std::move(out), bo);
   }
