@@ -51,6 +51,7 @@ RelayStream::RelayStream(StreamPtr inner, std::vector<std::uint8_t> pending,
       grace_timer_(inner_->get_executor()),
       write_done_(inner_->get_executor()) {
   response_done_ = !opts_.expect_response;
+  if (opts_.flush_after.count() > 0) flush_deadline_ = std::chrono::steady_clock::now() + opts_.flush_after;
 }
 
 RelayStream::~RelayStream() {
@@ -114,17 +115,20 @@ asio::awaitable<std::error_code> RelayStream::read_response() {
   }
 }
 
-// While the held-back bytes wait for a write to ride with, a reader that waits flushes them
-// alone after flush_after.
+// The held-back bytes wait for a write to ride with until flush_after from the start; a reader
+// that waits past that sends them alone. The deadline is fixed: a client that keeps sending while
+// the target stays silent gets its response once, not a timer restarted on every read.
 asio::awaitable<std::error_code> RelayStream::flush_when_idle() {
   if (pending_.empty() || opts_.flush_after.count() <= 0 || reader_.size() > 0)
     co_return std::error_code{};
-  using namespace asio::experimental::awaitable_operators;
-  grace_timer_.expires_after(opts_.flush_after);
-  auto r = co_await (inner_->wait_readable() || grace_timer_.async_wait(use_tuple));
-  if (r.index() == 0) co_return std::error_code{};
-  if (co_await cancelled()) co_return asio::error::operation_aborted;
-  if (writing_pending_) co_return std::error_code{};
+  if (std::chrono::steady_clock::now() < flush_deadline_) {
+    using namespace asio::experimental::awaitable_operators;
+    grace_timer_.expires_at(flush_deadline_);
+    auto r = co_await (inner_->wait_readable() || grace_timer_.async_wait(use_tuple));
+    if (r.index() == 0) co_return std::error_code{};
+    if (co_await cancelled()) co_return asio::error::operation_aborted;
+  }
+  if (writing_pending_ || pending_.empty()) co_return std::error_code{};
   co_return co_await flush_pending();
 }
 

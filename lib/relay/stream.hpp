@@ -11,8 +11,8 @@
 //   write to carry the request, then sends the request alone, so protocols where the server
 //   speaks first do not hang.
 // - `flush_after` (handler, nodelay off): when the held-back response found no bytes to ride
-//   with for this long (the target is silent while a reader waits), it is sent alone. GOST
-//   connectors with nodelay=true wait for the response before they send anything.
+//   with this long after the start (the target is silent while a reader waits), it is sent
+//   alone. GOST connectors with nodelay=true wait for the response before they send anything.
 
 #include <asio/steady_timer.hpp>
 #include <chrono>
@@ -68,6 +68,7 @@ class RelayStream final : public Stream {
   std::vector<std::uint8_t> wbuf_;
   asio::steady_timer grace_timer_;  // cancelled by the first write
   asio::steady_timer write_done_;   // cancelled when a write of the pending bytes ends
+  std::chrono::steady_clock::time_point flush_deadline_{};  // of the held-back bytes (flush_after)
   bool writing_pending_ = false;
   bool wrote_ = false;
   bool response_done_ = false;

@@ -207,9 +207,11 @@ asio::awaitable<UdpOutcome> associate_echo(ConnectorPtr c, Address proxy, Addres
 }
 
 // A TCP server that writes a banner as soon as a client connects, then echoes.
+// Greets every connection with an SSH-like banner and then echoes; with `silent`, says nothing
+// and discards what it reads (a target that never speaks).
 class BannerServer {
  public:
-  BannerServer() : acc_(ctx_, {asio::ip::make_address("127.0.0.1"), 0}) {
+  explicit BannerServer(bool silent = false) : silent_(silent), acc_(ctx_, {asio::ip::make_address("127.0.0.1"), 0}) {
     asio::co_spawn(ctx_, loop(), [](std::exception_ptr) {});
     th_ = std::thread([this] { ctx_.run(); });
   }
@@ -224,18 +226,19 @@ class BannerServer {
     for (;;) {
       auto [ec, s] = co_await acc_.async_accept(test::use_tuple);
       if (ec) co_return;
-      asio::co_spawn(ctx_, serve(std::move(s)), [](std::exception_ptr) {});
+      asio::co_spawn(ctx_, serve(std::move(s), silent_), [](std::exception_ptr) {});
     }
   }
-  static asio::awaitable<void> serve(asio::ip::tcp::socket s) {
-    co_await asio::async_write(s, asio::buffer(std::string("SSH-2.0-banner\r\n")), test::use_tuple);
+  static asio::awaitable<void> serve(asio::ip::tcp::socket s, bool silent) {
+    if (!silent) co_await asio::async_write(s, asio::buffer(std::string("SSH-2.0-banner\r\n")), test::use_tuple);
     char buf[1024];
     for (;;) {
       auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), test::use_tuple);
       if (ec) co_return;
-      co_await asio::async_write(s, asio::buffer(buf, n), test::use_tuple);
+      if (!silent) co_await asio::async_write(s, asio::buffer(buf, n), test::use_tuple);
     }
   }
+  bool silent_;
   asio::io_context ctx_;
   asio::ip::tcp::acceptor acc_;
   std::thread th_;
@@ -397,6 +400,31 @@ TEST_CASE("relay handler answers a client that waits for the response first", "[
   REQUIRE(readable_within(s.native_handle(), 3000));
   asio::read(s, asio::buffer(back));
   CHECK(back == B{'p', 'i', 'n', 'g'});
+}
+
+TEST_CASE("relay handler sends the held-back response to a client that keeps sending to a silent target",
+          "[relay]") {
+  // The response waits (nodelay off) for the target's first bytes to ride with, at most 100 ms
+  // from the start: a client that writes more often than that still gets it.
+  Fixture f;
+  BannerServer sink(true);
+  auto svc = f.start("relay");
+  asio::io_context ctx;
+  auto s = test::connect_blocking(ctx, svc->address().port);
+  relay::Request req;
+  req.features.list.push_back(relay::AddrFeature{local(sink.port())});
+  B out;
+  REQUIRE_FALSE(relay::serialize(req, out));
+  asio::write(s, asio::buffer(out));
+  bool answered = false;
+  for (int i = 0; i < 100 && !answered; ++i) {  // 20 ms apart: at most 2 s
+    asio::write(s, asio::buffer(std::string(64, 'u')));
+    answered = readable_within(s.native_handle(), 20);
+  }
+  REQUIRE(answered);
+  B resp(4);
+  asio::read(s, asio::buffer(resp));
+  CHECK(resp == B{0x01, 0x00, 0x00, 0x00});
 }
 
 TEST_CASE("relay user/password authentication", "[relay][auth]") {
