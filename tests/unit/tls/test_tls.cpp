@@ -98,6 +98,19 @@ Outcome handshake(asio::io_context& ctx, const tls::ClientOptions& co, const tls
   return out;
 }
 
+// Runs what is ready until nothing is: coroutines left are waiting for their peer.
+void poll_until_idle(asio::io_context& ctx) {
+  ctx.restart();
+  for (int i = 0; i < 10000 && ctx.poll() > 0; ++i) {
+  }
+}
+// Runs handlers while `more()` holds, for at most 1,000 waits of 100 ms.
+template <class F>
+void run_while(asio::io_context& ctx, F more) {
+  ctx.restart();
+  for (int i = 0; i < 1000 && more(); ++i) ctx.run_one_for(100ms);
+}
+
 template <class T>
 asio::awaitable<void> store(asio::awaitable<T> aw, std::optional<T>* out) {
   out->emplace(co_await std::move(aw));
@@ -419,17 +432,14 @@ TEST_CASE("tls: an idle stream holds no ciphertext buffer") {
   asio::co_spawn(ctx, read_one(c2.get(), &ec1), asio::detached);
   asio::co_spawn(ctx, read_one(s2.get(), &ec2), asio::detached);
   // Run until nothing is ready to run: both readers are then waiting for their peer.
-  ctx.restart();
-  for (int i = 0; i < 10000 && ctx.poll() > 0; ++i) {
-  }
+  poll_until_idle(ctx);
   CHECK(!ec1);
   CHECK(!ec2);
   CHECK(tls::CipherBuf::outstanding() == 0);
   // The waits end cleanly when the streams close.
   c2->close();
   s2->close();
-  ctx.restart();
-  for (int i = 0; i < 1000 && !(ec1 && ec2); ++i) ctx.run_one_for(100ms);
+  run_while(ctx, [&] { return !(ec1 && ec2); });
   CHECK(ec1);
   CHECK(ec2);
   CHECK(tls::CipherBuf::outstanding() == 0);
@@ -470,17 +480,14 @@ TEST_CASE("tls: wait_readable waits for application bytes, not for session ticke
   bool ready = false;
   std::error_code ec;
   asio::co_spawn(ctx, wait_ready(c.get(), &ready, &ec), asio::detached);
-  ctx.restart();
-  for (int i = 0; i < 10000 && ctx.poll() > 0; ++i) {
-  }
+  poll_until_idle(ctx);
 #ifndef OPENSSL_IS_BORINGSSL
   CHECK(SSL_SESSION_has_ticket(SSL_get_session(ct->ssl())) == 1);  // the tickets were read
 #endif
   CHECK_FALSE(ready);
   CHECK(tls::CipherBuf::outstanding() == 0);
   asio::co_spawn(ctx, write_byte(s.get()), asio::detached);
-  ctx.restart();
-  for (int i = 0; i < 1000 && !ready; ++i) ctx.run_one_for(100ms);
+  run_while(ctx, [&] { return !ready; });
   CHECK(ready);
   CHECK(!ec);
   char b = 0;
@@ -549,9 +556,7 @@ TEST_CASE("tls: an idle stream leaves OpenSSL no record buffers") {
   std::error_code ec1, ec2;
   asio::co_spawn(ctx, read_one(c.get(), &ec1), asio::detached);
   asio::co_spawn(ctx, read_one(s.get(), &ec2), asio::detached);
-  ctx.restart();
-  for (int i = 0; i < 10000 && ctx.poll() > 0; ++i) {
-  }
+  poll_until_idle(ctx);
   const long long idle = g_ossl_live.load();
   SSL_free_buffers(ct->ssl());
   SSL_free_buffers(st->ssl());
@@ -561,8 +566,7 @@ TEST_CASE("tls: an idle stream leaves OpenSSL no record buffers") {
   CHECK(!ec2);
   c->close();
   s->close();
-  ctx.restart();
-  for (int i = 0; i < 1000 && !(ec1 && ec2); ++i) ctx.run_one_for(100ms);
+  run_while(ctx, [&] { return !(ec1 && ec2); });
 }
 #endif
 
