@@ -51,6 +51,8 @@ class GuardedStream final : public Stream {
   asio::awaitable<IoResult> write_some(asio::const_buffer b) override { return inner_->write_some(b); }
   asio::awaitable<std::error_code> shutdown_write() override { return inner_->shutdown_write(); }
   asio::awaitable<std::error_code> wait_readable() override { return inner_->wait_readable(); }
+  bool has_ready_callback() noexcept override { return inner_->has_ready_callback(); }
+  void async_wait_readable(ReadyHandler h) override { inner_->async_wait_readable(std::move(h)); }
   void close() noexcept override { inner_->close(); }
   Address local_address() const override { return inner_->local_address(); }
   Address remote_address() const override { return inner_->remote_address(); }

@@ -193,6 +193,14 @@ asio::awaitable<std::error_code> PrefixedStream::wait_readable() {
   co_return co_await inner_->wait_readable();
 }
 
+void PrefixedStream::async_wait_readable(ReadyHandler h) {
+  if (off_ < prefix_.size()) {
+    asio::post(get_executor(), [h = std::move(h)]() { h(std::error_code{}); });
+    return;
+  }
+  inner_->async_wait_readable(std::move(h));
+}
+
 void PrefixedStream::close() noexcept { inner_->close(); }
 
 asio::ip::tcp::socket* PrefixedStream::tcp_socket() noexcept {

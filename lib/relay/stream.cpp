@@ -1,7 +1,9 @@
 #include "relay/stream.hpp"
 
 #include <algorithm>
+#include <asio/co_spawn.hpp>
 #include <asio/error.hpp>
+#include <asio/post.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/this_coro.hpp>
@@ -132,19 +134,25 @@ asio::awaitable<std::error_code> RelayStream::flush_when_idle() {
   co_return co_await flush_pending();
 }
 
-asio::awaitable<IoResult> RelayStream::read_some(asio::mutable_buffer buf) {
-  if (auto ec = co_await flush_when_idle()) co_return IoResult{ec, 0};
+// What a read does before its data: flush the held-back response when the target is silent,
+// send the request and read the reply.
+asio::awaitable<std::error_code> RelayStream::prepare_read() {
+  if (auto ec = co_await flush_when_idle()) co_return ec;
   if (!response_done_) {
     if (!pending_.empty() && !wrote_ && opts_.grace.count() > 0) {
       // Give the first write a chance to carry the request.
       grace_timer_.expires_after(opts_.grace);
       co_await grace_timer_.async_wait(use_tuple);
-      if (co_await cancelled()) co_return IoResult{asio::error::operation_aborted, 0};
+      if (co_await cancelled()) co_return asio::error::operation_aborted;
     }
-    if (auto ec = co_await flush_pending()) co_return IoResult{ec, 0};
-    if (auto ec = co_await read_response()) co_return IoResult{ec, 0};
+    if (auto ec = co_await flush_pending()) co_return ec;
+    if (auto ec = co_await read_response()) co_return ec;
   }
-  if (response_ec_) co_return IoResult{response_ec_, 0};
+  co_return response_ec_;
+}
+
+asio::awaitable<IoResult> RelayStream::read_some(asio::mutable_buffer buf) {
+  if (auto ec = co_await prepare_read()) co_return IoResult{ec, 0};
   if (opts_.datagram) {
     for (;;) {
       auto p = parse_udp_frame(Bytes(reader_.data(), reader_.size()));
@@ -210,6 +218,27 @@ asio::awaitable<void> RelayStream::move_to(asio::any_io_executor ex) {
   co_await inner_->move_to(ex);
   grace_timer_ = asio::steady_timer(ex);
   write_done_ = asio::steady_timer(ex);
+}
+
+void RelayStream::async_wait_readable(ReadyHandler h) {
+  if (response_done_ && reader_.size() > 0) {
+    asio::post(get_executor(), [h = std::move(h)]() { h(std::error_code{}); });
+    return;
+  }
+  if (!response_done_ || (!pending_.empty() && opts_.flush_after.count() > 0)) {
+    // The request to send or the reply to read first (or the held-back response to flush when
+    // the target stays silent): a short-lived coroutine does it with the reply reader only, then
+    // the wait goes on below, so no relay buffer waits in a read.
+    asio::co_spawn(get_executor(), prepare_read(),
+                   [this, h = std::move(h)](std::exception_ptr, std::error_code ec) mutable {
+                     if (ec || reader_.size() > 0) return h(ec);
+                     reader_.release_if_empty();
+                     inner_->async_wait_readable(std::move(h));
+                   });
+    return;
+  }
+  reader_.release_if_empty();
+  inner_->async_wait_readable(std::move(h));
 }
 
 asio::awaitable<std::error_code> RelayStream::wait_readable() {

@@ -43,6 +43,12 @@ class RelayStream final : public Stream {
   asio::awaitable<IoResult> write_some(asio::const_buffer buf) override;
   asio::awaitable<std::error_code> shutdown_write() override;
   asio::awaitable<std::error_code> wait_readable() override;
+  // Byte streams. The request still to send, the reply to read or held-back bytes to flush are
+  // done first by a short-lived coroutine (holding the reply reader only); then the inner
+  // stream's wait. The stream must outlive a pending wait (close() ends it), as the readiness
+  // relay ensures.
+  bool has_ready_callback() noexcept override { return !opts_.datagram && inner_->has_ready_callback(); }
+  void async_wait_readable(ReadyHandler h) override;
   void close() noexcept override;
   Address local_address() const override { return inner_->local_address(); }
   Address remote_address() const override { return inner_->remote_address(); }
@@ -57,6 +63,7 @@ class RelayStream final : public Stream {
 
  private:
   asio::awaitable<std::error_code> flush_pending();
+  asio::awaitable<std::error_code> prepare_read();
   asio::awaitable<std::error_code> wait_writer();
   asio::awaitable<std::error_code> read_response();
   asio::awaitable<std::error_code> flush_when_idle();

@@ -5,10 +5,13 @@
 
 #include <algorithm>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <climits>
+#include <cerrno>
+#include <sys/socket.h>
 #include <cstring>
 
 #include "gost/core/timeout.hpp"
@@ -84,7 +87,12 @@ TlsStream::TlsStream(StreamPtr inner, SslPtr ssl)
   SSL_set_bio(ssl_.get(), rbio, wbio);  // the SSL owns both now
 }
 
-TlsStream::~TlsStream() = default;
+TlsStream::~TlsStream() {
+  if (ready_ && ready_->pending) {
+    ready_->stream = nullptr;
+    (void)ready_.release();  // the pending callback frees it
+  }
+}
 
 int TlsStream::bio_read(char* out, int len) noexcept {
   BIO* b = SSL_get_rbio(ssl_.get());
@@ -252,8 +260,21 @@ asio::awaitable<IoResult> TlsStream::read_some(asio::mutable_buffer buf) {
     ERR_clear_error();
     int n = SSL_read(ssl_.get(), buf.data(), want);
     if (n > 0) {
+      // More records already here (or, in bulk or inside a record, on the TCP socket now) fill
+      // the rest of the buffer, so a relay moves a burst in one pass; whatever stops that is met
+      // again by the next read.
+      std::size_t got = static_cast<std::size_t>(n);
+      while (got < buf.size() &&
+             (SSL_pending(ssl_.get()) > 0 || in_pos_ < in_end_ || ((in_bulk_ || mid_record()) && fill_now()))) {
+        ERR_clear_error();
+        const int m = SSL_read(ssl_.get(), static_cast<char*>(buf.data()) + got,
+                               static_cast<int>(std::min<std::size_t>(buf.size() - got, INT_MAX)));
+        if (m <= 0) break;
+        got += static_cast<std::size_t>(m);
+      }
+      ERR_clear_error();
       release_in();
-      co_return IoResult{{}, static_cast<std::size_t>(n)};
+      co_return IoResult{{}, got};
     }
     int err = SSL_get_error(ssl_.get(), n);
     if (err == SSL_ERROR_ZERO_RETURN) {
@@ -349,6 +370,89 @@ asio::awaitable<std::error_code> TlsStream::wait_readable() {
       co_return ec == asio::error::eof ? std::error_code{} : ec;
     }
   }
+}
+
+bool TlsStream::read_ready_now() {
+  // Records are looked at (SSL_peek) until one carries application bytes or all that is here
+  // (or, in bulk or inside a record, on the TCP socket now) is consumed. Bounded: a peer cannot keep this looping.
+  for (int i = 0; i < 64; ++i) {
+    if (SSL_pending(ssl_.get()) > 0 || in_eof_ || ready_hint_) return true;
+    if (in_pos_ == in_end_ && !((in_bulk_ || mid_record()) && fill_now())) break;
+    ERR_clear_error();
+    unsigned char b;
+    const int n = SSL_peek(ssl_.get(), &b, 1);
+    if (n > 0) return true;
+    // Errors, answers to send (key updates): read_some reports or sends them.
+    if (SSL_get_error(ssl_.get(), n) != SSL_ERROR_WANT_READ || out_len_ > 0) return true;
+    release_in();
+    if (in_pos_ < in_end_) return true;
+  }
+  // Nothing to read now (perhaps the start of a record whose rest is on its way): wait.
+  return in_eof_ || ready_hint_ || in_pos_ < in_end_;
+}
+
+void TlsStream::async_wait_readable(ReadyHandler h) {
+  if (read_ready_now()) {
+    asio::post(get_executor(), [h = std::move(h)]() { h(std::error_code{}); });
+    return;
+  }
+  arm_ready(std::move(h));
+}
+
+void TlsStream::arm_ready(ReadyHandler h) {
+  in_.reset();
+#ifndef OPENSSL_IS_BORINGSSL
+  SSL_free_buffers(ssl_.get());  // as in fill(): an idle stream holds no record buffer
+#endif
+  if (!ready_) ready_ = std::make_unique<ReadyWait>(ReadyWait{this, nullptr});
+  ready_->handler = std::move(h);
+  ready_->pending = true;
+  inner_->async_wait_readable([w = ready_.get()](std::error_code ec) {
+    w->pending = false;
+    ReadyHandler handler = std::move(w->handler);
+    if (!w->stream) {  // the stream is gone
+      delete w;
+      handler(ec ? ec : make_error_code(asio::error::operation_aborted));
+      return;
+    }
+    if (ec) return handler(ec);
+    w->stream->on_inner_ready(std::move(handler));
+  });
+}
+
+void TlsStream::on_inner_ready(ReadyHandler h) {
+  if (!inner_->tcp_socket()) {
+    ready_hint_ = true;  // fill() reads at once
+    return h(std::error_code{});
+  }
+  // Over TCP, read what is there now and look at it: records without application bytes are
+  // consumed here and the wait goes on.
+  fill_now();
+  if (read_ready_now()) return h(std::error_code{});
+  arm_ready(std::move(h));
+}
+
+bool TlsStream::fill_now() {
+  if (in_pos_ < in_end_) return true;
+  asio::ip::tcp::socket* sock = inner_->tcp_socket();
+  if (!sock || in_eof_) return false;
+  if (!in_) in_.emplace();
+  const ssize_t n = ::recv(sock->native_handle(), in_->data(), CipherBuf::kSize, MSG_DONTWAIT);
+  if (n <= 0) {
+    in_.reset();
+    in_pos_ = in_end_ = 0;
+    in_bulk_ = false;
+    if (n == 0) {
+      in_eof_ = true;
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      ready_hint_ = true;  // fill() reads again and reports the error
+    }
+    return false;
+  }
+  in_pos_ = 0;
+  in_end_ = static_cast<std::size_t>(n);
+  in_bulk_ = in_end_ == CipherBuf::kSize;
+  return true;
 }
 
 void TlsStream::close() noexcept {

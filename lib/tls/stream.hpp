@@ -41,6 +41,11 @@ class TlsStream final : public Stream {
   // Sends close_notify, then half-closes the inner stream. Reading goes on.
   asio::awaitable<std::error_code> shutdown_write() override;
   asio::awaitable<std::error_code> wait_readable() override;
+  // Ready means what wait_readable() means: application bytes, the end or an error. Over a TCP
+  // socket, records without data are consumed in the callback and the wait goes on, so a relay
+  // holds no frame or buffer while the peer sends only session tickets.
+  bool has_ready_callback() noexcept override { return inner_->has_ready_callback(); }
+  void async_wait_readable(ReadyHandler h) override;
   void close() noexcept override;
   Address local_address() const override { return inner_->local_address(); }
   Address remote_address() const override { return inner_->remote_address(); }
@@ -57,6 +62,24 @@ class TlsStream final : public Stream {
   void release_in() noexcept {
     if (in_pos_ == in_end_) in_.reset();
   }
+  // Whether read_some() would make progress without waiting for the peer; consumes buffered
+  // records that carry no application bytes.
+  bool read_ready_now();
+  // Waits on the inner stream (holding no buffer) until read_ready_now().
+  void arm_ready(ReadyHandler h);
+  void on_inner_ready(ReadyHandler h);
+  // Over TCP: reads the ciphertext the socket holds now into the empty input buffer, without
+  // waiting (false: nothing buffered; the end or an error is left for fill() to meet).
+  bool fill_now();
+  // The handler of a callback wait, kept here so that what the inner stream holds is one
+  // pointer (no allocation per wait). Made on first use; left to the pending callback, which
+  // frees it, when the stream is destroyed while waiting.
+  struct ReadyWait {
+    TlsStream* stream;
+    ReadyHandler handler;
+    bool pending = false;
+  };
+  std::unique_ptr<ReadyWait> ready_;
 
  public:
   // The BIO callbacks (a BIO method of this file's own; see stream.cpp).

@@ -145,6 +145,8 @@ class PrefixedStream final : public Stream {
   asio::awaitable<IoResult> write_some(asio::const_buffer buf) override;
   asio::awaitable<std::error_code> shutdown_write() override;
   asio::awaitable<std::error_code> wait_readable() override;
+  bool has_ready_callback() noexcept override { return inner_->has_ready_callback(); }
+  void async_wait_readable(ReadyHandler h) override;
   void close() noexcept override;
   Address local_address() const override { return inner_->local_address(); }
   Address remote_address() const override { return inner_->remote_address(); }

@@ -1,5 +1,5 @@
 // Steady relaying allocates nothing: every relay path (splice between two TCP sockets, the
-// readiness relay over a Shadowsocks stream, the coroutine copy loop over TLS, WebSocket, a mux
+// readiness relay over a Shadowsocks or TLS stream, the coroutine copy loop over WebSocket, a mux
 // stream or any other stream) moves
 // messages back and forth without a heap allocation per read or write. This executable
 // replaces the global operator new with a per-thread counter, and reads the relay thread's
@@ -283,7 +283,7 @@ TEST_CASE("relay paths allocate nothing per message once running", "[alloc]") {
     relay.news();
   }
 
-  SECTION("coroutine copy relay: TLS to TCP") {
+  SECTION("readiness relay: TLS to TCP") {
     tls::ServerOptions so;  // a generated self-signed certificate
     tls::ClientOptions co;  // not verified
     auto sc = tls::make_server_context(so);
@@ -294,6 +294,7 @@ TEST_CASE("relay paths allocate nothing per message once running", "[alloc]") {
     const std::string host = "gost.test";
     auto [client_tls, relay_tls] = set_up_both(client, tls::client_handshake(std::move(e.client), *cc, host), relay,
                                                tls::server_handshake(std::move(e.relay_client), *sc));
+    REQUIRE(relay_tls->has_ready_callback());
     expect_none(measure(relay, client, std::move(relay_tls), std::move(e.relay_target), client_tls.get()));
     drop(client, client_tls);
   }

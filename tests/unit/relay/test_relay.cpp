@@ -2,9 +2,14 @@
 // by the relay connector and by raw bytes.
 #include <poll.h>
 
+#include <asio/experimental/as_tuple.hpp>
 #include <asio/read.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <catch2/catch.hpp>
+#include <optional>
 #include <thread>
 
 #include "gost/core.hpp"
@@ -367,6 +372,62 @@ TEST_CASE("relay client stream keeps no request, write or reply buffer once both
   REQUIRE_FALSE(r.ec);
   CHECK(r.data == std::string(16384, 'h'));
   CHECK(held == 0);
+}
+
+namespace {
+// Waits up to `ms` for a readiness callback started by start_wait(); nullopt if none came.
+struct ReadyProbe {
+  std::optional<std::error_code> result;
+  std::shared_ptr<asio::steady_timer> timer;
+};
+void start_wait(Stream& s, const std::shared_ptr<ReadyProbe>& p) {
+  s.async_wait_readable([p](std::error_code ec) {
+    p->result = ec;
+    if (p->timer) p->timer->cancel();
+  });
+}
+asio::awaitable<void> wait_probe(std::shared_ptr<ReadyProbe> p, std::chrono::milliseconds ms) {
+  if (p->result) co_return;
+  p->timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, ms);
+  co_await p->timer->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  p->timer.reset();
+}
+
+// After an echo through a relay client stream: a readiness callback does not come while the
+// connection is idle, comes once bytes arrive, and the bytes are then read.
+asio::awaitable<Outcome> ready_after_echo(ConnectorPtr c, Address proxy, Address target, int* idle_calls) {
+  auto s = co_await open_via(c, proxy, "tcp", target);
+  if (!s) co_return Outcome{s.error(), {}};
+  if (!(*s)->has_ready_callback()) co_return Outcome{make_error_code(errc::unsupported), {}};
+  const std::string msg = "first";
+  if (auto ec = co_await write_all(**s, asio::buffer(msg))) co_return Outcome{ec, {}};
+  std::string got(msg.size(), '\0');
+  if (auto ec = co_await read_exact(**s, asio::buffer(got))) co_return Outcome{ec, {}};
+  auto p = std::make_shared<ReadyProbe>();
+  start_wait(**s, p);
+  co_await wait_probe(p, 100ms);
+  *idle_calls = p->result ? 1 : 0;
+  const std::string more = "second";
+  if (auto ec = co_await write_all(**s, asio::buffer(more))) co_return Outcome{ec, {}};
+  co_await wait_probe(p, 5000ms);
+  if (!p->result) co_return Outcome{make_error_code(errc::timeout), {}};
+  if (*p->result) co_return Outcome{*p->result, {}};
+  std::string got2(more.size(), '\0');
+  if (auto ec = co_await read_exact(**s, asio::buffer(got2))) co_return Outcome{ec, {}};
+  (*s)->close();
+  co_return Outcome{{}, got + got2};
+}
+}  // namespace
+
+TEST_CASE("relay client stream: the readiness callback comes for bytes, not while idle", "[relay]") {
+  Fixture f;
+  test::EchoServer echo;
+  auto svc = f.start("relay");
+  int idle_calls = -1;
+  auto r = f.run(ready_after_echo(f.connector("relay"), svc->address(), local(echo.port()), &idle_calls));
+  REQUIRE_FALSE(r.ec);
+  CHECK(r.data == "firstsecond");
+  CHECK(idle_calls == 0);
 }
 
 TEST_CASE("relay connector does not hang when the target speaks first", "[relay]") {
