@@ -439,6 +439,19 @@ TEST_CASE("relay connector does not hang when the target speaks first", "[relay]
   CHECK(r.data == "SSH-2.0-banner\r\n");
 }
 
+namespace {
+// A plain TCP client that has sent a relay CONNECT request for target (no payload yet).
+asio::ip::tcp::socket raw_connect(asio::io_context& ctx, std::uint16_t port, const Address& target) {
+  auto s = test::connect_blocking(ctx, port);
+  relay::Request req;
+  req.features.list.push_back(relay::AddrFeature{target});
+  B out;
+  REQUIRE_FALSE(relay::serialize(req, out));
+  asio::write(s, asio::buffer(out));
+  return s;
+}
+}  // namespace
+
 TEST_CASE("relay handler answers a client that waits for the response first", "[relay]") {
   // GOST's connector with nodelay=true writes the request and reads the response before any
   // payload; the held-back response must not wait for the target forever.
@@ -446,12 +459,7 @@ TEST_CASE("relay handler answers a client that waits for the response first", "[
   test::EchoServer echo;
   auto svc = f.start("relay");
   asio::io_context ctx;
-  auto s = test::connect_blocking(ctx, svc->address().port);
-  relay::Request req;
-  req.features.list.push_back(relay::AddrFeature{local(echo.port())});
-  B out;
-  REQUIRE_FALSE(relay::serialize(req, out));
-  asio::write(s, asio::buffer(out));
+  auto s = raw_connect(ctx, svc->address().port, local(echo.port()));
   B resp(4);
   REQUIRE(readable_within(s.native_handle(), 3000));
   asio::read(s, asio::buffer(resp));
@@ -471,12 +479,7 @@ TEST_CASE("relay handler sends the held-back response to a client that keeps sen
   BannerServer sink(true);
   auto svc = f.start("relay");
   asio::io_context ctx;
-  auto s = test::connect_blocking(ctx, svc->address().port);
-  relay::Request req;
-  req.features.list.push_back(relay::AddrFeature{local(sink.port())});
-  B out;
-  REQUIRE_FALSE(relay::serialize(req, out));
-  asio::write(s, asio::buffer(out));
+  auto s = raw_connect(ctx, svc->address().port, local(sink.port()));
   bool answered = false;
   for (int i = 0; i < 100 && !answered; ++i) {  // 20 ms apart: at most 2 s
     asio::write(s, asio::buffer(std::string(64, 'u')));

@@ -465,18 +465,30 @@ asio::awaitable<void> write_str(Stream* s, std::string m) { co_await write_all(*
 }
 }  // namespace
 
+namespace {
+// A TLS 1.3 client and server after their handshake, and the client's TlsStream.
+struct Tls13Pair {
+  StreamPtr client, server;
+  tls::TlsStream* client_tls = nullptr;
+};
+Tls13Pair tls13_pair(asio::io_context& ctx) {
+  auto out = handshake(ctx, {}, {});
+  REQUIRE(out.client->ok());
+  REQUIRE(out.server->ok());
+  Tls13Pair p{std::move(**out.client), std::move(**out.server), nullptr};
+  p.client_tls = dynamic_cast<tls::TlsStream*>(p.client.get());
+  REQUIRE(p.client_tls);
+  REQUIRE(SSL_version(p.client_tls->ssl()) == TLS1_3_VERSION);
+  return p;
+}
+}  // namespace
+
 TEST_CASE("tls: wait_readable waits for application bytes, not for session tickets") {
   // A TLS 1.3 server sends its session tickets after the handshake: records with no
   // application data. A relay waits for readability and then reads with a buffer of its own;
   // were the tickets reported as readable, that buffer would sit in a read waiting for the peer.
   asio::io_context ctx;
-  auto out = handshake(ctx, {}, {});
-  REQUIRE(out.client->ok());
-  REQUIRE(out.server->ok());
-  StreamPtr c = std::move(**out.client), s = std::move(**out.server);
-  auto* ct = dynamic_cast<tls::TlsStream*>(c.get());
-  REQUIRE(ct);
-  REQUIRE(SSL_version(ct->ssl()) == TLS1_3_VERSION);
+  auto [c, s, ct] = tls13_pair(ctx);
   bool ready = false;
   std::error_code ec;
   asio::co_spawn(ctx, wait_ready(c.get(), &ready, &ec), asio::detached);
@@ -500,13 +512,7 @@ TEST_CASE("tls: the readiness callback comes for application bytes, not for sess
   // The callback form a relay uses to hold no coroutine frame while idle: same meaning as
   // wait_readable().
   asio::io_context ctx;
-  auto out = handshake(ctx, {}, {});
-  REQUIRE(out.client->ok());
-  REQUIRE(out.server->ok());
-  StreamPtr c = std::move(**out.client), s = std::move(**out.server);
-  auto* ct = dynamic_cast<tls::TlsStream*>(c.get());
-  REQUIRE(ct);
-  REQUIRE(SSL_version(ct->ssl()) == TLS1_3_VERSION);
+  auto [c, s, ct] = tls13_pair(ctx);
   REQUIRE(c->has_ready_callback());
   int calls = 0;
   std::error_code ec;
