@@ -264,8 +264,8 @@ asio::awaitable<IoResult> TlsStream::read_some(asio::mutable_buffer buf) {
       // the rest of the buffer, so a relay moves a burst in one pass; whatever stops that is met
       // again by the next read.
       std::size_t got = static_cast<std::size_t>(n);
-      while (got < buf.size() &&
-             (SSL_pending(ssl_.get()) > 0 || in_pos_ < in_end_ || ((in_bulk_ || mid_record()) && fill_now()))) {
+      while (got < buf.size() && (SSL_pending(ssl_.get()) > 0 || in_pos_ < in_end_ ||
+                                  ((in_bulk_ || mid_record()) && fill_now()))) {
         ERR_clear_error();
         const int m = SSL_read(ssl_.get(), static_cast<char*>(buf.data()) + got,
                                static_cast<int>(std::min<std::size_t>(buf.size() - got, INT_MAX)));
@@ -374,7 +374,8 @@ asio::awaitable<std::error_code> TlsStream::wait_readable() {
 
 bool TlsStream::read_ready_now() {
   // Records are looked at (SSL_peek) until one carries application bytes or all that is here
-  // (or, in bulk or inside a record, on the TCP socket now) is consumed. Bounded: a peer cannot keep this looping.
+  // (or, in bulk or inside a record, on the TCP socket now) is consumed. Bounded: a peer cannot
+  // keep this looping.
   for (int i = 0; i < 64; ++i) {
     if (SSL_pending(ssl_.get()) > 0 || in_eof_ || ready_hint_) return true;
     if (in_pos_ == in_end_ && !((in_bulk_ || mid_record()) && fill_now())) break;

@@ -216,7 +216,8 @@ asio::awaitable<UdpOutcome> associate_echo(ConnectorPtr c, Address proxy, Addres
 // and discards what it reads (a target that never speaks).
 class BannerServer {
  public:
-  explicit BannerServer(bool silent = false) : silent_(silent), acc_(ctx_, {asio::ip::make_address("127.0.0.1"), 0}) {
+  explicit BannerServer(bool silent = false)
+      : silent_(silent), acc_(ctx_, {asio::ip::make_address("127.0.0.1"), 0}) {
     asio::co_spawn(ctx_, loop(), [](std::exception_ptr) {});
     th_ = std::thread([this] { ctx_.run(); });
   }
@@ -235,7 +236,9 @@ class BannerServer {
     }
   }
   static asio::awaitable<void> serve(asio::ip::tcp::socket s, bool silent) {
-    if (!silent) co_await asio::async_write(s, asio::buffer(std::string("SSH-2.0-banner\r\n")), test::use_tuple);
+    if (!silent) {
+      co_await asio::async_write(s, asio::buffer(std::string("SSH-2.0-banner\r\n")), test::use_tuple);
+    }
     char buf[1024];
     for (;;) {
       auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), test::use_tuple);
