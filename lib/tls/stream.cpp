@@ -344,24 +344,12 @@ asio::awaitable<std::error_code> TlsStream::shutdown_write() {
 // that is left waiting for the peer after a ticket.
 asio::awaitable<std::error_code> TlsStream::wait_readable() {
   for (;;) {
-    if (SSL_pending(ssl_.get()) > 0 || in_eof_) co_return std::error_code{};
-    if (in_pos_ < in_end_) {
-      ERR_clear_error();
-      unsigned char b;
-      const int n = SSL_peek(ssl_.get(), &b, 1);
-      if (n > 0) co_return std::error_code{};
-      const int err = SSL_get_error(ssl_.get(), n);
-      if (err == SSL_ERROR_WANT_WRITE) {
-        if (auto ec = co_await flush_all()) co_return ec;
-        continue;
-      }
-      if (err != SSL_ERROR_WANT_READ) co_return std::error_code{};  // read_some reports it
-      if (!flushing_ && out_len_ > 0) {
-        if (auto ec = co_await flush()) co_return ec;
-      }
-      release_in();
-      if (in_pos_ < in_end_) co_return std::error_code{};  // not consumed: let read_some decide
-      if (in_eof_) co_return std::error_code{};
+    if (read_ready_now()) {
+      // An answer the library queued while reading (key update, alert) goes out here, and the
+      // records are looked at again.
+      if (out_len_ == 0 || flushing_) co_return std::error_code{};
+      if (auto ec = co_await flush_all()) co_return ec;
+      continue;
     }
     // At a record boundary fill() waits for readability before it takes a buffer; inside a
     // record (or in bulk) it reads at once.
@@ -383,8 +371,9 @@ bool TlsStream::read_ready_now() {
     unsigned char b;
     const int n = SSL_peek(ssl_.get(), &b, 1);
     if (n > 0) return true;
-    // Errors, answers to send (key updates): read_some reports or sends them.
-    if (SSL_get_error(ssl_.get(), n) != SSL_ERROR_WANT_READ || out_len_ > 0) return true;
+    // Errors, and answers to send (key updates) that no write is sending: the caller sends or
+    // reports them.
+    if (SSL_get_error(ssl_.get(), n) != SSL_ERROR_WANT_READ || (out_len_ > 0 && !flushing_)) return true;
     release_in();
     if (in_pos_ < in_end_) return true;
   }

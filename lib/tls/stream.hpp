@@ -63,7 +63,7 @@ class TlsStream final : public Stream {
     if (in_pos_ == in_end_) in_.reset();
   }
   // Whether read_some() would make progress without waiting for the peer; consumes buffered
-  // records that carry no application bytes.
+  // records that carry no application bytes. Shared by wait_readable() and the callback wait.
   bool read_ready_now();
   // Waits on the inner stream (holding no buffer) until read_ready_now().
   void arm_ready(ReadyHandler h);
@@ -101,7 +101,7 @@ class TlsStream final : public Stream {
   bool in_eof_ = false;
   bool write_shut_ = false;
   bool in_bulk_ = false;     // the last read filled the buffer: more is likely waiting
-  bool ready_hint_ = false;  // wait_readable() just saw the inner stream readable
+  bool ready_hint_ = false;  // the inner stream was just seen readable (or failing): read at once
   // Where the bytes handed to the library stand in the record stream: inside a record's header
   // (hdr_got_ of 5 bytes) or body (body_left_ to go). Inside a record the rest is on its way,
   // so fill() reads at once; at a boundary the peer may be silent for good, so it waits first.
