@@ -111,7 +111,7 @@ class Session {
       co_await fail(out.error());
       co_return;
     }
-    if (auto ec = co_await reply(kSocks4Granted, (*out)->local_address())) {
+    if (auto ec = co_await reply(kSocks4Granted)) {  // DSTIP/DSTPORT zero, as GOST sends them
       rec_.ec = ec;
       (*out)->close();
       co_return;

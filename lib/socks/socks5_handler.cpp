@@ -378,7 +378,10 @@ class Session {
       co_await fail(socks5_reply_code(out.error()), out.error());
       co_return;
     }
-    if (auto ec = co_await reply(kRepSucceeded, reply_address((*out)->local_address()))) {
+    // BND.ADDR is 0.0.0.0:0, as GOST (and microsocks) send it: the outgoing connection's own
+    // address would cost a getsockname() per connection and tell the client about the proxy's
+    // network, and clients do not use it for CONNECT.
+    if (auto ec = co_await reply(kRepSucceeded, Address("0.0.0.0", 0))) {
       rec_.ec = ec;
       (*out)->close();
       co_return;
