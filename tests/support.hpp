@@ -4,6 +4,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -13,10 +14,13 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/ip/udp.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
 #include "gost/core/runtime.hpp"
+#include "gost/core/stream.hpp"
 
 namespace gost::test {
 
@@ -114,6 +118,25 @@ inline asio::ip::tcp::socket connect_blocking(asio::io_context& ctx, std::uint16
   asio::ip::tcp::socket s(ctx);
   s.connect({asio::ip::make_address(host), port});
   return s;
+}
+
+// A readiness callback (Stream::async_wait_readable) watched from a coroutine: start_wait()
+// arms it, wait_probe() waits up to `ms` for it (result stays nullopt if none came).
+struct ReadyProbe {
+  std::optional<std::error_code> result;
+  std::shared_ptr<asio::steady_timer> timer;
+};
+inline void start_wait(Stream& s, const std::shared_ptr<ReadyProbe>& p) {
+  s.async_wait_readable([p](std::error_code ec) {
+    p->result = ec;
+    if (p->timer) p->timer->cancel();
+  });
+}
+inline asio::awaitable<void> wait_probe(std::shared_ptr<ReadyProbe> p, std::chrono::milliseconds ms) {
+  if (p->result) co_return;
+  p->timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, ms);
+  co_await p->timer->async_wait(use_tuple);
+  p->timer.reset();
 }
 
 }  // namespace gost::test

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/post.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
@@ -55,6 +56,10 @@ struct State {
   asio::steady_timer ping_timer;
   bool bulk = false;        // the last fill() filled its chunk: more is likely waiting
   bool ready_hint = false;  // wait_readable() just saw the inner stream readable
+  // The pending async_wait_readable(): its handler, and the state kept alive for the inner
+  // wait's callback and the frame-header coroutine, which hold only a plain pointer.
+  Stream::ReadyHandler ready_h;
+  std::shared_ptr<State> keep;
 
   std::size_t buffered() const { return rbuf.size() - rstart; }
 
@@ -136,12 +141,16 @@ struct State {
   }
 
   // Reads frame headers (handling control frames) until a data frame with payload starts.
-  // Returns eof after a close frame.
-  asio::awaitable<std::error_code> next_data_frame() {
+  // Returns eof after a close frame. With until_idle, it returns would_block instead of waiting
+  // for the peer when nothing is buffered and the inner stream is not known to be readable
+  // (after a ping, say), so the caller can wait without a coroutine.
+  asio::awaitable<std::error_code> next_data_frame(bool until_idle = false) {
     for (;;) {
       if (got_close) co_return make_error_code(asio::error::eof);
       auto p = parse_frame_header(std::span<const std::uint8_t>(rbuf.data() + rstart, buffered()));
       if (p.need_more()) {
+        if (until_idle && buffered() == 0 && !bulk && !ready_hint)
+          co_return make_error_code(asio::error::would_block);
         if (auto ec = co_await fill()) co_return ec;
         continue;
       }
@@ -183,6 +192,58 @@ struct State {
       // pong: nothing to do.
     }
   }
+
+  // Takes the header of the next data frame when it is buffered, so a read goes on copying
+  // payload; false for a header cut short, a control frame or an empty frame (the next read
+  // handles those).
+  bool take_buffered_data_header() {
+    if (got_close || read_err || buffered() == 0) return false;
+    auto p = parse_frame_header(std::span<const std::uint8_t>(rbuf.data() + rstart, buffered()));
+    if (!p.ok() || is_control(p.value.opcode) || p.value.masked != !client) return false;
+    if (p.value.length == 0) return false;
+    if (msg.on_frame(p.value)) return false;  // refused: the next read reports it
+    rstart += p.consumed;
+    remaining = p.value.length;
+    masked = p.value.masked;
+    mask = p.value.mask;
+    mask_off = 0;
+    return true;
+  }
+
+  // ---- async_wait_readable(): the handler runs for payload, the end or an error; control
+  // frames (ping, pong) are answered on the way and the wait goes on.
+  void wait_inner() {
+    release_if_drained();
+    inner->async_wait_readable([this](std::error_code ec) { on_inner_ready(ec); });
+  }
+
+  void on_inner_ready(std::error_code ec) {
+    if (!ec && closed) ec = asio::error::operation_aborted;
+    if (ec || remaining > 0) return notify(ec);  // payload goes on: read_some reads the inner
+    ready_hint = true;
+    read_header();
+  }
+
+  // A short-lived coroutine reads the next frame header (and any control frames before it).
+  void read_header() {
+    asio::co_spawn(inner->get_executor(), next_data_frame(true),
+                   [this](std::exception_ptr, std::error_code ec) {
+                     if (ec == asio::error::would_block && !closed) return wait_inner();
+                     if (ec == asio::error::would_block) ec = asio::error::operation_aborted;
+                     if (ec && ec != asio::error::operation_aborted) {
+                       read_err = ec;  // read_some reports the end or the error
+                       ec = {};
+                     }
+                     notify(ec);
+                   });
+  }
+
+  void notify(std::error_code ec) {
+    auto h = std::move(ready_h);
+    ready_h = nullptr;
+    auto self = std::move(keep);  // may be the last owner: nothing touches *this after h
+    h(ec);
+  }
 };
 
 asio::awaitable<void> ping_loop(std::shared_ptr<State> st, std::chrono::milliseconds period) {
@@ -211,26 +272,35 @@ class WsStream final : public Stream {
         co_return IoResult{ec, 0};
       }
     }
-    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), s.remaining));
     auto* out = static_cast<std::uint8_t*>(buf.data());
     if (s.buffered() > 0) {
-      n = std::min(n, s.buffered());
-      std::memcpy(out, s.rbuf.data() + s.rstart, n);
-      s.rstart += n;
-      s.release_if_drained();
-    } else {
-      auto r = co_await s.inner->read_some(asio::buffer(out, n));
-      if (r.bytes == 0) {
-        auto ec = r.ec ? r.ec : make_error_code(asio::error::eof);
-        if (ec != asio::error::operation_aborted) s.read_err = ec;
-        co_return IoResult{ec, 0};
+      // Payload already buffered, across as many data frames as are there and fit.
+      std::size_t got = 0;
+      for (;;) {
+        const auto k = static_cast<std::size_t>(
+            std::min<std::uint64_t>({buf.size() - got, s.remaining, s.buffered()}));
+        std::memcpy(out + got, s.rbuf.data() + s.rstart, k);
+        s.rstart += k;
+        if (s.masked) apply_mask(std::span<std::uint8_t>(out + got, k), s.mask, s.mask_off);
+        s.mask_off += k;
+        s.remaining -= k;
+        got += k;
+        if (got == buf.size() || s.remaining > 0 || !s.take_buffered_data_header()) break;
       }
-      n = r.bytes;
+      s.release_if_drained();
+      co_return IoResult{{}, got};
     }
-    if (s.masked) apply_mask(std::span<std::uint8_t>(out, n), s.mask, s.mask_off);
-    s.mask_off += n;
-    s.remaining -= n;
-    co_return IoResult{{}, n};
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), s.remaining));
+    auto r = co_await s.inner->read_some(asio::buffer(out, want));
+    if (r.bytes == 0) {
+      auto ec = r.ec ? r.ec : make_error_code(asio::error::eof);
+      if (ec != asio::error::operation_aborted) s.read_err = ec;
+      co_return IoResult{ec, 0};
+    }
+    if (s.masked) apply_mask(std::span<std::uint8_t>(out, r.bytes), s.mask, s.mask_off);
+    s.mask_off += r.bytes;
+    s.remaining -= r.bytes;
+    co_return IoResult{{}, r.bytes};
   }
 
   asio::awaitable<IoResult> write_some(asio::const_buffer buf) override {
@@ -253,6 +323,21 @@ class WsStream final : public Stream {
     auto ec = co_await st_->inner->wait_readable();
     st_->ready_hint = !ec;
     co_return ec;
+  }
+
+  bool has_ready_callback() noexcept override { return st_->inner->has_ready_callback(); }
+
+  void async_wait_readable(ReadyHandler h) override {
+    auto& s = *st_;
+    if (s.closed || s.read_err || s.got_close || (s.remaining > 0 && s.buffered() > 0)) {
+      auto ec = s.closed ? make_error_code(asio::error::operation_aborted) : std::error_code{};
+      asio::post(get_executor(), [h = std::move(h), ec]() { h(ec); });
+      return;
+    }
+    s.ready_h = std::move(h);
+    s.keep = st_;
+    if (s.buffered() > 0) return s.read_header();  // a header (part) is buffered: parse it
+    s.wait_inner();
   }
 
   void close() noexcept override {

@@ -378,23 +378,9 @@ TEST_CASE("relay client stream keeps no request, write or reply buffer once both
 }
 
 namespace {
-// Waits up to `ms` for a readiness callback started by start_wait(); nullopt if none came.
-struct ReadyProbe {
-  std::optional<std::error_code> result;
-  std::shared_ptr<asio::steady_timer> timer;
-};
-void start_wait(Stream& s, const std::shared_ptr<ReadyProbe>& p) {
-  s.async_wait_readable([p](std::error_code ec) {
-    p->result = ec;
-    if (p->timer) p->timer->cancel();
-  });
-}
-asio::awaitable<void> wait_probe(std::shared_ptr<ReadyProbe> p, std::chrono::milliseconds ms) {
-  if (p->result) co_return;
-  p->timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, ms);
-  co_await p->timer->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-  p->timer.reset();
-}
+using test::ReadyProbe;
+using test::start_wait;
+using test::wait_probe;
 
 // After an echo through a relay client stream: a readiness callback does not come while the
 // connection is idle, comes once bytes arrive, and the bytes are then read.

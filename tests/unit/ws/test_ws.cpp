@@ -385,6 +385,132 @@ TEST_CASE("ws stream: keepAlive sends masked pings at the ttl period") {
   rt.join();
 }
 
+namespace {
+using test::ReadyProbe;
+using test::start_wait;
+using test::wait_probe;
+
+// A masked client frame (FIN set) with a fixed key.
+std::vector<std::uint8_t> client_frame(int opcode, std::string_view payload) {
+  const std::uint8_t key[4] = {0x11, 0x22, 0x33, 0x44};
+  std::vector<std::uint8_t> f{static_cast<std::uint8_t>(0x80 | opcode),
+                              static_cast<std::uint8_t>(0x80 | payload.size()), key[0], key[1],
+                              key[2], key[3]};
+  for (std::size_t i = 0; i < payload.size(); ++i)
+    f.push_back(static_cast<std::uint8_t>(payload[i] ^ key[i % 4]));
+  return f;
+}
+
+// Reads exactly n bytes from s within 5 s.
+asio::awaitable<std::vector<std::uint8_t>> read_n(Stream& s, std::size_t n) {
+  std::vector<std::uint8_t> out(n);
+  auto r = co_await with_timeout(read_exact(s, asio::buffer(out)), 5000ms);
+  if (!r || *r) out.clear();
+  co_return out;
+}
+
+struct ReadyWs {
+  bool has_callback = false;
+  bool idle_quiet = false;   // no callback while nothing came
+  bool pong = false;         // the ping was answered
+  bool ping_quiet = false;   // ... and did not fire the callback
+  std::optional<std::error_code> data_ready;
+  std::string data;          // what one read_some returned after three small frames
+  std::optional<std::error_code> close_ready;
+  std::error_code after_close;
+  std::optional<std::error_code> aborted;  // a wait pending when the stream is closed
+};
+
+// A WebSocket server stream fed by hand-written client frames: the readiness callback comes
+// for payload and for the close frame, never for a ping (answered on the way) or while idle.
+asio::awaitable<ReadyWs> ws_readiness() {
+  ReadyWs out;
+  auto [a, b] = co_await tcp_pair();
+  auto ex = co_await asio::this_coro::executor;
+  ws::Options so;
+  auto srv_task = asio::co_spawn(ex, server_side(std::move(b), so), asio::use_awaitable);
+  std::string req =
+      "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  co_await write_all(*a, asio::buffer(req));
+  auto srvo = co_await std::move(srv_task);
+  if (!srvo || !*srvo) co_return out;
+  StreamPtr srv = std::move(**srvo);
+  std::string head;
+  while (head.find("\r\n\r\n") == std::string::npos) {
+    auto c = co_await read_n(*a, 1);
+    if (c.empty()) co_return out;
+    head += static_cast<char>(c[0]);
+  }
+  out.has_callback = srv->has_ready_callback();
+  if (!out.has_callback) co_return out;
+
+  auto p = std::make_shared<ReadyProbe>();
+  start_wait(*srv, p);
+  co_await wait_probe(p, 100ms);
+  out.idle_quiet = !p->result;
+  const auto ping = client_frame(0x9, "p");
+  co_await write_all(*a, asio::buffer(ping));
+  const auto pong = bytes({0x8A, 0x01, 'p'});
+  out.pong = co_await read_n(*a, 3) == pong;
+  co_await wait_probe(p, 100ms);
+  out.ping_quiet = !p->result;
+  auto frames = client_frame(0x2, "ab");
+  const auto cd = client_frame(0x2, "cd");
+  const auto ef = client_frame(0x2, "ef");
+  frames.insert(frames.end(), cd.begin(), cd.end());
+  frames.insert(frames.end(), ef.begin(), ef.end());
+  co_await write_all(*a, asio::buffer(frames));
+  co_await wait_probe(p, 5000ms);
+  out.data_ready = p->result;
+  char buf[64];
+  auto r = co_await srv->read_some(asio::buffer(buf));
+  out.data.assign(buf, r.bytes);
+
+  auto q = std::make_shared<ReadyProbe>();
+  start_wait(*srv, q);
+  const auto close = client_frame(0x8, "\x03\xe8");
+  co_await write_all(*a, asio::buffer(close));
+  co_await wait_probe(q, 5000ms);
+  out.close_ready = q->result;
+  out.after_close = (co_await srv->read_some(asio::buffer(buf))).ec;
+
+  // A second connection: closing the stream ends a pending wait with an error.
+  auto [c, d] = co_await tcp_pair();
+  auto srv2_task = asio::co_spawn(ex, server_side(std::move(d), so), asio::use_awaitable);
+  co_await write_all(*c, asio::buffer(req));
+  auto srv2o = co_await std::move(srv2_task);
+  if (!srv2o || !*srv2o) co_return out;
+  StreamPtr srv2 = std::move(**srv2o);
+  auto w = std::make_shared<ReadyProbe>();
+  start_wait(*srv2, w);
+  srv2->close();
+  co_await wait_probe(w, 5000ms);
+  out.aborted = w->result;
+  co_return out;
+}
+}  // namespace
+
+TEST_CASE("ws stream: the readiness callback comes for payload and the close, not for pings") {
+  gost::Runtime rt(1);
+  rt.start();
+  auto r = test::run_on(rt.executor(0), ws_readiness());
+  REQUIRE(r.has_callback);
+  CHECK(r.idle_quiet);
+  CHECK(r.pong);
+  CHECK(r.ping_quiet);
+  REQUIRE(r.data_ready);
+  CHECK_FALSE(*r.data_ready);
+  CHECK(r.data == "abcdef");  // three buffered frames in one read
+  REQUIRE(r.close_ready);
+  CHECK_FALSE(*r.close_ready);
+  CHECK(r.after_close == asio::error::eof);
+  REQUIRE(r.aborted);
+  CHECK(*r.aborted);
+  rt.stop();
+  rt.join();
+}
+
 #include "gost/core/chain.hpp"
 #include "gost/core/registry.hpp"
 
