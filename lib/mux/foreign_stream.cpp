@@ -4,6 +4,7 @@
 #include <asio/execution/context.hpp>
 #include <asio/execution_context.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <cstring>
 #include <utility>
@@ -177,6 +178,17 @@ class ForeignStream final : public Stream {
     if (f.read_ec == asio::error::operation_aborted) co_return f.read_ec;  // cancelled
     keep(std::move(f));
     co_return std::error_code{};
+  }
+  // Once moved home (direct), the inner stream's callback serves; read-ahead bytes first.
+  bool has_ready_callback() noexcept override { return direct_ && inner_->has_ready_callback(); }
+  void async_wait_readable(ReadyHandler h) override {
+    if (!direct_) return Stream::async_wait_readable(std::move(h));
+    if (closed_ || take_ready()) {
+      auto ec = closed_ ? make_error_code(asio::error::operation_aborted) : std::error_code{};
+      asio::post(caller_, [h = std::move(h), ec]() { h(ec); });
+      return;
+    }
+    inner_->async_wait_readable(std::move(h));
   }
   void close() noexcept override {
     if (closed_) return;

@@ -10,6 +10,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <cstring>
@@ -78,6 +79,18 @@ class Signal {
   void notify() {
     flag_ = true;
     timer_.cancel();
+    if (cb_) {
+      flag_ = false;
+      auto f = std::move(cb_);
+      cb_ = nullptr;
+      asio::post(timer_.get_executor(), std::move(f));
+    }
+  }
+  // The callback form of wait(): f is posted at the next notify(). An earlier notify() kept for
+  // a wait is dropped (the caller has just looked at what it would have signalled).
+  void on_notify(std::function<void()> f) {
+    flag_ = false;
+    cb_ = std::move(f);
   }
   // True when woken by notify(), false when the wait itself was cancelled.
   asio::awaitable<bool> wait() {
@@ -93,6 +106,7 @@ class Signal {
  private:
   asio::steady_timer timer_;
   bool flag_ = false;
+  std::function<void()> cb_;
 };
 
 struct StreamState {
@@ -115,6 +129,10 @@ struct StreamState {
   std::uint32_t num_written = 0;
   std::uint32_t peer_consumed = 0;
   std::uint32_t peer_window = kInitialPeerWindow;
+  // A pending async_wait_readable(): its handler, and this state kept alive for the callback,
+  // which holds only a plain pointer.
+  Stream::ReadyHandler ready_h;
+  std::shared_ptr<StreamState> keep;
 };
 using StatePtr = std::shared_ptr<StreamState>;
 
@@ -135,6 +153,8 @@ class MuxStream final : public Stream {
   asio::awaitable<IoResult> write_some(asio::const_buffer buf) override;
   asio::awaitable<std::error_code> shutdown_write() override;
   asio::awaitable<std::error_code> wait_readable() override;
+  bool has_ready_callback() noexcept override { return true; }
+  void async_wait_readable(ReadyHandler h) override;
   void close() noexcept override;
   Address local_address() const override;
   Address remote_address() const override;
@@ -527,6 +547,25 @@ asio::awaitable<std::error_code> MuxStream::wait_readable() {
       co_return make_error_code(asio::error::operation_aborted);
   }
   co_return std::error_code{};
+}
+
+// Every read_sig.notify() means readable: data, the peer's FIN, this stream or the session
+// closed. The handler gets an error only when this stream was closed.
+void MuxStream::async_wait_readable(ReadyHandler h) {
+  auto& st = *st_;
+  if (st.buffered > 0 || st.fin_recv || st.closed || sess_->closed()) {
+    auto ec = st.closed ? make_error_code(asio::error::operation_aborted) : std::error_code{};
+    asio::post(get_executor(), [h = std::move(h), ec]() { h(ec); });
+    return;
+  }
+  st.ready_h = std::move(h);
+  st.keep = st_;
+  st.read_sig.on_notify([p = &st]() {
+    auto self = std::move(p->keep);  // may be the last owner: nothing touches *p after h
+    auto ready = std::move(p->ready_h);
+    p->ready_h = nullptr;
+    ready(p->closed ? make_error_code(asio::error::operation_aborted) : std::error_code{});
+  });
 }
 
 void MuxStream::close() noexcept {

@@ -70,6 +70,8 @@ class OwningStream final : public Stream {
   }
   asio::awaitable<std::error_code> shutdown_write() override { return inner_->shutdown_write(); }
   asio::awaitable<std::error_code> wait_readable() override { return inner_->wait_readable(); }
+  bool has_ready_callback() noexcept override { return inner_->has_ready_callback(); }
+  void async_wait_readable(ReadyHandler h) override { inner_->async_wait_readable(std::move(h)); }
   void close() noexcept override {
     inner_->close();
     sess_->close();

@@ -222,6 +222,111 @@ asio::awaitable<std::vector<std::uint8_t>> server_upd_wire() {
 
 }  // namespace
 
+namespace {
+using test::ReadyProbe;
+using test::start_wait;
+using test::wait_probe;
+
+struct ReadyMux {
+  bool has_callback = false;
+  bool idle_quiet = false;  // no callback while the peer sent nothing
+  std::optional<std::error_code> data_ready;
+  std::string data;
+  bool window_quiet = false;  // a window update from the peer is no readiness
+  std::optional<std::error_code> fin_ready;
+  std::error_code after_fin;
+  std::optional<std::error_code> aborted;  // a wait pending when the stream is closed
+};
+
+// A stream's readiness callback (the readiness relay's wait): once for data, once for the
+// peer's FIN, never while idle; close() ends a pending wait with an error.
+asio::awaitable<ReadyMux> mux_readiness(int version) {
+  ReadyMux out;
+  auto [a, b] = co_await tcp_pair();
+  mux::Options o;
+  o.version = version;
+  auto cli = mux::Session::client(std::move(a), o);
+  auto srv = mux::Session::server(std::move(b), o);
+  auto opened = co_await cli->open();
+  if (!opened) co_return out;
+  StreamPtr c = std::move(*opened);
+  const std::string hello = "hello";
+  co_await write_all(*c, asio::buffer(hello));
+  auto accepted = co_await srv->accept();
+  if (!accepted) co_return out;
+  StreamPtr s = std::move(*accepted);
+  std::string got(hello.size(), '\0');
+  co_await read_exact(*s, asio::buffer(got));  // the server stream is drained
+  out.has_callback = s->has_ready_callback();
+  if (!out.has_callback) co_return out;
+
+  auto p = std::make_shared<ReadyProbe>();
+  start_wait(*s, p);
+  co_await wait_probe(p, 100ms);
+  out.idle_quiet = !p->result;
+  const std::string more = "more";
+  co_await write_all(*c, asio::buffer(more));
+  co_await wait_probe(p, 5000ms);
+  out.data_ready = p->result;
+  char buf[64];
+  auto r = co_await s->read_some(asio::buffer(buf));
+  out.data.assign(buf, r.bytes);
+
+  auto q = std::make_shared<ReadyProbe>();
+  start_wait(*s, q);
+  // The server writes and the client reads: v2 sends window updates back to the server.
+  const std::string back(40000, 'b');
+  co_await write_all(*s, asio::buffer(back));
+  std::string echoed(back.size(), '\0');
+  co_await read_exact(*c, asio::buffer(echoed));
+  co_await wait_probe(q, 100ms);
+  out.window_quiet = !q->result;
+  co_await c->shutdown_write();
+  co_await wait_probe(q, 5000ms);
+  out.fin_ready = q->result;
+  out.after_fin = (co_await s->read_some(asio::buffer(buf))).ec;
+
+  auto opened2 = co_await cli->open();
+  if (!opened2) co_return out;
+  StreamPtr c2 = std::move(*opened2);
+  co_await write_all(*c2, asio::buffer(hello));
+  auto accepted2 = co_await srv->accept();
+  if (!accepted2) co_return out;
+  StreamPtr s2 = std::move(*accepted2);
+  co_await read_exact(*s2, asio::buffer(got));
+  auto w = std::make_shared<ReadyProbe>();
+  start_wait(*s2, w);
+  s2->close();
+  co_await wait_probe(w, 5000ms);
+  out.aborted = w->result;
+  cli->close();
+  srv->close();
+  co_return out;
+}
+}  // namespace
+
+TEST_CASE("smux stream: the readiness callback comes for data and FIN, not while idle") {
+  for (int version : {1, 2}) {
+    INFO("version " << version);
+    gost::Runtime rt(1);
+    rt.start();
+    auto r = test::run_on(rt.executor(0), mux_readiness(version));
+    REQUIRE(r.has_callback);
+    CHECK(r.idle_quiet);
+    REQUIRE(r.data_ready);
+    CHECK_FALSE(*r.data_ready);
+    CHECK(r.data == "more");
+    CHECK(r.window_quiet);
+    REQUIRE(r.fin_ready);
+    CHECK_FALSE(*r.fin_ready);
+    CHECK(r.after_fin == asio::error::eof);
+    REQUIRE(r.aborted);
+    CHECK(*r.aborted);
+    rt.stop();
+    rt.join();
+  }
+}
+
 TEST_CASE("smux codec: v1 frames from xtaci/smux's layout") {
   // SYN sid 3 (the client's first stream: nextStreamID 1, += 2 before use).
   auto syn = bytes({1, 0, 0, 0, 3, 0, 0, 0});
