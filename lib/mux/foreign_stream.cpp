@@ -1,5 +1,7 @@
 #include "mux/foreign_stream.hpp"
 
+#include "core/buffer_pool.hpp"
+
 #include <algorithm>
 #include <asio/execution/context.hpp>
 #include <asio/execution_context.hpp>
@@ -37,15 +39,19 @@ struct Fill {
 };
 constexpr std::size_t kReadAhead = 64 * 1024;
 
+// Waits with no buffer, then reads into one of home's pooled buffers and brings back only the
+// bytes read. A handshake's read waits a round trip for the reply: a burst of new connections
+// would otherwise hold 64 KiB each meanwhile, and leave that peak in the heap afterwards.
+using ReadAheadBuffer = core::Pooled<kReadAhead, 64>;
 asio::awaitable<Fill> do_fill(std::shared_ptr<Stream> s, bool wait_first) {
   Fill f;
-  if (wait_first) {
-    f.ec = co_await s->wait_readable();
-    if (f.ec) co_return f;
+  if (auto ec = co_await s->wait_readable()) {
+    (wait_first ? f.ec : f.read_ec) = ec;  // a read's error comes back as the read's
+    co_return f;
   }
-  f.data.resize(kReadAhead);
-  auto r = co_await s->read_some(asio::buffer(f.data));
-  f.data.resize(r.bytes);
+  ReadAheadBuffer buf;
+  auto r = co_await s->read_some(asio::buffer(buf.data(), ReadAheadBuffer::kSize));
+  f.data.assign(buf.data(), buf.data() + r.bytes);
   if (r.bytes == 0) f.read_ec = r.ec ? r.ec : make_error_code(asio::error::eof);
   co_return f;
 }

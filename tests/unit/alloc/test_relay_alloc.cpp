@@ -1,6 +1,6 @@
 // Steady relaying allocates nothing: every relay path (splice between two TCP sockets, the
-// readiness relay over a Shadowsocks or TLS stream, the coroutine copy loop over WebSocket, a mux
-// stream or any other stream) moves
+// readiness relay over a Shadowsocks, TLS, WebSocket or mux stream, the coroutine copy loop over
+// any other stream) moves
 // messages back and forth without a heap allocation per read or write. This executable
 // replaces the global operator new with a per-thread counter, and reads the relay thread's
 // count before and after a run of round trips.
@@ -27,22 +27,26 @@
 #include "gost/mux/session.hpp"
 #include "gost/tls/tls.hpp"
 #include "gost/ws/ws.hpp"
+#include "mux/foreign_stream.hpp"
 #include "ss/codec.hpp"
 #include "ss/replay.hpp"
 #include "ss/stream.hpp"
 
 namespace {
-thread_local std::uint64_t t_news = 0;  // constant-initialised: safe in any thread at any time
+thread_local std::uint64_t t_news = 0;   // constant-initialised: safe in any thread at any time
+thread_local std::uint64_t t_bytes = 0;  // bytes asked for by those calls
 }
 
 void* operator new(std::size_t n) {
   ++t_news;
+  t_bytes += n;
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
 void* operator new[](std::size_t n) { return ::operator new(n); }
 void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
   ++t_news;
+  t_bytes += n;
   return std::malloc(n ? n : 1);
 }
 void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return ::operator new(n, t); }
@@ -75,6 +79,12 @@ struct Loop {
   std::uint64_t news() {
     std::promise<std::uint64_t> p;
     asio::post(ctx, [&] { p.set_value(t_news); });
+    return p.get_future().get();
+  }
+  // Bytes operator new handed out so far on this loop's thread.
+  std::uint64_t bytes() {
+    std::promise<std::uint64_t> p;
+    asio::post(ctx, [&] { p.set_value(t_bytes); });
     return p.get_future().get();
   }
 };
@@ -250,17 +260,18 @@ TEST_CASE("relay paths allocate nothing per message once running", "[alloc]") {
     drop(client, mine);
   }
 
-  SECTION("coroutine copy relay: WebSocket to TCP") {
+  SECTION("readiness relay: WebSocket to TCP") {
     auto e = make_ends(relay, client);
     const ws::Options wo;  // named: GCC 12 mishandles class temporaries passed to coroutines
     const std::string host = "gost.test";
     auto [client_ws, relay_ws] = set_up_both(client, ws::client_handshake(std::move(e.client), wo, host), relay,
                                              ws::server_handshake(std::move(e.relay_client), wo));
+    REQUIRE(relay_ws->has_ready_callback());
     expect_none(measure(relay, client, std::move(relay_ws), std::move(e.relay_target), client_ws.get()));
     drop(client, client_ws);
   }
 
-  SECTION("coroutine copy relay: a mux (smux v2) stream to TCP") {
+  SECTION("readiness relay: a mux (smux v2) stream to TCP") {
     auto e = make_ends(relay, client);
     mux::Options mo;
     mo.version = 2;  // window updates too
@@ -269,6 +280,7 @@ TEST_CASE("relay paths allocate nothing per message once running", "[alloc]") {
     asio::post(relay.ctx, [&] { ssp.set_value(mux::Session::server(std::move(e.relay_client), mo)); });
     mux::SessionPtr cs = csp.get_future().get(), ss = ssp.get_future().get();
     auto [client_mux, relay_mux] = set_up_both(client, cs->open(), relay, ss->accept());
+    REQUIRE(relay_mux->has_ready_callback());
     expect_none(measure(relay, client, std::move(relay_mux), std::move(e.relay_target), client_mux.get()));
     drop(client, client_mux);
     asio::post(client.ctx, [&] {
@@ -298,4 +310,76 @@ TEST_CASE("relay paths allocate nothing per message once running", "[alloc]") {
     expect_none(measure(relay, client, std::move(relay_tls), std::move(e.relay_target), client_tls.get()));
     drop(client, client_tls);
   }
+}
+
+namespace {
+asio::awaitable<void> read_once(Stream* s, std::promise<IoResult>* done) {
+  unsigned char buf[512];
+  done->set_value(co_await s->read_some(asio::buffer(buf)));
+}
+}  // namespace
+
+TEST_CASE("a read on a stream of another thread's mux session holds no buffer while it waits", "[alloc]") {
+  // A handshake over a mux hop (an HTTP or SOCKS5 connector) reads the reply from the caller's
+  // thread: the read waits on the session's thread for a round trip, and a burst of new
+  // connections must not hold a read-ahead buffer each meanwhile.
+  Loop home, caller, peer;
+  auto [a, b] = tcp_pair(home.ctx, peer.ctx);
+  mux::Options mo;
+  std::promise<mux::SessionPtr> csp, ssp;
+  asio::post(home.ctx, [&, a = std::move(a)]() mutable { csp.set_value(mux::Session::client(std::move(a), mo)); });
+  asio::post(peer.ctx, [&, b = std::move(b)]() mutable { ssp.set_value(mux::Session::server(std::move(b), mo)); });
+  mux::SessionPtr cs = csp.get_future().get(), ss = ssp.get_future().get();
+  std::promise<Result<StreamPtr>> op;
+  asio::co_spawn(home.ctx, into(cs->open(), &op), asio::detached);
+  auto opened = wait(op.get_future());
+  REQUIRE(opened.ok());
+  StreamPtr fs = mux::make_foreign_stream(std::move(*opened), caller.ctx.get_executor());
+  REQUIRE(mux::is_foreign_stream(*fs));
+  std::promise<Result<StreamPtr>> ap;
+  auto* sent = new std::string("hello");  // the first bytes make the stream known to the peer
+  asio::co_spawn(caller.ctx, [](Stream* s, std::string* m) -> asio::awaitable<void> {
+    co_await write_all(*s, asio::buffer(*m));
+  }(fs.get(), sent), asio::detached);
+  asio::co_spawn(peer.ctx, into(ss->accept(), &ap), asio::detached);
+  auto accepted = wait(ap.get_future());
+  REQUIRE(accepted.ok());
+
+  // The read waits on home; every hop's frame is far below a 64 KiB read-ahead buffer.
+  const std::uint64_t before = home.bytes();
+  std::promise<IoResult> done;
+  asio::co_spawn(caller.ctx, read_once(fs.get(), &done), asio::detached);
+  caller.news();  // the read has started and handed its wait to home ...
+  home.news();    // ... which has run it up to the wait
+  caller.news();
+  home.news();
+  const std::uint64_t waiting = home.bytes() - before;
+  CHECK(waiting < 16 * 1024);
+
+  // The reply still arrives through the read.
+  std::promise<std::error_code> wp;
+  StreamPtr server_stream = std::move(*accepted);
+  asio::co_spawn(peer.ctx, [](Stream* s, std::promise<std::error_code>* p) -> asio::awaitable<void> {
+    const std::string reply = "HTTP/1.1 200 Connection established\r\n\r\n";
+    p->set_value(co_await write_all(*s, asio::buffer(reply)));
+  }(server_stream.get(), &wp), asio::detached);
+  CHECK_FALSE(wait(wp.get_future()));
+  auto r = wait(done.get_future());
+  CHECK_FALSE(r.ec);
+  CHECK(r.bytes > 0);
+
+  asio::post(caller.ctx, [&] { fs.reset(); });
+  caller.news();
+  asio::post(peer.ctx, [&] {
+    server_stream.reset();
+    ss->close();
+    ss.reset();
+  });
+  peer.news();
+  asio::post(home.ctx, [&] {
+    cs->close();
+    cs.reset();
+  });
+  home.news();
+  delete sent;
 }
