@@ -16,6 +16,7 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <set>
 
 #include "core/buffer_pool.hpp"
 #include "mux/codec.hpp"
@@ -118,7 +119,8 @@ struct StreamState {
   std::size_t buffered = 0;
   bool fin_recv = false;
   bool fin_sent = false;
-  bool closed = false;  // closed locally
+  bool closed = false;     // closed locally
+  bool peer_gone = false;  // a second FIN: the peer closed the stream for good (see reader())
   Signal read_sig;
   Signal write_sig;
   // Completion of this stream's queued data frame.
@@ -246,7 +248,10 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   }
   void stream_closed(const StatePtr& st) {
     auto it = streams_.find(st->id);
-    if (it != streams_.end() && it->second == st) streams_.erase(it);
+    if (it != streams_.end() && it->second == st) {
+      streams_.erase(it);
+      if (!st->fin_recv && !closed_) closed_open_.insert(st->id);  // the peer may still write
+    }
     if (st->buffered > 0) {
       return_tokens(st->buffered);
       st->chunks.clear();
@@ -328,9 +333,20 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
           }
           break;
         case Cmd::fin:
+          // smux has no reset: a FIN ends the peer's writes, and this side may go on writing
+          // (half-close). When the peer then closes for good while data still comes, it sends
+          // FIN again for the stream (below, for PSH to a stream closed here), and writes end:
+          // a relay would otherwise pump a download into a stream nobody reads.
           if (auto it = streams_.find(f.sid); it != streams_.end()) {
-            it->second->fin_recv = true;
-            it->second->read_sig.notify();
+            auto& st = *it->second;
+            if (st.fin_recv) {
+              st.peer_gone = true;
+              st.write_sig.notify();
+            }
+            st.fin_recv = true;
+            st.read_sig.notify();
+          } else {
+            closed_open_.erase(f.sid);  // the peer has finished too
           }
           break;
         case Cmd::psh:
@@ -346,6 +362,10 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
             st.chunks.push_back(std::move(chunk));
             bucket_ -= static_cast<std::int64_t>(n);
             st.read_sig.notify();
+          } else if (closed_open_.erase(f.sid) > 0) {
+            std::vector<std::uint8_t> fin;  // gone: the second FIN (see Cmd::fin)
+            serialize_header(version_, Cmd::fin, 0, f.sid, fin);
+            push_ctrl(std::move(fin));
           }
           break;
         case Cmd::upd:
@@ -433,6 +453,8 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   bool data_ready_ = false;
   std::int64_t bucket_;
   std::map<std::uint32_t, StatePtr> streams_;
+  // Streams closed here before the peer's FIN: data that still comes for one gets a second FIN.
+  std::set<std::uint32_t> closed_open_;
   std::deque<StatePtr> accepts_;
   Ring<std::vector<std::uint8_t>> ctrl_;
   Ring<DataReq> data_;
@@ -496,7 +518,8 @@ asio::awaitable<IoResult> MuxStream::write_some(asio::const_buffer buf) {
   auto& st = *st_;
   if (buf.size() == 0) co_return IoResult{};
   for (;;) {
-    if (st.closed || st.fin_sent) co_return IoResult{make_error_code(asio::error::broken_pipe), 0};
+    if (st.closed || st.fin_sent || st.peer_gone)
+      co_return IoResult{make_error_code(asio::error::broken_pipe), 0};
     if (sess_->closed()) co_return IoResult{sess_->error(), 0};
     std::size_t n = std::min(buf.size(), sess_->opts().max_frame_size);
     if (sess_->version() == 2) {

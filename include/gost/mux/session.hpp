@@ -10,6 +10,12 @@
 // must only be used from it (the same rule as Stream). Create it with Session::client() /
 // Session::server() from a coroutine or plain code running on that executor.
 //
+// Half-close: a stream's shutdown_write() sends FIN and the peer may go on writing (xtaci/smux
+// peers cannot: their writes end at a FIN). smux has no reset, so a stream closed here before
+// the peer's FIN answers data that still comes for it with a second FIN, and a stream that gets
+// a second FIN fails its writes (broken_pipe): a relay then ends instead of pumping into a
+// stream nobody reads. A second FIN is harmless to smux peers, which ignore FINs they have seen.
+//
 // Lifetime: the Session is shared (SessionPtr). Streams returned by open()/accept() keep the
 // session state alive; close() on the session (or a dead transport, or a keepalive timeout)
 // fails every stream: their pending reads complete with an error and later reads with

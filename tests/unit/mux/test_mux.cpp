@@ -327,6 +327,70 @@ TEST_CASE("smux stream: the readiness callback comes for data and FIN, not while
   }
 }
 
+namespace {
+struct GoneResult {
+  bool half_close_ok = false;  // after the client's FIN the server still writes, the client reads
+  bool write_failed = false;   // after the client's close, the server's writes end
+  int writes_after_close = 0;
+};
+
+// The client half-closes, reads the server's answer, then closes for good while the server
+// keeps writing (a download nobody reads any more): the server's writes must end.
+asio::awaitable<GoneResult> peer_gone(int version) {
+  GoneResult out;
+  auto [a, b] = co_await tcp_pair();
+  mux::Options o;
+  o.version = version;
+  auto cli = mux::Session::client(std::move(a), o);
+  auto srv = mux::Session::server(std::move(b), o);
+  auto opened = co_await cli->open();
+  if (!opened) co_return out;
+  StreamPtr c = std::move(*opened);
+  const std::string hello = "hello";
+  co_await write_all(*c, asio::buffer(hello));
+  co_await c->shutdown_write();
+  auto accepted = co_await srv->accept();
+  if (!accepted) co_return out;
+  StreamPtr s = std::move(*accepted);
+  std::string got(hello.size(), '\0');
+  co_await read_exact(*s, asio::buffer(got));
+  char one;
+  auto eof = co_await s->read_some(asio::buffer(&one, 1));
+  const std::string answer = "answer";
+  const bool wrote = !co_await write_all(*s, asio::buffer(answer));
+  std::string back(answer.size(), '\0');
+  const bool read_back = !co_await read_exact(*c, asio::buffer(back));
+  out.half_close_ok = got == hello && eof.ec == asio::error::eof && wrote && read_back && back == answer;
+  c->close();
+  std::vector<std::uint8_t> chunk(4096, 0x42);
+  for (int i = 0; i < 2000; ++i) {
+    auto r = co_await with_timeout(s->write_some(asio::buffer(chunk)), 5000ms);
+    if (!r || r->ec) {
+      out.write_failed = r && r->ec == asio::error::broken_pipe;
+      break;
+    }
+    ++out.writes_after_close;
+  }
+  cli->close();
+  srv->close();
+  co_return out;
+}
+}  // namespace
+
+TEST_CASE("smux session: writes end once the peer has closed the stream for good") {
+  for (int version : {1, 2}) {
+    INFO("version " << version);
+    gost::Runtime rt(1);
+    rt.start();
+    auto r = test::run_on(rt.executor(0), peer_gone(version));
+    CHECK(r.half_close_ok);
+    CHECK(r.write_failed);
+    CHECK(r.writes_after_close < 2000);
+    rt.stop();
+    rt.join();
+  }
+}
+
 TEST_CASE("smux codec: v1 frames from xtaci/smux's layout") {
   // SYN sid 3 (the client's first stream: nextStreamID 1, += 2 before use).
   auto syn = bytes({1, 0, 0, 0, 3, 0, 0, 0});
