@@ -222,6 +222,20 @@ asio::awaitable<std::vector<std::uint8_t>> server_upd_wire() {
 
 }  // namespace
 
+// Runs make(version) on a fresh one-thread runtime for smux v1 and v2 and hands each result to
+// check.
+template <class Make, class Check>
+void each_version(Make make, Check check) {
+  for (int version : {1, 2}) {
+    INFO("version " << version);
+    gost::Runtime rt(1);
+    rt.start();
+    check(test::run_on(rt.executor(0), make(version)));
+    rt.stop();
+    rt.join();
+  }
+}
+
 namespace {
 using test::ReadyProbe;
 using test::start_wait;
@@ -306,11 +320,7 @@ asio::awaitable<ReadyMux> mux_readiness(int version) {
 }  // namespace
 
 TEST_CASE("smux stream: the readiness callback comes for data and FIN, not while idle") {
-  for (int version : {1, 2}) {
-    INFO("version " << version);
-    gost::Runtime rt(1);
-    rt.start();
-    auto r = test::run_on(rt.executor(0), mux_readiness(version));
+  each_version(mux_readiness, [](const ReadyMux& r) {
     REQUIRE(r.has_callback);
     CHECK(r.idle_quiet);
     REQUIRE(r.data_ready);
@@ -322,9 +332,7 @@ TEST_CASE("smux stream: the readiness callback comes for data and FIN, not while
     CHECK(r.after_fin == asio::error::eof);
     REQUIRE(r.aborted);
     CHECK(*r.aborted);
-    rt.stop();
-    rt.join();
-  }
+  });
 }
 
 namespace {
@@ -378,17 +386,11 @@ asio::awaitable<GoneResult> peer_gone(int version) {
 }  // namespace
 
 TEST_CASE("smux session: writes end once the peer has closed the stream for good") {
-  for (int version : {1, 2}) {
-    INFO("version " << version);
-    gost::Runtime rt(1);
-    rt.start();
-    auto r = test::run_on(rt.executor(0), peer_gone(version));
+  each_version(peer_gone, [](const GoneResult& r) {
     CHECK(r.half_close_ok);
     CHECK(r.write_failed);
     CHECK(r.writes_after_close < 2000);
-    rt.stop();
-    rt.join();
-  }
+  });
 }
 
 TEST_CASE("smux codec: v1 frames from xtaci/smux's layout") {

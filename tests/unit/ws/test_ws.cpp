@@ -142,16 +142,22 @@ asio::awaitable<RawResult> raw_client() {
   co_return res;
 }
 
-asio::awaitable<std::string> bad_path() {
-  auto [a, b] = co_await tcp_pair();
+// A hand-written upgrade request for `path` on a; the server handshake runs on b.
+asio::awaitable<std::optional<Result<StreamPtr>>> raw_upgrade(Stream* a, StreamPtr b, const std::string* path) {
   ws::Options so;
   auto ex = co_await asio::this_coro::executor;
   auto srv_task = asio::co_spawn(ex, server_side(std::move(b), so), asio::use_awaitable);
-  std::string req =
-      "GET /other HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  const std::string req = "GET " + *path +
+                          " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
   co_await write_all(*a, asio::buffer(req));
-  auto srvo = co_await std::move(srv_task);
+  co_return co_await std::move(srv_task);
+}
+
+asio::awaitable<std::string> bad_path() {
+  auto [a, b] = co_await tcp_pair();
+  const std::string path = "/other";
+  auto srvo = co_await raw_upgrade(a.get(), std::move(b), &path);
   auto& srv = *srvo;
   std::string out = srv.ok() ? "accepted" : "";
   char buf[512];
@@ -426,14 +432,8 @@ struct ReadyWs {
 asio::awaitable<ReadyWs> ws_readiness() {
   ReadyWs out;
   auto [a, b] = co_await tcp_pair();
-  auto ex = co_await asio::this_coro::executor;
-  ws::Options so;
-  auto srv_task = asio::co_spawn(ex, server_side(std::move(b), so), asio::use_awaitable);
-  std::string req =
-      "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-  co_await write_all(*a, asio::buffer(req));
-  auto srvo = co_await std::move(srv_task);
+  const std::string path = "/ws";
+  auto srvo = co_await raw_upgrade(a.get(), std::move(b), &path);
   if (!srvo || !*srvo) co_return out;
   StreamPtr srv = std::move(**srvo);
   std::string head;
@@ -477,9 +477,7 @@ asio::awaitable<ReadyWs> ws_readiness() {
 
   // A second connection: closing the stream ends a pending wait with an error.
   auto [c, d] = co_await tcp_pair();
-  auto srv2_task = asio::co_spawn(ex, server_side(std::move(d), so), asio::use_awaitable);
-  co_await write_all(*c, asio::buffer(req));
-  auto srv2o = co_await std::move(srv2_task);
+  auto srv2o = co_await raw_upgrade(c.get(), std::move(d), &path);
   if (!srv2o || !*srv2o) co_return out;
   StreamPtr srv2 = std::move(**srv2o);
   auto w = std::make_shared<ReadyProbe>();
