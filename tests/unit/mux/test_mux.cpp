@@ -241,6 +241,26 @@ using test::ReadyProbe;
 using test::start_wait;
 using test::wait_probe;
 
+// A client and a server session over TCP (smux `version`), and a stream the client opened
+// and sent `first` on (so the server can accept it).
+struct MuxPair {
+  mux::SessionPtr cli, srv;
+  StreamPtr c;
+};
+asio::awaitable<MuxPair> open_pair(int version, const std::string* first) {
+  auto [a, b] = co_await tcp_pair();
+  mux::Options o;
+  o.version = version;
+  MuxPair p;
+  p.cli = mux::Session::client(std::move(a), o);
+  p.srv = mux::Session::server(std::move(b), o);
+  auto opened = co_await p.cli->open();
+  if (!opened) co_return p;
+  p.c = std::move(*opened);
+  if (co_await write_all(*p.c, asio::buffer(*first))) p.c.reset();
+  co_return p;
+}
+
 struct ReadyMux {
   bool has_callback = false;
   bool idle_quiet = false;  // no callback while the peer sent nothing
@@ -256,16 +276,9 @@ struct ReadyMux {
 // peer's FIN, never while idle; close() ends a pending wait with an error.
 asio::awaitable<ReadyMux> mux_readiness(int version) {
   ReadyMux out;
-  auto [a, b] = co_await tcp_pair();
-  mux::Options o;
-  o.version = version;
-  auto cli = mux::Session::client(std::move(a), o);
-  auto srv = mux::Session::server(std::move(b), o);
-  auto opened = co_await cli->open();
-  if (!opened) co_return out;
-  StreamPtr c = std::move(*opened);
   const std::string hello = "hello";
-  co_await write_all(*c, asio::buffer(hello));
+  auto [cli, srv, c] = co_await open_pair(version, &hello);
+  if (!c) co_return out;
   auto accepted = co_await srv->accept();
   if (!accepted) co_return out;
   StreamPtr s = std::move(*accepted);
@@ -346,16 +359,9 @@ struct GoneResult {
 // keeps writing (a download nobody reads any more): the server's writes must end.
 asio::awaitable<GoneResult> peer_gone(int version) {
   GoneResult out;
-  auto [a, b] = co_await tcp_pair();
-  mux::Options o;
-  o.version = version;
-  auto cli = mux::Session::client(std::move(a), o);
-  auto srv = mux::Session::server(std::move(b), o);
-  auto opened = co_await cli->open();
-  if (!opened) co_return out;
-  StreamPtr c = std::move(*opened);
   const std::string hello = "hello";
-  co_await write_all(*c, asio::buffer(hello));
+  auto [cli, srv, c] = co_await open_pair(version, &hello);
+  if (!c) co_return out;
   co_await c->shutdown_write();
   auto accepted = co_await srv->accept();
   if (!accepted) co_return out;
