@@ -250,7 +250,13 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     auto it = streams_.find(st->id);
     if (it != streams_.end() && it->second == st) {
       streams_.erase(it);
-      if (!st->fin_recv && !closed_) closed_open_.insert(st->id);  // the peer may still write
+      if (!st->fin_recv && !closed_) {  // the peer may still write
+        // Bounded: a peer that opens streams and never finishes them must not grow this for
+        // the session's life. The oldest (smallest id of that side) goes first; late data for
+        // it then gets no second FIN.
+        if (closed_open_.size() >= kMaxClosedOpen) closed_open_.erase(closed_open_.begin());
+        closed_open_.insert(st->id);
+      }
     }
     if (st->buffered > 0) {
       return_tokens(st->buffered);
@@ -454,6 +460,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   std::int64_t bucket_;
   std::map<std::uint32_t, StatePtr> streams_;
   // Streams closed here before the peer's FIN: data that still comes for one gets a second FIN.
+  static constexpr std::size_t kMaxClosedOpen = 4096;
   std::set<std::uint32_t> closed_open_;
   std::deque<StatePtr> accepts_;
   Ring<std::vector<std::uint8_t>> ctrl_;
