@@ -31,12 +31,16 @@ Address to_address(const asio::ip::tcp::endpoint& ep) {
 
 asio::awaitable<std::error_code> Stream::wait_readable() { co_return std::error_code{}; }
 
+void post_ready(const asio::any_io_executor& ex, Stream::ReadyHandler h, std::error_code ec) {
+  asio::post(ex, [h = std::move(h), ec]() { h(ec); });
+}
+
 void Stream::async_wait_readable(ReadyHandler h) {
   if (auto* s = tcp_socket()) {
     s->async_wait(asio::ip::tcp::socket::wait_read, std::move(h));
     return;
   }
-  asio::post(get_executor(), [h = std::move(h)]() { h(make_error_code(errc::unsupported)); });
+  post_ready(get_executor(), std::move(h), make_error_code(errc::unsupported));
 }
 
 asio::awaitable<std::error_code> read_exact(Stream& s, asio::mutable_buffer buf) {
@@ -194,10 +198,7 @@ asio::awaitable<std::error_code> PrefixedStream::wait_readable() {
 }
 
 void PrefixedStream::async_wait_readable(ReadyHandler h) {
-  if (off_ < prefix_.size()) {
-    asio::post(get_executor(), [h = std::move(h)]() { h(std::error_code{}); });
-    return;
-  }
+  if (off_ < prefix_.size()) return post_ready(get_executor(), std::move(h));
   inner_->async_wait_readable(std::move(h));
 }
 

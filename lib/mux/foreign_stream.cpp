@@ -6,7 +6,6 @@
 #include <asio/execution/context.hpp>
 #include <asio/execution_context.hpp>
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <cstring>
 #include <utility>
@@ -189,11 +188,9 @@ class ForeignStream final : public Stream {
   bool has_ready_callback() noexcept override { return direct_ && inner_->has_ready_callback(); }
   void async_wait_readable(ReadyHandler h) override {
     if (!direct_) return Stream::async_wait_readable(std::move(h));
-    if (closed_ || take_ready()) {
-      auto ec = closed_ ? make_error_code(asio::error::operation_aborted) : std::error_code{};
-      asio::post(caller_, [h = std::move(h), ec]() { h(ec); });
-      return;
-    }
+    if (closed_ || take_ready())
+      return post_ready(caller_, std::move(h),
+                        closed_ ? make_error_code(asio::error::operation_aborted) : std::error_code{});
     inner_->async_wait_readable(std::move(h));
   }
   void close() noexcept override {

@@ -584,9 +584,8 @@ asio::awaitable<std::error_code> MuxStream::wait_readable() {
 void MuxStream::async_wait_readable(ReadyHandler h) {
   auto& st = *st_;
   if (st.buffered > 0 || st.fin_recv || st.closed || sess_->closed()) {
-    auto ec = st.closed ? make_error_code(asio::error::operation_aborted) : std::error_code{};
-    asio::post(get_executor(), [h = std::move(h), ec]() { h(ec); });
-    return;
+    return post_ready(get_executor(), std::move(h),
+                      st.closed ? make_error_code(asio::error::operation_aborted) : std::error_code{});
   }
   st.ready_h = std::move(h);
   st.keep = st_;

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/error.hpp>
-#include <asio/post.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/this_coro.hpp>
@@ -222,7 +221,7 @@ asio::awaitable<void> RelayStream::move_to(asio::any_io_executor ex) {
 
 void RelayStream::async_wait_readable(ReadyHandler h) {
   if (response_done_ && reader_.size() > 0) {
-    asio::post(get_executor(), [h = std::move(h)]() { h(std::error_code{}); });
+    post_ready(get_executor(), std::move(h));
     return;
   }
   if (!response_done_ || (!pending_.empty() && opts_.flush_after.count() > 0)) {

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <asio/error.hpp>
-#include <asio/post.hpp>
 #include <asio/this_coro.hpp>
 #include <cstring>
 #include <vector>
@@ -192,7 +191,7 @@ void SsStream::async_wait_readable(ReadyHandler h) {
   // Buffered plaintext, raw bytes (perhaps a whole chunk), a sticky error, or a transport read
   // that stopped only because the buffer was full: read_some has something to do now.
   if (pushback_ || ppos_ < pend_ || rerr_ || inner_full_ || (rbuf_ && rend_ > rpos_)) {
-    asio::post(get_executor(), [h = std::move(h)]() { h(std::error_code{}); });
+    post_ready(get_executor(), std::move(h));
     return;
   }
   inner_->async_wait_readable(std::move(h));

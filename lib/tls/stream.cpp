@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -383,7 +382,7 @@ bool TlsStream::read_ready_now() {
 
 void TlsStream::async_wait_readable(ReadyHandler h) {
   if (read_ready_now()) {
-    asio::post(get_executor(), [h = std::move(h)]() { h(std::error_code{}); });
+    post_ready(get_executor(), std::move(h));
     return;
   }
   arm_ready(std::move(h));

@@ -2,7 +2,6 @@
 #include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/post.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
@@ -160,11 +159,7 @@ struct State {
       }
       const FrameHeader h = p.value;
       if (!is_control(h.opcode)) {
-        rstart += p.consumed;
-        remaining = h.length;
-        masked = h.masked;
-        mask = h.mask;
-        mask_off = 0;
+        begin_data_frame(h, p.consumed);
         if (remaining > 0) co_return std::error_code{};
         continue;
       }
@@ -202,12 +197,17 @@ struct State {
     if (!p.ok() || is_control(p.value.opcode) || p.value.masked != !client) return false;
     if (p.value.length == 0) return false;
     if (msg.on_frame(p.value)) return false;  // refused: the next read reports it
-    rstart += p.consumed;
-    remaining = p.value.length;
-    masked = p.value.masked;
-    mask = p.value.mask;
-    mask_off = 0;
+    begin_data_frame(p.value, p.consumed);
     return true;
+  }
+
+  // The payload of data frame h (its header, `consumed` bytes, taken) is what reads copy next.
+  void begin_data_frame(const FrameHeader& h, std::size_t consumed) {
+    rstart += consumed;
+    remaining = h.length;
+    masked = h.masked;
+    mask = h.mask;
+    mask_off = 0;
   }
 
   // ---- async_wait_readable(): the handler runs for payload, the end or an error; control
@@ -330,9 +330,8 @@ class WsStream final : public Stream {
   void async_wait_readable(ReadyHandler h) override {
     auto& s = *st_;
     if (s.closed || s.read_err || s.got_close || (s.remaining > 0 && s.buffered() > 0)) {
-      auto ec = s.closed ? make_error_code(asio::error::operation_aborted) : std::error_code{};
-      asio::post(get_executor(), [h = std::move(h), ec]() { h(ec); });
-      return;
+      return post_ready(get_executor(), std::move(h),
+                        s.closed ? make_error_code(asio::error::operation_aborted) : std::error_code{});
     }
     s.ready_h = std::move(h);
     s.keep = st_;

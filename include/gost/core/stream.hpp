@@ -84,6 +84,10 @@ class Stream {
 };
 using StreamPtr = std::unique_ptr<Stream>;
 
+// Runs a readiness handler on ex with ec (a stream whose answer is known at once: bytes already
+// buffered, closed...); async_wait_readable() never calls its handler inline.
+void post_ready(const asio::any_io_executor& ex, Stream::ReadyHandler h, std::error_code ec = {});
+
 // Reads exactly buf.size() bytes. A short stream gives asio::error::eof.
 asio::awaitable<std::error_code> read_exact(Stream& s, asio::mutable_buffer buf);
 // Writes all of buf.
