@@ -185,13 +185,13 @@ class Session {
       // Between keep-alive requests: wait for the next one for idleTimeout (readTimeout when
       // unset). Running out of time, or the client closing, ends the connection normally.
       const auto idle = cfg_.idle_timeout.count() > 0 ? cfg_.idle_timeout : cfg_.read_timeout;
-      auto r = co_await with_timeout(rd_.fill(), idle);
+      auto r = co_await close_after(*conn_, idle, rd_.fill());
       if (!r) co_return make_error_code(errc::closed);
       if (*r) co_return is_conn_reset(*r) ? make_error_code(errc::closed) : *r;
     }
     RequestLineChecker check;
-    auto r = co_await with_timeout(read_head<RequestHead>(rd_, parse_request_head, &check),
-                                   cfg_.read_timeout);
+    auto r = co_await close_after(*conn_, cfg_.read_timeout,
+                                  read_head<RequestHead>(rd_, parse_request_head, &check));
     if (!r) co_return make_error_code(errc::timeout);
     co_return std::move(*r);
   }

@@ -41,7 +41,7 @@ class Session {
       : sh_(std::move(sh)), conn_(std::move(conn)), rec_(rec), reader_(*conn_, kMaxMessage) {}
 
   asio::awaitable<void> run() {
-    auto r = co_await with_timeout(read_request(), sh_->cfg.read_timeout);
+    auto r = co_await close_after(*conn_, sh_->cfg.read_timeout, read_request());
     if (!r) {
       rec_.ec = make_error_code(errc::timeout);
       rec_.error = "relay: reading the request timed out";

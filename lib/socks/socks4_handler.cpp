@@ -28,7 +28,7 @@ class Session {
       : sh_(std::move(sh)), conn_(std::move(conn)), rec_(rec), reader_(*conn_, kHandshakeBuffer) {}
 
   asio::awaitable<void> run() {
-    auto hs = co_await with_timeout(handshake(), sh_->cfg.read_timeout);
+    auto hs = co_await close_after(*conn_, sh_->cfg.read_timeout, handshake());
     if (!hs) {
       rec_.ec = make_error_code(errc::timeout);
       rec_.error = "socks4 handshake timed out";

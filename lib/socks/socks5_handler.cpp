@@ -10,6 +10,7 @@
 #include <random>
 
 #include "gost/core/bridge.hpp"
+#include "gost/core/deadline.hpp"
 #include "gost/core/timeout.hpp"
 #include "gost/socks/socks.hpp"
 #include "gost/tls/tls.hpp"
@@ -201,24 +202,14 @@ class Session {
   }
 
   asio::awaitable<void> run() {
-    // readTimeout bounds the whole handshake: a plain timer that closes the connection when it
-    // expires (which ends the pending read), instead of a parallel group per connection. Its
-    // handler reaches the session only through `live`, cleared before the session goes away.
-    const auto limit = sh_->cfg.read_timeout;
-    std::shared_ptr<Session*> live;
-    asio::steady_timer timer(conn_->get_executor());
-    if (limit.count() > 0) {
-      live = std::make_shared<Session*>(this);
-      timer.expires_after(limit);
-      timer.async_wait([live](std::error_code ec) {
-        if (!ec && *live) (*live)->handshake_expired();
-      });
+    // readTimeout bounds the whole handshake: a deadline that closes the connection when it
+    // passes (which ends the pending read), instead of a parallel group or a timer per connection.
+    if (sh_->cfg.read_timeout.count() > 0) {
+      deadline_.arm(conn_->get_executor(), sh_->cfg.read_timeout,
+                    [](void* self) { static_cast<Session*>(self)->handshake_expired(); }, this);
     }
     auto hs = co_await handshake();
-    if (live) {
-      *live = nullptr;
-      timer.cancel();
-    }
+    deadline_.disarm();
     if (expired_) {
       rec_.ec = make_error_code(errc::timeout);
       rec_.error = "socks5 handshake timed out";
@@ -618,6 +609,7 @@ class Session {
   std::optional<StreamReader> reader_;  // re-made over the TLS stream after 0x80 / 0x82
   Request req_;
   bool expired_ = false;  // readTimeout passed during the handshake
+  core::Deadline deadline_;  // last: disarmed before the members its callback touches go
 };
 
 class Socks5Handler final : public Handler {

@@ -1,0 +1,176 @@
+// core::Deadline: shared per-duration lists instead of a timer per connection.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include <asio/io_context.hpp>
+
+#include "gost/core/deadline.hpp"
+
+using namespace gost;
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+// What one deadline's callback saw.
+struct Fired {
+  int n = 0;
+  clock_type::time_point when{};
+};
+
+void note(void* p) {
+  auto* f = static_cast<Fired*>(p);
+  ++f->n;
+  f->when = clock_type::now();
+}
+
+// Runs ctx until done() or 5 s have passed (a guard timer ends the run).
+template <class Pred>
+void run_until(asio::io_context& ctx, Pred done) {
+  const auto limit = clock_type::now() + 5s;
+  while (!done() && clock_type::now() < limit) {
+    ctx.restart();
+    ctx.run_for(10ms);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a deadline fires once, not before its time", "[deadline]") {
+  asio::io_context ctx;
+  Fired f;
+  core::Deadline d;
+  const auto t0 = clock_type::now();
+  d.arm(ctx.get_executor(), 50ms, note, &f);
+  CHECK(d.armed());
+  CHECK_FALSE(d.expired());
+  run_until(ctx, [&] { return f.n > 0; });
+  REQUIRE(f.n == 1);
+  CHECK(f.when - t0 >= 50ms);
+  CHECK(d.expired());
+  CHECK_FALSE(d.armed());
+  ctx.restart();
+  ctx.run_for(80ms);  // nothing more to come
+  CHECK(f.n == 1);
+}
+
+TEST_CASE("disarmed or destroyed deadlines never fire; the others keep their own times", "[deadline]") {
+  asio::io_context ctx;
+  Fired a, b, c, e;
+  core::Deadline da, db, dc;
+  const auto t0 = clock_type::now();
+  da.arm(ctx.get_executor(), 60ms, note, &a);
+  ctx.run_for(20ms);
+  db.arm(ctx.get_executor(), 60ms, note, &b);  // expires 20 ms after da
+  dc.arm(ctx.get_executor(), 60ms, note, &c);
+  {
+    core::Deadline gone;
+    gone.arm(ctx.get_executor(), 60ms, note, &e);
+  }  // destroyed while armed
+  da.disarm();  // the head goes: the shared timer still wakes at its time and finds db not due
+  CHECK_FALSE(da.armed());
+  run_until(ctx, [&] { return b.n > 0 && c.n > 0; });
+  ctx.restart();
+  ctx.run_for(30ms);
+  CHECK(a.n == 0);
+  CHECK(e.n == 0);
+  REQUIRE(b.n == 1);
+  REQUIRE(c.n == 1);
+  CHECK(b.when - t0 >= 80ms);  // db's own time, not da's
+  CHECK_FALSE(da.expired());
+}
+
+TEST_CASE("durations have lists of their own; a shorter one armed later fires first", "[deadline]") {
+  asio::io_context ctx;
+  Fired slow, fast;
+  core::Deadline ds, df;
+  ds.arm(ctx.get_executor(), 300ms, note, &slow);
+  df.arm(ctx.get_executor(), 30ms, note, &fast);
+  run_until(ctx, [&] { return fast.n > 0; });
+  REQUIRE(fast.n == 1);
+  CHECK(slow.n == 0);
+  run_until(ctx, [&] { return slow.n > 0; });
+  CHECK(slow.n == 1);
+  CHECK(slow.when > fast.when);
+}
+
+namespace {
+// A callback that re-arms its own deadline twice, then disarms another.
+struct Chain {
+  core::Deadline self, other;
+  asio::io_context* ctx = nullptr;
+  int rounds = 0;
+  static void fire(void* p) {
+    auto* c = static_cast<Chain*>(p);
+    if (++c->rounds < 3) {
+      c->self.arm(c->ctx->get_executor(), 20ms, &Chain::fire, p);
+    } else {
+      c->other.disarm();
+    }
+  }
+};
+}  // namespace
+
+TEST_CASE("re-arming moves a deadline; a callback may re-arm itself and disarm others", "[deadline]") {
+  asio::io_context ctx;
+  Chain ch;
+  ch.ctx = &ctx;
+  Fired moved, other;
+  core::Deadline dm;
+  const auto t0 = clock_type::now();
+  dm.arm(ctx.get_executor(), 20ms, note, &moved);
+  dm.arm(ctx.get_executor(), 120ms, note, &moved);  // re-armed: the first arming is gone
+  ch.other.arm(ctx.get_executor(), 200ms, note, &other);
+  ch.self.arm(ctx.get_executor(), 20ms, &Chain::fire, &ch);
+  run_until(ctx, [&] { return moved.n > 0; });
+  ctx.restart();
+  ctx.run_for(150ms);
+  CHECK(ch.rounds == 3);
+  CHECK(other.n == 0);
+  REQUIRE(moved.n == 1);
+  CHECK(moved.when - t0 >= 120ms);
+}
+
+TEST_CASE("a context destroyed with deadlines armed detaches them", "[deadline]") {
+  Fired f;
+  core::Deadline outlives;
+  {
+    asio::io_context ctx;
+    core::Deadline inner;
+    inner.arm(ctx.get_executor(), 10s, note, &f);
+    outlives.arm(ctx.get_executor(), 10s, note, &f);
+    ctx.run_for(5ms);
+  }
+  CHECK_FALSE(outlives.armed());
+  outlives.disarm();  // touches nothing of the gone context (ASan would say)
+  CHECK(f.n == 0);
+}
+
+TEST_CASE("thousands of deadlines of one duration cost no timer each and fire in order", "[deadline]") {
+  asio::io_context ctx;
+  constexpr int kN = 5000;
+  std::vector<std::unique_ptr<core::Deadline>> ds;
+  std::vector<int> order;
+  struct Slot {
+    std::vector<int>* order;
+    int i;
+  };
+  std::vector<Slot> slots(kN);
+  for (int i = 0; i < kN; ++i) {
+    slots[i] = Slot{&order, i};
+    ds.push_back(std::make_unique<core::Deadline>());
+    ds.back()->arm(ctx.get_executor(), 40ms,
+                   [](void* p) {
+                     auto* s = static_cast<Slot*>(p);
+                     s->order->push_back(s->i);
+                   },
+                   &slots[i]);
+  }
+  for (int i = 0; i < kN; i += 2) ds[i]->disarm();  // every other one is done in time
+  run_until(ctx, [&] { return order.size() == kN / 2; });
+  REQUIRE(order.size() == kN / 2);
+  for (std::size_t k = 0; k < order.size(); ++k) CHECK(order[k] == static_cast<int>(2 * k + 1));
+}
