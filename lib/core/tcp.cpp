@@ -165,6 +165,11 @@ class TcpListener final : public Listener {
     if (ec) return ec;
     if (ep.protocol() == tcp::v6() && addr_.host.empty()) a.set_option(asio::ip::v6_only(false), ec);
     a.set_option(tcp::acceptor::reuse_address(true), ec);
+    // Linux copies these from the listening socket to every socket it accepts: set once here,
+    // they cost no setsockopt per connection.
+    a.set_option(tcp::no_delay(true), ec);
+    if (keepalive_) a.set_option(asio::socket_base::keep_alive(true), ec);
+    ec.clear();
     if (reuseport) {
       int one = 1;
       if (::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
@@ -183,9 +188,6 @@ class TcpListener final : public Listener {
     tcp::endpoint peer;
     auto [ec, sock] = co_await st->acceptor.async_accept(ex, peer, use_tuple);
     if (ec) co_return ec;
-    std::error_code ignore;
-    sock.set_option(tcp::no_delay(true), ignore);
-    if (keepalive_) sock.set_option(asio::socket_base::keep_alive(true), ignore);
     co_return StreamPtr(std::make_unique<TcpStream>(std::move(sock), peer));
   }
 

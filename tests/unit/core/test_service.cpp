@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include <pthread.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -589,4 +591,38 @@ TEST_CASE("tcp forwarding to an upstream of another thread hands the early bytes
   CHECK(probe->ops_after_move_elsewhere == 0);
   CHECK(svc->stats().input_bytes == sent);
   CHECK(svc->stats().output_bytes == sent);
+}
+
+TEST_CASE("accepted TCP connections come with TCP_NODELAY, and SO_KEEPALIVE when asked for", "[service]") {
+  Fixture f;
+  for (const bool keepalive : {false, true}) {
+    Metadata md;
+    if (keepalive) md.set("keepalive", "true");
+    ListenerPtr l = f.listener("tcp", md);
+    REQUIRE_FALSE(l->listen());
+    std::promise<std::pair<int, int>> got;  // (nodelay, keepalive) of the accepted socket
+    asio::co_spawn(
+        l->get_executor(),
+        [](Listener* lp, std::promise<std::pair<int, int>>* out) -> asio::awaitable<void> {
+          auto r = co_await lp->accept();
+          int nd = -1, ka = -1;
+          if (r && (*r)->tcp_socket()) {
+            socklen_t len = sizeof nd;
+            (void)::getsockopt((*r)->tcp_socket()->native_handle(), IPPROTO_TCP, TCP_NODELAY, &nd, &len);
+            len = sizeof ka;
+            (void)::getsockopt((*r)->tcp_socket()->native_handle(), SOL_SOCKET, SO_KEEPALIVE, &ka, &len);
+          }
+          out->set_value({nd, ka});
+        }(l.get(), &got),
+        asio::detached);
+    asio::io_context ctx;
+    auto s = test::connect_blocking(ctx, l->address().port);
+    auto fut = got.get_future();
+    REQUIRE(fut.wait_for(10s) == std::future_status::ready);
+    auto [nd, ka] = fut.get();
+    CHECK(nd != 0);
+    CHECK(nd != -1);
+    CHECK((ka != 0) == keepalive);
+    l->close();
+  }
 }
