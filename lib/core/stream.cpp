@@ -13,6 +13,7 @@
 #include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "core/buffer_pool.hpp"
 #include "core/transports.hpp"
 #include "gost/core/error.hpp"
 #include "gost/core/transport.hpp"
@@ -216,12 +217,41 @@ StreamPtr make_prefixed(StreamPtr inner, std::vector<unsigned char> prefix) {
 
 // ---- StreamReader
 
+StreamReader::~StreamReader() {
+  if (held_) --holding();
+  core::VectorPool::give_back(buf_);
+}
+
+long& StreamReader::holding() noexcept {
+  thread_local long n = 0;
+  return n;
+}
+
+void StreamReader::hold() noexcept {
+  if (buf_.capacity() == 0) core::VectorPool::take(buf_);
+  if (!held_) {
+    held_ = true;
+    ++holding();
+  }
+}
+
+void StreamReader::release_if_empty() noexcept {
+  if (size() != 0) return;
+  core::VectorPool::give_back(buf_);
+  start_ = 0;
+  if (held_) {
+    held_ = false;
+    --holding();
+  }
+}
+
 asio::awaitable<std::error_code> StreamReader::fill() {
   if (start_ > 0) {  // drop what was consumed so the buffer never grows past max_
     buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(start_));
     start_ = 0;
   }
   if (size() >= max_) co_return make_error_code(errc::message_too_large);
+  hold();
   const std::size_t old = buf_.size();
   const std::size_t chunk = std::min<std::size_t>(4096, max_ - size());
   buf_.resize(old + chunk);

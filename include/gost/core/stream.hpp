@@ -174,6 +174,9 @@ StreamPtr make_prefixed(StreamPtr inner, std::vector<unsigned char> prefix);
 class StreamReader {
  public:
   explicit StreamReader(Stream& s, std::size_t max_size = 64 * 1024) : s_(s), max_(max_size) {}
+  ~StreamReader();
+  StreamReader(const StreamReader&) = delete;
+  StreamReader& operator=(const StreamReader&) = delete;
   // Bytes read and not yet consumed.
   const unsigned char* data() const noexcept { return buf_.data() + start_; }
   std::size_t size() const noexcept { return buf_.size() - start_; }
@@ -185,21 +188,23 @@ class StreamReader {
   // Takes the unconsumed bytes out.
   std::vector<unsigned char> take_rest();
   // Gives the storage back when nothing unconsumed is left, so a reader kept for the life of a
-  // connection (a protocol's reply parser) holds no buffer once it is done.
+  // connection (a protocol's reply parser, a keep-alive connection's request reader between
+  // requests) holds no buffer while it waits. Storage is parked per thread (core::VectorPool)
+  // and taken again by the next fill(), so this costs no allocation per message.
+  void release_if_empty() noexcept;
   // Bytes of storage held (for tests and diagnostics).
   std::size_t capacity() const noexcept { return buf_.capacity(); }
-  void release_if_empty() noexcept {
-    if (size() == 0 && buf_.capacity() > 0) {
-      std::vector<unsigned char>().swap(buf_);
-      start_ = 0;
-    }
-  }
+  // Readers holding storage, counted on the thread that gave it to them (tests use it to check
+  // that idle connections hold none).
+  static long& holding() noexcept;
 
  private:
   Stream& s_;
   std::size_t max_;
+  void hold() noexcept;
   std::vector<unsigned char> buf_;
   std::size_t start_ = 0;
+  bool held_ = false;  // counted in holding()
 };
 
 }  // namespace gost
