@@ -13,11 +13,13 @@
 // the target stays the same (GOST's http.Transport dials per request unless `keepalive`).
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <asio/error.hpp>
 
 #include "gost/core/bridge.hpp"
 #include "gost/core/timeout.hpp"
 #include "gost/http/http.hpp"
+#include "core/buffer_pool.hpp"
 #include "http/codec.hpp"
 #include "socks/udptun.hpp"
 
@@ -27,7 +29,6 @@ namespace {
 using std::chrono::milliseconds;
 using namespace std::chrono_literals;
 
-constexpr std::size_t kCopyBuffer = 16 * 1024;
 constexpr int kMaxInterim = 16;           // 1xx responses before the final one
 constexpr milliseconds kLingerTime = 2s;  // draining a client before closing
 constexpr milliseconds kLingerQuiet = 250ms;
@@ -184,10 +185,14 @@ class Session {
     if (!first && rd_.size() == 0) {
       // Between keep-alive requests: wait for the next one for idleTimeout (readTimeout when
       // unset). Running out of time, or the client closing, ends the connection normally.
+      // The wait holds no buffer (release_buffers()); the read that follows takes one.
       const auto idle = cfg_.idle_timeout.count() > 0 ? cfg_.idle_timeout : cfg_.read_timeout;
-      auto r = co_await close_after(*conn_, idle, rd_.fill());
-      if (!r) co_return make_error_code(errc::closed);
-      if (*r) co_return is_conn_reset(*r) ? make_error_code(errc::closed) : *r;
+      release_buffers();
+      auto w = co_await close_after(*conn_, idle, conn_->wait_readable());
+      if (!w) co_return make_error_code(errc::closed);
+      std::error_code ec = *w;
+      if (!ec) ec = co_await rd_.fill();
+      if (ec) co_return is_conn_reset(ec) ? make_error_code(errc::closed) : ec;
     }
     RequestLineChecker check;
     auto r = co_await close_after(*conn_, cfg_.read_timeout,
@@ -559,7 +564,7 @@ class Session {
           co_return CopyResult{ec, false};
         rd.consume(take);
       } else {
-        auto& buf = buffer();
+        const asio::mutable_buffer buf = buffer();
         auto r = co_await src.read_some(asio::buffer(
             buf.data(), static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), n))));
         if (r.ec) co_return CopyResult{r.ec, true};
@@ -606,9 +611,9 @@ class Session {
       rd.consume(n);
       count += n;
     }
-    auto& buf = buffer();
+    const asio::mutable_buffer buf = buffer();
     for (;;) {
-      auto r = co_await src.read_some(asio::buffer(buf));
+      auto r = co_await src.read_some(buf);
       if (r.ec == asio::error::eof) co_return CopyResult{};
       if (r.ec) co_return CopyResult{r.ec, true};
       if (r.bytes == 0) co_return CopyResult{};
@@ -618,9 +623,18 @@ class Session {
     }
   }
 
-  std::vector<unsigned char>& buffer() {
-    if (buf_.empty()) buf_.resize(kCopyBuffer);
-    return buf_;
+  // The body copy buffer: from the thread's pool while a body is being copied, given back
+  // between requests (release_buffers()).
+  asio::mutable_buffer buffer() {
+    if (!buf_) buf_.emplace();
+    return asio::buffer(buf_->data(), buf_->size());
+  }
+  // Between requests a keep-alive connection holds no buffer: the copy buffer goes back to the
+  // pool, and the readers of both sides give back their storage when nothing is left in them.
+  void release_buffers() noexcept {
+    buf_.reset();
+    rd_.release_if_empty();
+    if (urd_) urd_->release_if_empty();
   }
 
   // ---- replies and the end
@@ -683,7 +697,7 @@ class Session {
   std::unique_ptr<StreamReader> urd_;
   std::string up_key_;                   // the target up_ reaches
   std::optional<std::string> accepted_;  // the Proxy-Authorization value that was accepted
-  std::vector<unsigned char> buf_;
+  std::optional<core::PooledBuffer> buf_;  // body copies; none held between requests
 };
 
 class HttpHandler final : public Handler {

@@ -8,6 +8,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
 #include <asio/read.hpp>
 #include <asio/write.hpp>
 #include <atomic>
@@ -22,6 +23,7 @@
 
 #include "gost/core.hpp"
 #include "gost/http/http.hpp"
+#include "core/buffer_pool.hpp"
 #include "http/codec.hpp"
 #include "support.hpp"
 
@@ -1037,6 +1039,57 @@ TEST_CASE("an idle keep-alive connection is closed after idleTimeout", "[http][h
   const auto t0 = Clock::now();
   CHECK(c.closed_within(5s));
   CHECK(Clock::now() - t0 >= 200ms);
+}
+
+namespace {
+// Read or copy buffers held by connections of the runtime's threads (both counters are kept per
+// thread; each is read on its own thread).
+long buffers_held(Runtime& rt) {
+  long total = 0;
+  for (std::size_t i = 0; i < rt.size(); ++i) {
+    std::promise<long> p;
+    auto fut = p.get_future();
+    asio::post(rt.executor(i), [&p] { p.set_value(StreamReader::holding() + core::PooledBuffer::outstanding()); });
+    REQUIRE(fut.wait_for(5s) == std::future_status::ready);
+    total += fut.get();
+  }
+  return total;
+}
+// Polls buffers_held() until it equals want (bounded): the handler reaches its wait for the
+// next request a moment after the client has the response.
+bool buffers_held_become(Runtime& rt, long want) {
+  const auto limit = Clock::now() + 5s;
+  for (int i = 0; i < 1000 && Clock::now() < limit; ++i) {
+    if (buffers_held(rt) == want) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return buffers_held(rt) == want;
+}
+}  // namespace
+
+TEST_CASE("an idle keep-alive connection holds no read or copy buffer", "[http][handler]") {
+  Fixture f;
+  Origin o;
+  auto port = f.start();
+  const long base = buffers_held(f.rt);
+  Client c(port);
+  // Half a head: the handler's reader holds storage while it reads (the counters see it).
+  const std::string req = get(o, "/big/200000");
+  c.send(req.substr(0, req.size() - 2));
+  CHECK(buffers_held_become(f.rt, base + 1));
+  c.send(req.substr(req.size() - 2));
+  auto r = c.response();
+  REQUIRE(r);
+  CHECK(r->body.size() == 200000);
+  // A 200,000-byte body went through the copy buffer; between requests nothing is held.
+  CHECK(buffers_held_become(f.rt, base));
+  // The connection still serves the next request, and is idle again afterwards.
+  c.send(get(o, "/again"));
+  auto r2 = c.response();
+  REQUIRE(r2);
+  CHECK(r2->body == "path=/again");
+  CHECK(buffers_held_become(f.rt, base));
+  CHECK(o.connections() == 1);  // the origin connection was kept too
 }
 
 // ---- the connector -----------------------------------------------------------------------------
