@@ -17,24 +17,34 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 }
 
-// The deadlines of one duration on one context, oldest (first to expire) at the head.
+// Deadlines on one context in expiry order, first to expire at the head. Each duration in use
+// has a list of its own, where arming order is expiry order and a new deadline goes at the tail;
+// past kMaxLists durations, lists are shared and a deadline is inserted in order from the tail.
 class DeadlineList {
  public:
-  DeadlineList(const asio::any_io_executor& ex, std::recursive_mutex& mu) : timer_(ex), mu_(mu) {}
+  DeadlineList(const asio::any_io_executor& ex, std::recursive_mutex& mu, const bool& keep_timer)
+      : timer_(ex), mu_(mu), keep_timer_(keep_timer) {}
 
   std::recursive_mutex& mutex() noexcept { return mu_; }
 
-  void push(Deadline* d) {
+  void insert(Deadline* d) {
+    Deadline* after = tail_;
+    while (after && after->at_ > d->at_) after = after->prev_;
     d->list_ = this;
-    d->prev_ = tail_;
-    d->next_ = nullptr;
-    if (tail_) {
-      tail_->next_ = d;
+    d->prev_ = after;
+    d->next_ = after ? after->next_ : head_;
+    if (d->next_) {
+      d->next_->prev_ = d;
+    } else {
+      tail_ = d;
+    }
+    if (after) {
+      after->next_ = d;
     } else {
       head_ = d;
     }
-    tail_ = d;
-    if (!waiting_) wait();
+    // A new head expires before what the timer waits for: wait for it instead.
+    if (!waiting_ || d == head_) wait();
   }
 
   void unlink(Deadline* d) noexcept {
@@ -52,6 +62,15 @@ class DeadlineList {
     d->list_ = nullptr;
   }
 
+  // After a disarm: an emptied list stops its timer, so that the context runs out of work when
+  // nothing else is pending (io_context::run() returns), unless the context is kept running
+  // anyway (keep_deadline_timers), where the timer may as well stay armed until it wakes.
+  void stop_if_empty() noexcept {
+    if (head_ || !waiting_ || keep_timer_) return;
+    waiting_ = false;
+    timer_.cancel();  // the pending wait ends with operation_aborted and does nothing
+  }
+
   // At the context's shutdown: every deadline still armed forgets this list.
   void detach_all() noexcept {
     while (head_) unlink(head_);
@@ -59,6 +78,8 @@ class DeadlineList {
 
  private:
   // The timer sleeps until the head's expiry; a head disarmed meanwhile costs one early wake-up.
+  // Setting the expiry ends a wait still pending (its handler sees operation_aborted and leaves
+  // everything to the new one).
   void wait() {
     waiting_ = true;
     timer_.expires_at(head_->at_);
@@ -66,9 +87,9 @@ class DeadlineList {
   }
 
   void on_timer(std::error_code ec) {
+    if (ec) return;  // replaced by a newer wait, or the context is shutting down
     std::lock_guard<std::recursive_mutex> lock(mu_);
     waiting_ = false;
-    if (ec) return;  // only cancelled when the context shuts down
     const auto now = clock_type::now();
     // One at a time: each is unlinked before its callback runs, so the callback may disarm,
     // re-arm or destroy any deadline, this one included.
@@ -83,6 +104,7 @@ class DeadlineList {
 
   asio::steady_timer timer_;
   std::recursive_mutex& mu_;
+  const bool& keep_timer_;
   Deadline* head_ = nullptr;
   Deadline* tail_ = nullptr;
   bool waiting_ = false;
@@ -99,13 +121,33 @@ class DeadlineService final : public asio::execution_context::service {
 
   std::recursive_mutex& mutex() noexcept { return mu_; }
 
-  // The list for duration d (locked by the caller).
+  // The list for duration d (locked by the caller): its own while there are at most kMaxLists
+  // durations; past that, the list of the longest duration not above d, whose deadlines mostly
+  // expire before this one (or the first list).
   DeadlineList& list_for(const asio::any_io_executor& ex, std::chrono::milliseconds d) {
     for (auto& [ms, l] : lists_) {
       if (ms == d.count()) return *l;
     }
-    lists_.emplace_back(d.count(), std::make_unique<DeadlineList>(ex, mu_));
-    return *lists_.back().second;
+    if (lists_.size() < kMaxLists) {
+      lists_.emplace_back(d.count(), std::make_unique<DeadlineList>(ex, mu_, keep_timers_));
+      return *lists_.back().second;
+    }
+    DeadlineList* best = lists_.front().second.get();
+    std::chrono::milliseconds::rep best_ms = -1;
+    for (auto& [ms, l] : lists_) {
+      if (ms <= d.count() && ms > best_ms) {
+        best = l.get();
+        best_ms = ms;
+      }
+    }
+    return *best;
+  }
+
+  static constexpr std::size_t kMaxLists = 16;
+
+  void keep_timers() {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    keep_timers_ = true;
   }
 
  private:
@@ -118,6 +160,7 @@ class DeadlineService final : public asio::execution_context::service {
   }
 
   std::recursive_mutex mu_;
+  bool keep_timers_ = false;
   std::vector<std::pair<std::chrono::milliseconds::rep, std::unique_ptr<DeadlineList>>> lists_;
 };
 
@@ -134,14 +177,19 @@ void Deadline::arm(const asio::any_io_executor& ex, std::chrono::milliseconds d,
   fn_ = fn;
   ctx_ = ctx;
   at_ = clock_type::now() + d;
-  svc.list_for(ex, d).push(this);
+  svc.list_for(ex, d).insert(this);
 }
 
 void Deadline::disarm() noexcept {
   DeadlineList* l = list_;
   if (!l) return;
   std::lock_guard<std::recursive_mutex> lock(l->mutex());
-  if (list_ == l) l->unlink(this);
+  if (list_ == l) {
+    l->unlink(this);
+    l->stop_if_empty();
+  }
 }
+
+void keep_deadline_timers(asio::execution_context& ctx) { asio::use_service<DeadlineService>(ctx).keep_timers(); }
 
 }  // namespace gost::core

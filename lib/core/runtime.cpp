@@ -9,6 +9,8 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 
+#include "gost/core/deadline.hpp"
+
 namespace gost {
 
 struct Runtime::Guard {
@@ -39,6 +41,7 @@ Runtime::Runtime(RuntimeOptions opts) {
   for (std::size_t i = 0; i < threads; ++i) {
     // concurrency hint 1: each context is driven by exactly one thread.
     contexts_.push_back(std::make_unique<asio::io_context>(1));
+    core::keep_deadline_timers(*contexts_.back());  // the threads run until stop() anyway
   }
   if (opts.cpu_affinity && !cpus.empty()) {
     for (std::size_t i = 0; i < threads; ++i) cpus_.push_back(cpus[i % cpus.size()]);

@@ -6,6 +6,9 @@
 // order, which is also expiry order. Arming links the deadline at the tail and disarming unlinks
 // it: no allocation, no timer of its own and no timer-queue (timerfd) update per connection. The
 // shared timer wakes at the head's expiry, calls what has expired and sleeps until the new head's.
+// A context keeps a list of its own for up to 16 durations; deadlines of further durations share
+// those lists and are inserted in expiry order (a walk from the tail), so any mix of durations
+// works and the usual few fixed ones stay constant-time.
 //
 // Threading: arm, disarm, destroy and the callback all happen on the executor's context, as with
 // the streams a deadline usually guards (one thread per context in gost's Runtime). The lists of a
@@ -18,6 +21,7 @@
 #include <chrono>
 
 #include <asio/any_io_executor.hpp>
+#include <asio/execution_context.hpp>
 
 namespace gost::core {
 
@@ -50,5 +54,11 @@ class Deadline {
   void* ctx_ = nullptr;
   bool fired_ = false;
 };
+
+// Where a context runs until it is stopped (gost's Runtime keeps work on its contexts), its
+// shared deadline timers stay armed while their lists are empty, and arming again costs no timer
+// update. Elsewhere a list emptied by a disarm stops its timer, so io_context::run() returns once
+// nothing else is pending.
+void keep_deadline_timers(asio::execution_context& ctx);
 
 }  // namespace gost::core

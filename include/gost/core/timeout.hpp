@@ -1,6 +1,6 @@
 #pragma once
 // with_timeout(op, d): runs op, cancelling it when d elapses first (Asio per-operation
-// cancellation). Returns nullopt on timeout. d == 0 means no limit.
+// cancellation, terminal). Returns nullopt on timeout. d == 0 means no limit.
 //
 // close_after(s, d, op): runs op; if d passes first, closes s, which ends op's pending read or
 // write on it, and returns nullopt. For ops that only wait on s, where running out of time ends
@@ -8,11 +8,15 @@
 // and a parallel group per call.
 
 #include <chrono>
+#include <exception>
 #include <optional>
 #include <tuple>
 #include <utility>
 
 #include <asio/awaitable.hpp>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/steady_timer.hpp>
@@ -33,17 +37,41 @@ inline asio::awaitable<bool> as_bool(asio::awaitable<void> op) {
   co_await std::move(op);
   co_return true;
 }
+// What a with_timeout deadline does when it passes: cancel the op's coroutine (terminal, as a
+// parallel group cancels its loser).
+struct TimeoutSignal {
+  asio::cancellation_signal signal;
+  bool expired = false;
+  static void fire(void* p) {
+    auto* t = static_cast<TimeoutSignal*>(p);
+    t->expired = true;
+    t->signal.emit(asio::cancellation_type::terminal);
+  }
+};
 }  // namespace detail
 
 template <class T>
 asio::awaitable<std::optional<T>> with_timeout(asio::awaitable<T> op, std::chrono::milliseconds d) {
   if (d.count() <= 0) co_return std::optional<T>(co_await std::move(op));
-  using namespace asio::experimental::awaitable_operators;
-  asio::steady_timer timer(co_await asio::this_coro::executor, d);
-  auto r = co_await (detail::as_optional(std::move(op)) ||
-                     timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable)));
-  if (r.index() == 0) co_return std::move(std::get<0>(r));
-  co_return std::nullopt;
+  // op runs as a coroutine of its own whose cancellation slot a core::Deadline signals: one
+  // spawned coroutine and no timer per call, where a parallel group with a timer costs two and
+  // a timer-queue update. A cancellation of the calling coroutine is passed on to op, as a
+  // parallel group would.
+  auto ex = co_await asio::this_coro::executor;
+  asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
+  asio::cancellation_slot outer = cs.slot();
+  detail::TimeoutSignal ts;
+  if (outer.is_connected()) outer.assign([sig = &ts.signal](asio::cancellation_type t) { sig->emit(t); });
+  core::Deadline deadline;
+  deadline.arm(ex, d, &detail::TimeoutSignal::fire, &ts);
+  auto [ep, r] = co_await asio::co_spawn(
+      ex, detail::as_optional(std::move(op)),
+      asio::bind_cancellation_slot(ts.signal.slot(), asio::experimental::as_tuple(asio::use_awaitable)));
+  deadline.disarm();
+  if (outer.is_connected()) outer.clear();
+  if (ts.expired) co_return std::nullopt;
+  if (ep) std::rethrow_exception(ep);
+  co_return std::move(r);
 }
 
 // The void form: true when op finished, false on timeout.
@@ -52,11 +80,8 @@ inline asio::awaitable<bool> with_timeout(asio::awaitable<void> op, std::chrono:
     co_await std::move(op);
     co_return true;
   }
-  using namespace asio::experimental::awaitable_operators;
-  asio::steady_timer timer(co_await asio::this_coro::executor, d);
-  auto r = co_await (detail::as_bool(std::move(op)) ||
-                     timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable)));
-  co_return r.index() == 0;
+  auto r = co_await with_timeout(detail::as_bool(std::move(op)), d);
+  co_return r.has_value();
 }
 
 template <class T>

@@ -3,11 +3,19 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include <asio/io_context.hpp>
 
+#include <asio/co_spawn.hpp>
+#include <asio/post.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+
 #include "gost/core/deadline.hpp"
+#include "gost/core/timeout.hpp"
 
 using namespace gost;
 using namespace std::chrono_literals;
@@ -173,4 +181,116 @@ TEST_CASE("thousands of deadlines of one duration cost no timer each and fire in
   run_until(ctx, [&] { return order.size() == kN / 2; });
   REQUIRE(order.size() == kN / 2);
   for (std::size_t k = 0; k < order.size(); ++k) CHECK(order[k] == static_cast<int>(2 * k + 1));
+}
+
+TEST_CASE("more durations than lists: shared lists keep expiry order, an earlier head re-arms the timer",
+          "[deadline]") {
+  asio::io_context ctx;
+  // 40 distinct durations, armed longest first: past the 16 lists of their own, each new one is
+  // the earliest of the list it joins.
+  constexpr int kN = 40;
+  std::vector<Fired> fired(kN);
+  std::vector<std::unique_ptr<core::Deadline>> ds;
+  const auto t0 = clock_type::now();
+  for (int i = kN - 1; i >= 0; --i) {
+    ds.push_back(std::make_unique<core::Deadline>());
+    ds.back()->arm(ctx.get_executor(), std::chrono::milliseconds(20 + 7 * i), note, &fired[i]);
+  }
+  run_until(ctx, [&] { return fired[kN - 1].n > 0; });
+  for (int i = 0; i < kN; ++i) {
+    INFO("deadline " << i);
+    REQUIRE(fired[i].n == 1);
+    CHECK(fired[i].when - t0 >= std::chrono::milliseconds(20 + 7 * i));
+    if (i > 0) CHECK(fired[i].when >= fired[i - 1].when);
+  }
+  // The shortest was armed last, yet fired long before the longest.
+  CHECK(fired[kN - 1].when - fired[0].when >= 200ms);
+}
+
+// ---- with_timeout, which runs on deadlines
+
+namespace {
+// Waits on a timer for `ms`; reports how it ended.
+asio::awaitable<int> sleep_op(std::chrono::milliseconds ms, bool* aborted) {
+  asio::steady_timer t(co_await asio::this_coro::executor, ms);
+  auto [ec] = co_await t.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  if (ec == asio::error::operation_aborted) *aborted = true;
+  co_return 7;
+}
+
+asio::awaitable<std::optional<int>> nested(std::chrono::milliseconds outer, std::chrono::milliseconds inner,
+                                           std::chrono::milliseconds op, bool* aborted) {
+  auto r = co_await with_timeout(with_timeout(sleep_op(op, aborted), inner), outer);
+  if (!r) co_return std::nullopt;
+  co_return *r ? std::optional<int>(**r) : std::nullopt;
+}
+
+template <class T>
+T run_coro(asio::io_context& ctx, asio::awaitable<T> a) {
+  std::optional<T> out;
+  asio::co_spawn(ctx, std::move(a), [&](std::exception_ptr e, T v) {
+    if (e) std::rethrow_exception(e);
+    out = std::move(v);
+  });
+  run_until(ctx, [&] { return out.has_value(); });
+  REQUIRE(out.has_value());
+  return std::move(*out);
+}
+}  // namespace
+
+TEST_CASE("with_timeout: the op's result when in time; otherwise the op is cancelled and nullopt",
+          "[deadline][timeout]") {
+  asio::io_context ctx;
+  bool aborted = false;
+  auto r = run_coro(ctx, with_timeout(sleep_op(10ms, &aborted), 2s));
+  REQUIRE(r);
+  CHECK(*r == 7);
+  CHECK_FALSE(aborted);
+
+  const auto t0 = clock_type::now();
+  auto late = run_coro(ctx, with_timeout(sleep_op(10s, &aborted), 50ms));
+  CHECK_FALSE(late);
+  CHECK(aborted);  // the op's wait ended cancelled, it did not run to its end
+  CHECK(clock_type::now() - t0 >= 50ms);
+  CHECK(clock_type::now() - t0 < 5s);
+}
+
+TEST_CASE("with_timeout: a shorter outer limit cancels through an inner one", "[deadline][timeout]") {
+  asio::io_context ctx;
+  bool aborted = false;
+  const auto t0 = clock_type::now();
+  auto r = run_coro(ctx, nested(60ms, 10s, 20s, &aborted));
+  CHECK_FALSE(r);
+  CHECK(aborted);
+  CHECK(clock_type::now() - t0 < 5s);  // the outer 60 ms, not the inner 10 s
+  // And the inner limit when it is the shorter one.
+  aborted = false;
+  auto r2 = run_coro(ctx, nested(10s, 60ms, 20s, &aborted));
+  CHECK_FALSE(r2);
+  CHECK(aborted);
+}
+
+TEST_CASE("a context runs out of work once its last deadline is disarmed, unless it keeps its timers",
+          "[deadline]") {
+  Fired f;
+  {
+    asio::io_context ctx;
+    core::Deadline d;
+    d.arm(ctx.get_executor(), 10s, note, &f);
+    asio::post(ctx, [&d] { d.disarm(); });
+    const auto t0 = clock_type::now();
+    ctx.run();  // returns: nothing is left pending
+    CHECK(clock_type::now() - t0 < 5s);
+  }
+  {
+    asio::io_context ctx;
+    core::keep_deadline_timers(ctx);
+    core::Deadline d;
+    d.arm(ctx.get_executor(), 10s, note, &f);
+    asio::post(ctx, [&d] { d.disarm(); });
+    // The shared timer stays armed (a Runtime's contexts run until stopped anyway).
+    CHECK(ctx.run_for(100ms) > 0);
+    CHECK_FALSE(ctx.stopped());
+  }
+  CHECK(f.n == 0);
 }
