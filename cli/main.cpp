@@ -331,10 +331,12 @@ int main(int argc, char** argv) {
     long n = std::strtol(mp, &end, 10);
     if (end != mp && *end == '\0' && n > 0 && n <= 1024) threads = static_cast<std::size_t>(n);
   }
-  // GOST_CPU_AFFINITY=1: pin the threads and steer new connections by CPU (RuntimeOptions).
+  // GOST_CPU_AFFINITY=1 pins the threads; GOST_CPU_STEERING=0 spreads new connections by hash
+  // instead of by the CPU that took them in (RuntimeOptions).
   gost::RuntimeOptions ro;
   ro.threads = threads;
   if (const char* aff = std::getenv("GOST_CPU_AFFINITY")) ro.cpu_affinity = std::string_view(aff) == "1";
+  if (const char* st = std::getenv("GOST_CPU_STEERING")) ro.steer_by_cpu = std::string_view(st) != "0";
   gost::Runtime runtime(ro);
   auto app = App::create(runtime, registry, cfg);
   if (!app) return fail(app.error().message);

@@ -32,7 +32,7 @@ std::vector<int> allowed_cpus() {
 }
 }  // namespace
 
-Runtime::Runtime(std::size_t threads) : Runtime(RuntimeOptions{threads, false}) {}
+Runtime::Runtime(std::size_t threads) : Runtime(RuntimeOptions{threads, false, true}) {}
 
 Runtime::Runtime(RuntimeOptions opts) {
   std::vector<int> cpus = allowed_cpus();
@@ -43,8 +43,12 @@ Runtime::Runtime(RuntimeOptions opts) {
     contexts_.push_back(std::make_unique<asio::io_context>(1));
     core::keep_deadline_timers(*contexts_.back());  // the threads run until stop() anyway
   }
+  live_ = std::make_unique<Live[]>(threads);
   if (opts.cpu_affinity && !cpus.empty()) {
     for (std::size_t i = 0; i < threads; ++i) cpus_.push_back(cpus[i % cpus.size()]);
+    pinned_ = true;
+  } else if (opts.steer_by_cpu && threads > 1 && threads <= cpus.size()) {
+    cpus_.assign(cpus.begin(), cpus.begin() + static_cast<std::ptrdiff_t>(threads));
   }
 }
 

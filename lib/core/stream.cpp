@@ -74,7 +74,21 @@ asio::awaitable<std::error_code> write_all(Stream& s, asio::const_buffer buf) {
 TcpStream::TcpStream(asio::ip::tcp::socket sock) : sock_(std::move(sock)) {}
 TcpStream::TcpStream(asio::ip::tcp::socket sock, const asio::ip::tcp::endpoint& peer)
     : sock_(std::move(sock)), peer_(peer) {}
-TcpStream::~TcpStream() { close(); }
+TcpStream::~TcpStream() {
+  close();
+  uncount();
+}
+
+void TcpStream::count_in(std::atomic<long>* live) noexcept {
+  uncount();
+  live_ = live;
+  if (live_) live_->fetch_add(1, std::memory_order_relaxed);
+}
+
+void TcpStream::uncount() noexcept {
+  if (live_) live_->fetch_sub(1, std::memory_order_relaxed);
+  live_ = nullptr;
+}
 
 asio::any_io_executor TcpStream::get_executor() { return sock_.get_executor(); }
 
@@ -149,6 +163,7 @@ asio::awaitable<void> TcpStream::move_to(asio::any_io_executor ex) {
   }
   sock_ = std::move(moved);
   burst_ = 0;
+  uncount();  // it no longer loads the thread that accepted it
   co_return;
 }
 

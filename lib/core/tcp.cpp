@@ -133,31 +133,49 @@ class TcpListener final : public Listener {
   struct State {
     explicit State(asio::any_io_executor ex) : acceptor(std::move(ex)) {}
     tcp::acceptor acceptor;
+    std::size_t peer = 0;  // the thread serve_on() compared with last
   };
 
-  // With the runtime's threads pinned, a new connection goes to the acceptor of the thread on
-  // the CPU that took in its SYN: a classic BPF program maps the CPU number to the acceptor's
-  // index in the reuseport group (the order they were bound in). A CPU with no thread of ours
-  // gets an index past the end, and the kernel falls back to hashing. Best effort, as the
-  // pinning is: without the program connections are spread by hash, as by default.
+  // A new connection goes to the acceptor of the thread that takes the connections of the CPU
+  // which took in its SYN (RuntimeOptions::steer_by_cpu): a classic BPF program maps the CPU
+  // number to the acceptor's index in the reuseport group (the order they were bound in). A CPU
+  // with no thread of ours gets an index past the end, and the kernel falls back to hashing.
+  // Best effort: without the program connections are spread by hash.
   void steer_by_cpu() {
-    if (rt_->cpu_of(0) < 0) return;
+    steering_ = false;
     for (std::size_t i = 0; i < shards_.size(); ++i) {
+      if (rt_->steer_cpu(i) < 0) return;
       for (std::size_t j = 0; j < i; ++j) {
-        if (rt_->cpu_of(i) == rt_->cpu_of(j)) return;  // more threads than CPUs: hashing spreads better
+        if (rt_->steer_cpu(i) == rt_->steer_cpu(j)) return;  // more threads than CPUs: hashing spreads better
       }
     }
     std::vector<sock_filter> code;
     code.push_back(sock_filter{BPF_LD | BPF_W | BPF_ABS, 0, 0, static_cast<std::uint32_t>(SKF_AD_OFF + SKF_AD_CPU)});
     for (std::size_t i = 0; i < shards_.size(); ++i) {
-      const int cpu = rt_->cpu_of(i);
+      const int cpu = rt_->steer_cpu(i);
       code.push_back(sock_filter{BPF_JMP | BPF_JEQ | BPF_K, 0, 1, static_cast<std::uint32_t>(cpu)});
       code.push_back(sock_filter{BPF_RET | BPF_K, 0, 0, static_cast<std::uint32_t>(i)});
     }
     code.push_back(sock_filter{BPF_RET | BPF_K, 0, 0, 0xFFFFFFFFu});
     sock_fprog prog{static_cast<unsigned short>(code.size()), code.data()};
-    (void)::setsockopt(shards_[0]->acceptor.native_handle(), SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
+    steering_ = ::setsockopt(shards_[0]->acceptor.native_handle(), SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
+                             sizeof prog) == 0;
   }
+
+  // The thread a connection accepted by shard i is served on. Steered by CPU, shard i may get far
+  // more connections than the others (one CPU takes in most of the traffic): then it hands the
+  // next one to another thread, when that one has clearly fewer live connections. One other
+  // thread is looked at per accept, in turn (O(1), converges over a few accepts).
+  std::size_t serve_on(std::size_t i) {
+    const std::size_t n = shards_.size();
+    State& st = *shards_[i];
+    st.peer = (st.peer + 1) % n;
+    if (st.peer == i) st.peer = (st.peer + 1) % n;
+    const long mine = rt_->live(i).load(std::memory_order_relaxed);
+    const long theirs = rt_->live(st.peer).load(std::memory_order_relaxed);
+    return mine > theirs + std::max(kBalanceSlack, theirs / 4) ? st.peer : i;
+  }
+  static constexpr long kBalanceSlack = 8;
 
   std::error_code open_bind(tcp::acceptor& a, const tcp::endpoint& ep, bool reuseport) {
     std::error_code ec;
@@ -184,11 +202,15 @@ class TcpListener final : public Listener {
   asio::awaitable<Result<StreamPtr>> accept_on(std::size_t i, bool spread) {
     if (i >= shards_.size()) co_return make_error_code(errc::closed);
     auto st = shards_[i];
-    auto ex = spread ? rt_->next_executor() : st->acceptor.get_executor();
+    const bool balance = steering_ && !spread;
+    const std::size_t on = balance ? serve_on(i) : i;
+    auto ex = spread ? rt_->next_executor() : on == i ? st->acceptor.get_executor() : rt_->executor(on);
     tcp::endpoint peer;
     auto [ec, sock] = co_await st->acceptor.async_accept(ex, peer, use_tuple);
     if (ec) co_return ec;
-    co_return StreamPtr(std::make_unique<TcpStream>(std::move(sock), peer));
+    auto s = std::make_unique<TcpStream>(std::move(sock), peer);
+    if (balance) s->count_in(&rt_->live(on));
+    co_return StreamPtr(std::move(s));
   }
 
   Runtime* rt_;
@@ -198,6 +220,7 @@ class TcpListener final : public Listener {
   std::vector<std::shared_ptr<State>> shards_;
   std::size_t offered_ = 1;
   bool keepalive_ = false;
+  bool steering_ = false;  // the CPU-steering program is attached (serve_on() balances)
 };
 
 class TcpDialer final : public Dialer {

@@ -17,13 +17,19 @@ namespace gost {
 
 struct RuntimeOptions {
   std::size_t threads = 0;  // 0: one per core the process may run on
-  // Pins thread i to the i-th CPU the process may run on, and has TCP listeners with one
-  // acceptor per thread hand each new connection to the thread on the CPU that took it in
-  // (SO_ATTACH_REUSEPORT_CBPF on the CPU number). Connections then stay on one core from the
-  // first packet on: fewer cross-core wake-ups, a higher connection rate. Off by default: when
-  // one CPU takes in all the traffic (a NIC with a single receive queue and no RPS), every
-  // connection would land on that CPU's thread.
+  // Pins thread i to the CPU whose connections it takes (see steer_by_cpu; pinning steers too,
+  // with as many threads as CPUs or more). Off by default: a pinned thread cannot move to an
+  // idle core on a busy machine, and single-stream throughput and tail latency pay for it.
   bool cpu_affinity = false;
+  // Thread i takes the connections that the i-th CPU the process may run on took in: TCP
+  // listeners with one acceptor per thread steer each new connection by the CPU number
+  // (SO_ATTACH_REUSEPORT_CBPF) instead of by a hash of its addresses. The thread is then woken
+  // from that CPU for every packet of its connections, and the scheduler keeps it there: fewer
+  // cross-core wake-ups, a higher connection rate. When one CPU takes in most of the traffic (a
+  // NIC with a single receive queue and no RPS), the thread that would get it all hands new
+  // connections to a thread with fewer live ones (see Runtime::live). Needs at most one thread
+  // per allowed CPU; otherwise, and when off, connections are spread by hash.
+  bool steer_by_cpu = true;
 };
 
 class Runtime {
@@ -51,15 +57,26 @@ class Runtime {
   void run();
   bool running() const noexcept { return !threads_.empty(); }
   // The CPU thread i is pinned to, or -1 (cpu_affinity off).
-  int cpu_of(std::size_t i) const noexcept { return i < cpus_.size() ? cpus_[i] : -1; }
+  int cpu_of(std::size_t i) const noexcept { return pinned_ && i < cpus_.size() ? cpus_[i] : -1; }
+  // The CPU whose connections thread i takes, or -1 (no steering: off, or more threads than
+  // CPUs).
+  int steer_cpu(std::size_t i) const noexcept { return i < cpus_.size() ? cpus_[i] : -1; }
+  // Live connections that listeners steering by CPU placed on thread i (they balance with it).
+  std::atomic<long>& live(std::size_t i) noexcept { return live_[i].n; }
 
  private:
   struct Guard;
+  struct alignas(64) Live {
+    std::atomic<long> n{0};
+  };
+  // Before contexts_: streams destroyed with a context still count down.
+  std::unique_ptr<Live[]> live_;
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
   std::vector<std::unique_ptr<Guard>> guards_;
   std::vector<std::thread> threads_;
   std::atomic<std::size_t> next_{0};
-  std::vector<int> cpus_;  // per thread, with cpu_affinity
+  std::vector<int> cpus_;  // per thread, when steering (or pinning)
+  bool pinned_ = false;
 };
 
 }  // namespace gost

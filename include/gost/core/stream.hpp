@@ -11,6 +11,7 @@
 // by every implementation in gost, so `(op || timer)` timeouts work.
 // EOF: read_some completes with asio::error::eof when the peer has finished sending.
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -131,11 +132,17 @@ class TcpStream final : public Stream {
   asio::ip::tcp::socket& socket() noexcept { return sock_; }
   bool movable() const noexcept override { return true; }
   asio::awaitable<void> move_to(asio::any_io_executor ex) override;
+  // Counts this connection in *live until it is destroyed or moves to another thread
+  // (Runtime::live, for listeners that balance their threads).
+  void count_in(std::atomic<long>* live) noexcept;
 
  private:
+  void uncount() noexcept;
+
   asio::ip::tcp::socket sock_;
   asio::ip::tcp::endpoint peer_;  // port 0 until known
-  int burst_ = 0;                 // reads and writes completed without waiting, in a row
+  std::atomic<long>* live_ = nullptr;
+  int burst_ = 0;  // reads and writes completed without waiting, in a row
 };
 
 // A stream that first returns `prefix` (bytes already read from `inner` by a handshake parser)

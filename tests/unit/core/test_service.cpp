@@ -363,6 +363,7 @@ struct AcceptLog {
   std::condition_variable cv;
   std::vector<std::pair<std::size_t, int>> got;
   int loops_done = 0;
+  int ended = 0;  // connections served and ended
 };
 
 asio::awaitable<void> log_accepts(Listener* l, std::size_t shard, AcceptLog* log) {
@@ -378,50 +379,164 @@ asio::awaitable<void> log_accepts(Listener* l, std::size_t shard, AcceptLog* log
     log->cv.notify_all();
   }
 }
-}  // namespace
 
-TEST_CASE("with cpu affinity a TCP listener gives each connection to the thread on the client's CPU",
-          "[service][affinity]") {
-  Fixture f(RuntimeOptions{2, true});
-  Runtime& rt = f.rt;
-  if (rt.cpu_of(0) < 0 || rt.cpu_of(1) < 0 || rt.cpu_of(0) == rt.cpu_of(1)) {
-    WARN("needs two CPUs to run on; skipped");
-    return;
-  }
-  ListenerPtr l = f.listener("tcp");
-  l->offer_accept_threads(2);
-  REQUIRE_FALSE(l->listen());
-  REQUIRE(l->accept_shards() == 2);
+// Connections made from a thread pinned to the CPU that shard c's thread takes connections of:
+// the SYN is taken in on that CPU, so shard c accepts every one of them. With `pinned`, its
+// thread also runs on that CPU.
+void check_steering(Runtime& rt, Listener& l, bool pinned) {
+  l.offer_accept_threads(2);
+  REQUIRE_FALSE(l.listen());
+  REQUIRE(l.accept_shards() == 2);
   AcceptLog log;
   for (std::size_t i = 0; i < 2; ++i) {
-    asio::co_spawn(l->shard_executor(i), log_accepts(l.get(), i, &log), asio::detached);
+    asio::co_spawn(l.shard_executor(i), log_accepts(&l, i, &log), asio::detached);
   }
-
-  // Connections made from a thread pinned to shard c's CPU: the SYN is taken in on that CPU, so
-  // shard c accepts every one of them, on its thread, which runs on that CPU.
-  const std::uint16_t port = l->address().port;
+  const std::uint16_t port = l.address().port;
   for (int round = 0; round < 3; ++round) {
     for (std::size_t c = 0; c < 2; ++c) {
-      bool pinned = false;
+      bool on_cpu = false;
       std::thread client([&] {
         cpu_set_t one;
         CPU_ZERO(&one);
-        CPU_SET(rt.cpu_of(c), &one);
-        pinned = pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
+        CPU_SET(rt.steer_cpu(c), &one);
+        on_cpu = pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
         asio::io_context ctx;
         auto s = test::connect_blocking(ctx, port);
         std::unique_lock lk(log.mu);
         log.cv.wait_for(lk, 10s, [&] { return log.got.size() == static_cast<std::size_t>(round * 2 + c + 1); });
       });
       client.join();
-      REQUIRE(pinned);
+      REQUIRE(on_cpu);
       std::lock_guard lk(log.mu);
       REQUIRE(log.got.size() == static_cast<std::size_t>(round * 2 + c + 1));
       CHECK(log.got.back().first == c);
-      CHECK(log.got.back().second == rt.cpu_of(c));
+      if (pinned) CHECK(log.got.back().second == rt.steer_cpu(c));
     }
   }
+  l.close();
+  std::unique_lock lk(log.mu);
+  CHECK(log.cv.wait_for(lk, 10s, [&] { return log.loops_done == 2; }));
+}
 
+bool two_cpus(Runtime& rt) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) < 2) {
+    WARN("needs two CPUs to run on; skipped");
+    return false;
+  }
+  REQUIRE(rt.steer_cpu(0) >= 0);
+  REQUIRE(rt.steer_cpu(1) >= 0);
+  REQUIRE(rt.steer_cpu(0) != rt.steer_cpu(1));
+  return true;
+}
+}  // namespace
+
+TEST_CASE("by default a TCP listener gives each connection to the thread that takes its CPU's",
+          "[service][steer]") {
+  Fixture f(RuntimeOptions{2, false});
+  if (!two_cpus(f.rt)) return;
+  CHECK(f.rt.cpu_of(0) == -1);  // steered, not pinned
+  ListenerPtr l = f.listener("tcp");
+  check_steering(f.rt, *l, false);
+}
+
+TEST_CASE("with cpu affinity the threads are pinned and connections steered to them", "[service][affinity]") {
+  Fixture f(RuntimeOptions{2, true});
+  if (!two_cpus(f.rt)) return;
+  REQUIRE(f.rt.cpu_of(0) == f.rt.steer_cpu(0));
+  ListenerPtr l = f.listener("tcp");
+  check_steering(f.rt, *l, true);
+}
+
+TEST_CASE("without steering a TCP listener has no CPU program", "[service][steer]") {
+  RuntimeOptions ro{2, false};
+  ro.steer_by_cpu = false;
+  Fixture f(ro);
+  CHECK(f.rt.steer_cpu(0) == -1);
+  CHECK(f.rt.steer_cpu(1) == -1);
+}
+
+namespace {
+// Holds each accepted connection until its client closes; records the thread it is served on.
+asio::awaitable<void> hold_until_closed(StreamPtr s, AcceptLog* log, std::size_t thread) {
+  {
+    std::lock_guard lk(log->mu);
+    log->got.emplace_back(thread, 0);
+    log->cv.notify_all();
+  }
+  unsigned char b[16];
+  for (int i = 0; i < 4; ++i) {
+    auto r = co_await s->read_some(asio::buffer(b));
+    if (r.ec || r.bytes == 0) break;
+  }
+  s.reset();
+  std::lock_guard lk(log->mu);
+  ++log->ended;
+  log->cv.notify_all();
+}
+
+asio::awaitable<void> accept_and_hold(Listener* l, std::size_t shard, AcceptLog* log, Runtime* rt) {
+  for (;;) {
+    auto r = co_await l->accept_shard(shard);
+    if (!r) {
+      std::lock_guard lk(log->mu);
+      ++log->loops_done;
+      log->cv.notify_all();
+      co_return;
+    }
+    auto ex = (*r)->get_executor();
+    const std::size_t thread = ex == rt->executor(0) ? 0 : ex == rt->executor(1) ? 1 : 9;
+    asio::co_spawn(ex, hold_until_closed(std::move(*r), log, thread), asio::detached);
+  }
+}
+}  // namespace
+
+TEST_CASE("a CPU that takes in every connection does not load one thread with all of them",
+          "[service][steer]") {
+  Fixture f(RuntimeOptions{2, false});
+  Runtime& rt = f.rt;
+  if (!two_cpus(rt)) return;
+  ListenerPtr l = f.listener("tcp");
+  l->offer_accept_threads(2);
+  REQUIRE_FALSE(l->listen());
+  AcceptLog log;
+  for (std::size_t i = 0; i < 2; ++i) {
+    asio::co_spawn(l->shard_executor(i), accept_and_hold(l.get(), i, &log, &rt), asio::detached);
+  }
+  // Every SYN from one CPU: steering alone would put all 60 on thread 0.
+  constexpr int kConns = 60;
+  std::vector<asio::ip::tcp::socket> held;
+  asio::io_context ctx;
+  bool on_cpu = false;
+  std::thread client([&] {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(rt.steer_cpu(0), &one);
+    on_cpu = pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
+    for (int i = 0; i < kConns; ++i) held.push_back(test::connect_blocking(ctx, l->address().port));
+  });
+  client.join();
+  REQUIRE(on_cpu);
+  {
+    std::unique_lock lk(log.mu);
+    REQUIRE(log.cv.wait_for(lk, 10s, [&] { return log.got.size() == kConns; }));
+    int on[3] = {0, 0, 0};
+    for (auto& g : log.got) ++on[std::min<std::size_t>(g.first, 2)];
+    CHECK(on[2] == 0);
+    // Balanced to within the slack (8) and a quarter: at least 20 of 60 on each.
+    CHECK(on[0] >= 20);
+    CHECK(on[1] >= 20);
+  }
+  CHECK(rt.live(0).load() + rt.live(1).load() == kConns);
+  // Closed connections count down again.
+  for (auto& s : held) s.close();
+  {
+    std::unique_lock lk(log.mu);
+    REQUIRE(log.cv.wait_for(lk, 10s, [&] { return log.ended == kConns; }));
+  }
+  CHECK(rt.live(0).load() == 0);
+  CHECK(rt.live(1).load() == 0);
   l->close();
   std::unique_lock lk(log.mu);
   CHECK(log.cv.wait_for(lk, 10s, [&] { return log.loops_done == 2; }));
@@ -526,7 +641,8 @@ class GateAdmission final : public Admission {
 
 TEST_CASE("tcp forwarding to an upstream of another thread hands the early bytes to the moved relay",
           "[service]") {
-  Fixture f;
+  // Connections spread by hash (not steered to the client's CPU), so both threads accept some.
+  Fixture f(RuntimeOptions{2, false, false});
   test::EchoServer echo;
   const std::string target = "127.0.0.1:" + std::to_string(echo.port());
   auto probe = std::make_shared<HomeProbe>();
@@ -563,7 +679,8 @@ TEST_CASE("tcp forwarding to an upstream of another thread hands the early bytes
   REQUIRE_FALSE(svc->start());
   f.services.push_back(svc);
 
-  // Connections spread over both threads (one acceptor each); those accepted by thread 1 move.
+  // Connections spread over both threads (one acceptor each, by hash); those accepted by
+  // thread 1 move.
   std::uint64_t sent = 0;
   asio::io_context ctx;
   for (int i = 0; i < 24; ++i) {
