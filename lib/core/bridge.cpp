@@ -216,9 +216,10 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
     bool finished = false;
   };
 
-  void wait_read(int d) {
-    dirs_[d].from->async_wait(asio::ip::tcp::socket::wait_read,
-                              [self = this->shared_from_this(), d](std::error_code ec) { self->on_read(d, ec); });
+  // drained: the last read of this direction came back would-block (core/reactor.hpp).
+  void wait_read(int d, bool drained = false) {
+    core::async_wait_read(*dirs_[d].from, drained,
+                          [self = this->shared_from_this(), d](std::error_code ec) { self->on_read(d, ec); });
   }
   void wait_write(int d) {
     dirs_[d].to->async_wait(asio::ip::tcp::socket::wait_write,
@@ -239,7 +240,7 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
   void pump(int d) {
     Dir& x = dirs_[d];
     const int in = x.from->native_handle(), out = x.to->native_handle();
-    bool eof = false, last = false;
+    bool eof = false, last = false, drained = false;
     for (int round = 0; round < 16; ++round) {
       while (x.pending > 0) {
         ssize_t m = ::splice(x.pipe->rd(), nullptr, out, nullptr, x.pending, kSpliceFlags);
@@ -268,13 +269,19 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
         break;
       }
       if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          drained = true;
+          break;
+        }
+        if (errno == EINTR) break;
         return fail(d, sys_error(errno));
       }
       if (idle_.count() > 0) last_activity_ = clock_type::now();
       // A short read has most likely drained the socket: once it is written out, wait for
       // readiness instead of spending a syscall on EAGAIN (the re-armed wait reports bytes that
       // arrived meanwhile).
+      // Not "drained" for the wait (core/reactor.hpp): the peer's FIN may have come with these
+      // bytes, and it raises no edge of its own once they are read; the re-armed wait reports it.
       if (static_cast<std::size_t>(n) < kSmallRead) last = true;
       if (!copy) {
         x.pending = static_cast<std::size_t>(n);
@@ -308,7 +315,7 @@ class SpliceRelay final : public std::enable_shared_from_this<SpliceRelay<Handle
       x.finished = true;
       return maybe_done();
     }
-    wait_read(d);
+    wait_read(d, drained);
   }
 
   // Takes a pipe from the thread's pool for direction d (false: failed, and the relay ends).

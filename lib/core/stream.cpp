@@ -136,7 +136,7 @@ asio::awaitable<std::error_code> TcpStream::shutdown_write() {
 }
 
 asio::awaitable<std::error_code> TcpStream::wait_readable() {
-  auto [ec] = co_await sock_.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
+  auto [ec] = co_await core::async_wait_read(sock_, false, use_tuple);
   co_return ec;
 }
 

@@ -208,6 +208,7 @@ class TcpListener final : public Listener {
     tcp::endpoint peer;
     auto [ec, sock] = co_await st->acceptor.async_accept(ex, peer, use_tuple);
     if (ec) co_return ec;
+    core::own_descriptor(sock, false);  // no EPOLL_CTL_DEL at close
     auto s = std::make_unique<TcpStream>(std::move(sock), peer);
     if (balance) s->count_in(&rt_->live(on));
     co_return StreamPtr(std::move(s));
@@ -245,11 +246,19 @@ class ForwardConnector final : public Connector {
 // coroutine frames or timer per dial, as with_timeout would cost).
 asio::awaitable<Result<StreamPtr>> connect_one(asio::any_io_executor ex, tcp::endpoint ep,
                                                std::chrono::milliseconds timeout) {
+  // Non-blocking from socket(2) on, and owned (core/reactor.hpp): no FIONBIO, no EPOLL_CTL_DEL.
   tcp::socket sock(ex);
   std::error_code ec;
-  sock.open(ep.protocol(), ec);
-  if (!ec) sock.native_non_blocking(true, ec);
-  if (ec) co_return ec;
+  {
+    const int raw = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    if (raw < 0) co_return core::sys_error(errno);
+    sock.assign(ep.protocol(), raw, ec);
+    if (ec) {
+      ::close(raw);
+      co_return ec;
+    }
+    core::own_descriptor(sock, true);
+  }
   const int fd = sock.native_handle();
   const int one = 1;
   (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

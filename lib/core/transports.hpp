@@ -14,6 +14,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "core/reactor.hpp"
 #include "gost/core/registry.hpp"
 
 namespace gost::core {
@@ -68,7 +69,9 @@ asio::awaitable<std::size_t> now_or_wait(Socket& s, asio::socket_base::wait_type
       co_return n;
     }
     burst = 0;
-    auto [wec] = co_await s.async_wait(w, use_tuple);
+    // The read just said would-block: a drained wait needs no re-arm (core/reactor.hpp).
+    auto [wec] = w == asio::socket_base::wait_read ? co_await async_wait_read(s, true, use_tuple)
+                                                   : co_await s.async_wait(w, use_tuple);
     if (wec) {
       ec = wec;
       co_return 0;
