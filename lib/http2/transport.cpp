@@ -12,6 +12,7 @@
 //    :authority is `host` (grpc.authority, grpc.host) without its port, default the node host.
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <optional>
 
