@@ -108,8 +108,8 @@ def target_server(loadgen, mode):
 # ---- peers: each returns (process, port, proxy-kind) for a target
 
 
-# GOST_CPU_AFFINITY=1 pins gost's threads and steers each new connection to the thread on the
-# CPU that took it in (off by default; see RuntimeOptions::cpu_affinity). The "gost+affinity"
+# GOST_CPU_AFFINITY=1 also pins gost's threads to the CPUs whose connections they take (off by
+# default; see RuntimeOptions::cpu_affinity; the steering itself is on by default). The "gost+affinity"
 # rows measure it next to the default.
 AFFINITY_ENV = dict(os.environ, GOST_CPU_AFFINITY="1")
 
