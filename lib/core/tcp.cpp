@@ -164,7 +164,8 @@ class TcpListener final : public Listener {
 
   // The thread a connection accepted by shard i is served on. Steered by CPU, shard i may get far
   // more connections than the others (one CPU takes in most of the traffic): then it hands the
-  // next one to another thread, when that one has clearly fewer live connections. One other
+  // next one to another thread that has fewer live connections (by more than kBalanceSlack and a
+  // quarter; a small slack so that a few busy short-lived connections spread too). One other
   // thread is looked at per accept, in turn (O(1), converges over a few accepts).
   std::size_t serve_on(std::size_t i) {
     const std::size_t n = shards_.size();
@@ -175,7 +176,7 @@ class TcpListener final : public Listener {
     const long theirs = rt_->live(st.peer).load(std::memory_order_relaxed);
     return mine > theirs + std::max(kBalanceSlack, theirs / 4) ? st.peer : i;
   }
-  static constexpr long kBalanceSlack = 8;
+  static constexpr long kBalanceSlack = 2;
 
   std::error_code open_bind(tcp::acceptor& a, const tcp::endpoint& ep, bool reuseport) {
     std::error_code ec;

@@ -524,7 +524,7 @@ TEST_CASE("a CPU that takes in every connection does not load one thread with al
     int on[3] = {0, 0, 0};
     for (auto& g : log.got) ++on[std::min<std::size_t>(g.first, 2)];
     CHECK(on[2] == 0);
-    // Balanced to within the slack (8) and a quarter: at least 20 of 60 on each.
+    // Balanced to within the slack (2) and a quarter: at least 20 of 60 on each.
     CHECK(on[0] >= 20);
     CHECK(on[1] >= 20);
   }
