@@ -50,20 +50,33 @@ def case_tcp_forward_large_and_half_close(t):
         check(got[0] == data, "echoed data differs")
 
 
+def pinned_threads(pid):
+    """The CPUs of gost's threads that may run on one CPU only."""
+    pinned = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            cpus = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("Cpus_allowed_list:")][0]
+        if "," not in cpus and "-" not in cpus:
+            pinned.append(int(cpus))
+    return pinned
+
+
 def case_tcp_forward_concurrent(t):
-    concurrent_echoes(t)
+    # Connections steered by CPU (the default), threads not pinned.
+    g = concurrent_echoes(t)
+    if len(os.sched_getaffinity(0)) > 1:
+        check_eq(pinned_threads(g.pid), [], "no thread pinned by default")
+
+
+def case_tcp_forward_concurrent_hash_spread(t):
+    concurrent_echoes(t, env=clean_env({"GOST_CPU_STEERING": "0"}))
 
 
 def case_tcp_forward_concurrent_cpu_affinity(t):
     # Threads pinned, each connection steered to the thread on the CPU that took it in.
     g = concurrent_echoes(t, env=clean_env({"GOST_CPU_AFFINITY": "1"}))
     allowed = len(os.sched_getaffinity(0))
-    pinned = []
-    for tid in os.listdir(f"/proc/{g.pid}/task"):
-        with open(f"/proc/{g.pid}/task/{tid}/status") as f:
-            cpus = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("Cpus_allowed_list:")][0]
-        if "," not in cpus and "-" not in cpus:
-            pinned.append(int(cpus))
+    pinned = pinned_threads(g.pid)
     check_eq(len(set(pinned)), allowed, f"runtime threads pinned one to each CPU (got {pinned})")
 
 
@@ -303,6 +316,7 @@ CASES = [
     case_tcp_forward_direct,
     case_tcp_forward_large_and_half_close,
     case_tcp_forward_concurrent,
+    case_tcp_forward_concurrent_hash_spread,
     case_tcp_forward_concurrent_cpu_affinity,
     case_tcp_forward_curl_origin,
     case_tcp_forward_two_services,
