@@ -346,22 +346,32 @@ def children(pid):
         return []
 
 
+def descendants(pid):
+    """Every process below pid (danted -N 2 runs a second server process whose workers are the
+    first one's grandchildren)."""
+    out, todo = [], [pid]
+    while todo and len(out) < 10000:
+        kids = children(todo.pop())
+        out.extend(kids)
+        todo.extend(kids)
+    return out
+
+
 def cpu_seconds(pid):
     return sum(_cpu_seconds(p) for p in [pid] + [c.pid for c in COMPANIONS.get(pid, [])])
 
 
 def _cpu_seconds(pid):
-    """CPU of the process, its reaped children and its live children (socat and dante fork)."""
+    """CPU of the process and of every live process below it, each with its reaped children's
+    (socat and dante fork)."""
     total = 0
-    for i, p in enumerate([pid] + children(pid)):
+    for p in [pid] + descendants(pid):
         try:
             with open(f"/proc/{p}/stat") as f:
                 parts = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(parts[11]) + int(parts[12])
-        if i == 0:
-            total += int(parts[13]) + int(parts[14])
+        total += int(parts[11]) + int(parts[12]) + int(parts[13]) + int(parts[14])
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -370,9 +380,9 @@ def rss_kib(pid):
 
 
 def _rss_kib(pid):
-    # Sum over the process and its children (dante forks workers).
+    # Sum over the process and every process below it (dante forks workers).
     total = 0
-    for p in [pid] + children(pid):
+    for p in [pid] + descendants(pid):
         try:
             with open(f"/proc/{p}/status") as f:
                 m = re.search(r"VmRSS:\s+(\d+)", f.read())
