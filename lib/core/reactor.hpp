@@ -121,8 +121,9 @@ class DrainedWaitOp : public asio::detail::reactor_op {
 #endif
 
 // Waits until s is readable. `drained`: a read has just come back would-block, with nothing
-// read since, and the wait needs no re-arm. Otherwise it re-arms as async_wait() does; either way its completion
-// marks the socket's edge as used, so the next drained wait starts with no system call.
+// read since, and the wait needs no re-arm. Otherwise it re-arms as async_wait() does; either
+// way its completion marks the socket's edge as used, so the next drained wait starts with no
+// system call.
 // Completes with the wait's error (operation_aborted when the socket closes).
 template <class Protocol, class Token>
 auto async_wait_read(asio::basic_socket<Protocol, asio::any_io_executor>& s, bool drained, Token&& token) {

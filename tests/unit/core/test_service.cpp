@@ -449,7 +449,7 @@ TEST_CASE("with cpu affinity the threads are pinned and connections steered to t
   check_steering(f.rt, *l, true);
 }
 
-TEST_CASE("without steering a TCP listener has no CPU program", "[service][steer]") {
+TEST_CASE("without steering no thread takes the connections of a CPU", "[service][steer]") {
   RuntimeOptions ro{2, false};
   ro.steer_by_cpu = false;
   Fixture f(ro);
