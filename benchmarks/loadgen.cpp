@@ -6,6 +6,8 @@
 //   gost_loadgen latency    <proxy> <target> <count> <size>
 //   gost_loadgen idle       <proxy> <target> <conns>  prints "ready N", holds until stdin closes
 //   gost_loadgen server udpecho                      UDP echo; prints "port N"
+//   gost_loadgen server socks5bare                   a bare SOCKS5 relay, the benchmark's reference
+//                                                    floor (bare_socks5.cpp); prints "port N"
 //   gost_loadgen udp        <proxy> <target> <seconds> <size> <window>
 //                           datagrams through a UDP forwarder ("fwd": send to <target>, the
 //                           forwarder) or SOCKS5 UDP ASSOCIATE ("socks5://host:port") to a UDP echo,
@@ -32,6 +34,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "bare_socks5.hpp"
 
 #include <asio/impl/src.hpp>  // this tool links no gost library; compile Asio here
 #include <asio/io_context.hpp>
@@ -235,6 +239,7 @@ int tcp_echo_server() {
 int server(const std::string& mode) {
   if (mode == "udpecho") return udp_echo_server();
   if (mode == "echo") return tcp_echo_server();
+  if (mode == "socks5bare") return bare::socks5_server();
   asio::io_context ctx;
   tcp::acceptor acc(ctx, {asio::ip::make_address("127.0.0.1"), 0});
   std::printf("port %u\n", acc.local_endpoint().port());

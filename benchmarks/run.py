@@ -167,6 +167,16 @@ def microsocks(a, target):
     return start(["microsocks", "-i", "127.0.0.1", "-p", str(port)], port), port, "socks5"
 
 
+def bare_socks5(a, target):
+    # The reference floor, not a competitor: the load tool's bare SOCKS5 relay (bare_socks5.cpp),
+    # only the protocol's system calls on epoll, CPU steering like gost's. gost/bare-epoll says
+    # how close gost is to what this machine allows; the peers' ratios are set against it too.
+    p = start([a.loadgen, "server", "socks5bare"])
+    port = int(p.stdout.readline().decode().split()[1])
+    wait_port(port, p)
+    return p, port, "socks5"
+
+
 def dante(a, target):
     port = free_port()
     cfg = write("danted.conf", f"""logoutput: /dev/null
@@ -309,7 +319,8 @@ PEERS = {
                 ("socat", socat_fwd, "socat"), ("haproxy+splice", haproxy_fwd, "haproxy"),
                 ("haproxy", haproxy_nosplice, "haproxy"), ("direct", None, None)],
     "socks5": [("gost", gost_socks5, None), ("gost+affinity", lambda a, t: gost_socks5(a, t, AFFINITY_ENV), None),
-               ("microsocks", microsocks, "microsocks"), ("dante", dante, "danted"), ("v2ray", v2ray, "v2ray")],
+               ("microsocks", microsocks, "microsocks"), ("dante", dante, "danted"), ("v2ray", v2ray, "v2ray"),
+               ("bare-epoll", bare_socks5, None)],
     "http": [("gost", gost_http, None), ("gost+affinity", lambda a, t: gost_http(a, t, AFFINITY_ENV), None),
              ("tinyproxy", tinyproxy, "tinyproxy"), ("v2ray", v2ray_http, "v2ray")],
     "udpfwd": [("gost", gost_udpfwd, None), ("socat", socat_udpfwd, "socat"), ("v2ray", v2ray_udpfwd, "v2ray")],
@@ -320,6 +331,9 @@ for _m in ("aes-128-gcm", "chacha20-ietf-poly1305"):
     PEERS[f"ss-{_m}"] = [("gost", lambda a, t, m=_m: gost_ss(a, t, m), None),
                          ("shadowsocks-libev", lambda a, t, m=_m: libev_ss(a, t, m), "ss-server")]
 # Scenarios that mean something for each family (the ss pairs: throughput, CPU and memory).
+# Peers measured in some scenarios only: the bare relay is a reference for the per-connection
+# costs (connection rate, latency), not a proxy whose throughput or memory anyone would pick.
+PEER_SCENARIOS = {"bare-epoll": {"connrate", "latency"}}
 FAMILY_SCENARIOS = {f"ss-{m}": {"up1", "down1", "up4", "idle1000"} for m in ("aes-128-gcm", "chacha20-ietf-poly1305")}
 
 
@@ -528,6 +542,8 @@ def main():
             peers = []
             for name, factory, binary in PEERS[family]:
                 if binary and not shutil.which(binary):
+                    continue
+                if name in PEER_SCENARIOS and scenario not in PEER_SCENARIOS[name]:
                     continue
                 if scenario.startswith("idle") and name in ("socat", "direct"):
                     continue  # socat: a process per connection, thousands of them measure nothing useful
