@@ -1,0 +1,120 @@
+"""The benchmark tools: the load tool's bare SOCKS5 relay, the reference floor of the SOCKS5 rows
+in benchmarks/run.py (its figures are only worth something if it relays correctly), and short
+load-tool runs through gost and through it. Skipped when the benchmarks were not built."""
+
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (LOOPBACK, Proc, Skip, check, check_eq, connect, curl_ok,  # noqa: E402
+                     dead_port, recv_exact, recv_until_closed, run)
+
+
+def loadgen_path(t):
+    path = os.path.join(os.path.dirname(os.path.dirname(t.gost_bin)), "benchmarks", "gost_loadgen")
+    if not os.path.exists(path):
+        raise Skip("gost_loadgen not built (GOST_BUILD_BENCHMARKS=OFF?)")
+    return path
+
+
+def start_bare(t):
+    p = Proc([loadgen_path(t), "server", "socks5bare"], "socks5bare", cwd=t.tmp())
+    t.defer(lambda: p.stop())  # killed by SIGTERM: its exit status says nothing
+    line = p.wait_line(lambda s, ln: s == "stdout" and ln.startswith("port "), what="'port N'")
+    port = int(line.split()[1])
+    p.wait_port(port)
+    return port
+
+
+def request(ip, port, cmd=1):
+    return b"\x05" + bytes([cmd]) + b"\x00\x01" + socket.inet_aton(ip) + struct.pack(">H", port)
+
+
+def case_bare_socks5_curl(t):
+    o = t.origin()
+    port = start_bare(t)
+    curl_ok("--socks5", f"127.0.0.1:{port}", o.url("/b"), want_body=o.body("/b"))
+
+
+def case_bare_socks5_pieces_early_data_half_close(t):
+    e = t.tcp_echo()  # echoes, and half-closes after the client's FIN
+    port = start_bare(t)
+    with connect(port) as s:
+        s.sendall(b"\x05")
+        s.sendall(b"\x01\x00")  # the greeting in two pieces
+        check_eq(recv_exact(s, 2), b"\x05\x00", "method reply")
+        req = request(LOOPBACK, e.port)
+        s.sendall(req[:3])
+        s.sendall(req[3:] + b"early ")  # bytes before the reply go to the target
+        rep = recv_exact(s, 10)
+        check_eq(rep[1], 0, "CONNECT reply code")
+        payload = os.urandom(3_000_000)  # more than the socket buffers hold: partial writes
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        data, closed = recv_until_closed(s, timeout=20, limit=4 << 20)
+        check(closed, "the target's FIN was not passed on")
+        check_eq(len(data), len(payload) + 6, "bytes echoed after the half-close")
+        check(data == b"early " + payload, "echoed bytes differ")
+
+
+def case_bare_socks5_refusals(t):
+    port = start_bare(t)
+    with connect(port) as s:  # target refuses: reply 5, then closed
+        s.sendall(b"\x05\x01\x00")
+        recv_exact(s, 2)
+        s.sendall(request(LOOPBACK, dead_port()))
+        check_eq(recv_exact(s, 10)[1], 5, "reply to a refused CONNECT")
+        check(recv_until_closed(s)[1], "still open after a refused CONNECT")
+    with connect(port) as s:  # a domain name: not supported here, reply 8
+        s.sendall(b"\x05\x01\x00")
+        recv_exact(s, 2)
+        s.sendall(b"\x05\x01\x00\x03\x09localhost\x00\x50")
+        check_eq(recv_exact(s, 10)[1], 8, "reply to a domain name")
+    with connect(port) as s:  # BIND: reply 7
+        s.sendall(b"\x05\x01\x00")
+        recv_exact(s, 2)
+        s.sendall(request(LOOPBACK, 1, cmd=2))
+        check_eq(recv_exact(s, 10)[1], 7, "reply to BIND")
+    with connect(port) as s:  # no acceptable method: 0xff, then closed
+        s.sendall(b"\x05\x01\x02")
+        check_eq(recv_exact(s, 2), b"\x05\xff", "reply to username/password only")
+        check(recv_until_closed(s)[1], "still open after no acceptable method")
+    with connect(port) as s:  # not SOCKS5: closed without a reply
+        s.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        data, closed = recv_until_closed(s)
+        check(closed and data == b"", f"not closed silently: {data!r}")
+    o = t.origin()  # and it still serves
+    curl_ok("--socks5", f"127.0.0.1:{port}", o.url("/after"), want_body=o.body("/after"))
+
+
+def loadgen_json(t, *args):
+    r = subprocess.run([loadgen_path(t)] + [str(a) for a in args], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, f"gost_loadgen {args}: rc={r.returncode} {r.stderr.strip()}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def case_loadgen_connrate_and_latency(t):
+    # The benchmark's connection-rate and latency modes, shortened, through gost and the bare relay.
+    e = t.tcp_echo()
+    g = t.gost("-L", "socks5://127.0.0.1:0")
+    port = start_bare(t)
+    for px in (f"socks5://{g.hostport()}", f"socks5://127.0.0.1:{port}"):
+        r = loadgen_json(t, "connrate", px, e.addr, 2, 0.5)
+        check(r["conns"] > 0 and r["errors"] == 0, f"connrate through {px}: {r}")
+        r = loadgen_json(t, "latency", px, e.addr, 200, 64)
+        check(0 < r["p50_us"] <= r["p99_us"], f"latency through {px}: {r}")
+
+
+CASES = [
+    case_bare_socks5_curl,
+    case_bare_socks5_pieces_early_data_half_close,
+    case_bare_socks5_refusals,
+    case_loadgen_connrate_and_latency,
+]
+
+if __name__ == "__main__":
+    run(CASES)
