@@ -13,6 +13,8 @@
 // input, output and the peer's FIN, and never modified.
 #include "bare_socks5.hpp"
 
+#include "loopback.hpp"
+
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -136,6 +138,8 @@ class Loop {
   void handshake(Conn& c) {
     for (;;) {
       if (!parse(c) || c.dead || c.state == Conn::Connecting || c.state == Conn::Relay) return;
+      // At most kHandshakeMax bytes wait here (a greeting is at most 257, a request 22): a client
+      // that sends more before its reply asks for a read of 0 bytes, which returns 0 and closes.
       char tmp[kHandshakeMax];
       const ssize_t r = ::recv(c.client.fd, tmp, kHandshakeMax - c.in.size(), 0);
       if (r < 0 && errno == EAGAIN) return;
@@ -280,25 +284,6 @@ class Loop {
   std::vector<Conn*> dead_;
 };
 
-int listener(unsigned short port, unsigned short* bound) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  const int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  socklen_t len = sizeof a;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 4096) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    std::perror("socks5bare listener");
-    return -1;
-  }
-  *bound = ntohs(a.sin_port);
-  return fd;
-}
-
 }  // namespace
 
 int socks5_server() {
@@ -309,7 +294,7 @@ int socks5_server() {
   unsigned short port = 0;
   std::vector<int> fds;
   for (int i = 0; i < threads; ++i) {  // group index i = the i-th socket bound
-    const int fd = listener(port, &port);
+    const int fd = loopback::listen_tcp(port, true, &port);
     if (fd < 0) return 1;
     fds.push_back(fd);
   }

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "bare_socks5.hpp"
+#include "loopback.hpp"
 
 #include <asio/impl/src.hpp>  // this tool links no gost library; compile Asio here
 #include <asio/io_context.hpp>
@@ -154,19 +155,11 @@ int udp_echo_server() {
 // The echo target: one thread, epoll, so thousands of idle connections cost no threads (a
 // thread per connection made opening 9,000 idle connections take ~15 s on 2 cores).
 int tcp_echo_server() {
-  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int one = 1;
-  ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t alen = sizeof a;
-  if (::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(lfd, 4096) != 0 ||
-      ::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &alen) != 0) {
-    std::perror("echo server");
-    return 1;
-  }
-  std::printf("port %u\n", ntohs(a.sin_port));
+  unsigned short port = 0;
+  const int lfd = loopback::listen_tcp(0, false, &port);
+  if (lfd < 0) return 1;
+  const int one = 1;
+  std::printf("port %u\n", port);
   std::fflush(stdout);
   int ep = ::epoll_create1(EPOLL_CLOEXEC);
   epoll_event ev{};

@@ -171,8 +171,7 @@ def bare_socks5(a, target):
     # The reference floor, not a competitor: the load tool's bare SOCKS5 relay (bare_socks5.cpp),
     # only the protocol's system calls on epoll, CPU steering like gost's. gost/bare-epoll says
     # how close gost is to what this machine allows; the peers' ratios are set against it too.
-    p = start([a.loadgen, "server", "socks5bare"])
-    port = int(p.stdout.readline().decode().split()[1])
+    p, port = target_server(a.loadgen, "socks5bare")
     wait_port(port, p)
     return p, port, "socks5"
 
@@ -330,10 +329,10 @@ UDP_FAMILIES = {"udpfwd", "socks5udp"}
 for _m in ("aes-128-gcm", "chacha20-ietf-poly1305"):
     PEERS[f"ss-{_m}"] = [("gost", lambda a, t, m=_m: gost_ss(a, t, m), None),
                          ("shadowsocks-libev", lambda a, t, m=_m: libev_ss(a, t, m), "ss-server")]
-# Scenarios that mean something for each family (the ss pairs: throughput, CPU and memory).
 # Peers measured in some scenarios only: the bare relay is a reference for the per-connection
 # costs (connection rate, latency), not a proxy whose throughput or memory anyone would pick.
 PEER_SCENARIOS = {"bare-epoll": {"connrate", "latency"}}
+# Scenarios that mean something for each family (the ss pairs: throughput, CPU and memory).
 FAMILY_SCENARIOS = {f"ss-{m}": {"up1", "down1", "up4", "idle1000"} for m in ("aes-128-gcm", "chacha20-ietf-poly1305")}
 
 
