@@ -171,15 +171,35 @@ void close_entry(std::shared_ptr<Service::State> st, std::shared_ptr<ConnEntry> 
   if (e->stream) e->stream->close();
 }
 
+void park_conn(std::shared_ptr<ConnState> c);
+
+// Serves a new connection (raw: the accepted stream) with its handler, or resumes a parked one
+// (resumed), then does what the handler left: parks it again, runs the relay it handed over, or
+// ends it.
 asio::awaitable<void> serve_conn(std::shared_ptr<Service::State> st, HandlerPtr handler,
-                                 std::shared_ptr<const ServiceInfo> info, StreamPtr raw) {
-  auto c = begin_conn(std::move(st), std::move(info), *raw, raw->get_executor());
-  StreamPtr stream = std::make_unique<GuardedStream>(std::move(raw), c->entry);
-  if (c->st->stopping) stream->close();
+                                 std::shared_ptr<const ServiceInfo> info, StreamPtr raw,
+                                 std::shared_ptr<ConnState> resumed) {
+  std::shared_ptr<ConnState> c = std::move(resumed);
+  StreamPtr stream;
+  if (!c) {
+    c = begin_conn(std::move(st), std::move(info), *raw, raw->get_executor());
+    stream = std::make_unique<GuardedStream>(std::move(raw), c->entry);
+    if (c->st->stopping) stream->close();
+  }
   try {
-    co_await handler->handle(std::move(stream), c->rec);
+    if (stream) {
+      co_await handler->handle(std::move(stream), c->rec);
+    } else {
+      const bool again = co_await c->rec.parked->resume(c->rec);
+      if (!again) c->rec.parked.reset();
+    }
   } catch (const std::exception& e) {
     c->rec.error = e.what();
+    c->rec.parked.reset();
+  }
+  if (c->rec.parked) {
+    park_conn(std::move(c));
+    co_return;
   }
   if (!c->rec.handoff) {
     end_conn(*c);
@@ -204,6 +224,50 @@ asio::awaitable<void> serve_conn(std::shared_ptr<Service::State> st, HandlerPtr 
     co_return;
   }
   start_relay(std::move(c));
+}
+
+// Waits in a coroutine until a parked connection's client is readable, for at most its idle
+// timeout (which closes the client stream). False when the connection is to end.
+asio::awaitable<bool> parked_readable(ParkedConn& p) {
+  auto w = co_await close_after(p.client(), p.idle_timeout(), p.client().wait_readable());
+  co_return w && !*w;
+}
+
+asio::awaitable<void> wait_then_resume(std::shared_ptr<ConnState> c) {
+  const bool readable = co_await parked_readable(*c->rec.parked);
+  if (!readable) {
+    c->rec.parked.reset();
+    end_conn(*c);
+    co_return;
+  }
+  co_await serve_conn(nullptr, nullptr, nullptr, nullptr, std::move(c));
+}
+
+// Waits, with no coroutine frame, until a parked connection's client is readable, then resumes
+// it on a new coroutine. The idle deadline closes the client stream, which ends the wait with an
+// error, as stop() does: then the connection ends.
+void park_conn(std::shared_ptr<ConnState> c) {
+  ParkedConn& p = *c->rec.parked;
+  Stream& s = p.client();
+  if (!s.has_ready_callback()) {
+    // No callback-style readiness on this stream: the same wait in a coroutine.
+    asio::co_spawn(s.get_executor(), wait_then_resume(std::move(c)), asio::detached);
+    return;
+  }
+  if (p.idle_timeout().count() > 0) {
+    p.idle_deadline.arm(s.get_executor(), p.idle_timeout(), [](void* sp) { static_cast<Stream*>(sp)->close(); }, &s);
+  }
+  s.async_wait_readable([cs = std::move(c)](std::error_code ec) mutable {
+    ParkedConn& pc = *cs->rec.parked;
+    pc.idle_deadline.disarm();
+    if (ec || pc.idle_deadline.expired()) {
+      cs->rec.parked.reset();
+      end_conn(*cs);
+      return;
+    }
+    auto ex = pc.client().get_executor();
+    asio::co_spawn(ex, serve_conn(nullptr, nullptr, nullptr, nullptr, std::move(cs)), asio::detached);
+  });
 }
 
 asio::awaitable<void> accept_loop(std::shared_ptr<Service::State> st, Listener* listener, std::size_t shard,
@@ -233,7 +297,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Service::State> st, Listener* 
       continue;
     }
     auto ex = s->get_executor();
-    asio::co_spawn(ex, serve_conn(st, handler, info, std::move(s)), asio::detached);
+    asio::co_spawn(ex, serve_conn(st, handler, info, std::move(s), nullptr), asio::detached);
   }
 }
 
@@ -251,6 +315,15 @@ struct AcceptLoopDone {
 
 asio::awaitable<void> run_handler(Handler& handler, StreamPtr conn, ConnRecord& rec) {
   co_await handler.handle(std::move(conn), rec);
+  while (rec.parked) {
+    const bool readable = co_await parked_readable(*rec.parked);
+    if (!readable) {
+      rec.parked.reset();
+      co_return;
+    }
+    const bool again = co_await rec.parked->resume(rec);
+    if (!again) rec.parked.reset();
+  }
   if (!rec.handoff) co_return;
   ConnRecord::Handoff h = std::move(*rec.handoff);
   rec.handoff.reset();

@@ -743,3 +743,164 @@ TEST_CASE("accepted TCP connections come with TCP_NODELAY, and SO_KEEPALIVE when
     l->close();
   }
 }
+
+namespace {
+// A handler that echoes what each read brings and then parks its connection until the client
+// sends again; "bye" ends it. `serving` counts the coroutines of it that are running: 0 while
+// every connection is parked.
+struct ParkProbe {
+  std::atomic<int> serving{0};
+  std::atomic<int> resumes{0};
+};
+
+// Hides a stream's callback-style readiness, so that the service waits in a coroutine instead.
+class NoReadyStream final : public Stream {
+ public:
+  explicit NoReadyStream(StreamPtr inner) : inner_(std::move(inner)) {}
+  asio::any_io_executor get_executor() override { return inner_->get_executor(); }
+  asio::awaitable<IoResult> read_some(asio::mutable_buffer b) override { return inner_->read_some(b); }
+  asio::awaitable<IoResult> write_some(asio::const_buffer b) override { return inner_->write_some(b); }
+  asio::awaitable<std::error_code> shutdown_write() override { return inner_->shutdown_write(); }
+  asio::awaitable<std::error_code> wait_readable() override { return inner_->wait_readable(); }
+  bool has_ready_callback() noexcept override { return false; }
+  void close() noexcept override { inner_->close(); }
+
+ private:
+  StreamPtr inner_;
+};
+
+class EchoSession final : public ParkedConn {
+ public:
+  EchoSession(StreamPtr s, std::shared_ptr<ParkProbe> probe, std::chrono::milliseconds idle)
+      : s_(std::move(s)), probe_(std::move(probe)), idle_(idle) {}
+  Stream& client() noexcept override { return *s_; }
+  std::chrono::milliseconds idle_timeout() const noexcept override { return idle_; }
+  asio::awaitable<bool> resume(ConnRecord&) override {
+    ++probe_->resumes;
+    return serve();
+  }
+  // One read and its echo; true: park until the client sends again.
+  asio::awaitable<bool> serve() {
+    ++probe_->serving;
+    char buf[64];
+    auto r = co_await s_->read_some(asio::buffer(buf));
+    bool again = !r.ec && r.bytes > 0 && std::string_view(buf, r.bytes) != "bye";
+    if (again) {
+      auto w = co_await write_all(*s_, asio::buffer(buf, r.bytes));
+      again = !w;
+    }
+    --probe_->serving;
+    co_return again;
+  }
+
+ private:
+  StreamPtr s_;
+  std::shared_ptr<ParkProbe> probe_;
+  std::chrono::milliseconds idle_;
+};
+
+class ParkingEchoHandler final : public Handler {
+ public:
+  ParkingEchoHandler(std::shared_ptr<ParkProbe> probe, bool ready, std::chrono::milliseconds idle)
+      : probe_(std::move(probe)), ready_(ready), idle_(idle) {}
+  asio::awaitable<void> handle(StreamPtr conn, ConnRecord& rec) override {
+    if (!ready_) conn = std::make_unique<NoReadyStream>(std::move(conn));
+    auto s = std::make_unique<EchoSession>(std::move(conn), probe_, idle_);
+    const bool park = co_await s->serve();
+    if (park) rec.park(std::move(s));
+  }
+
+ private:
+  std::shared_ptr<ParkProbe> probe_;
+  bool ready_;
+  std::chrono::milliseconds idle_;
+};
+
+ServicePtr start_parking(Fixture& f, std::shared_ptr<ParkProbe> probe, bool ready, std::chrono::milliseconds idle) {
+  ServiceOptions so;
+  so.name = "svc";
+  so.logger = std::make_shared<Logger>(LogLevel::none);
+  auto svc = std::make_shared<Service>(f.rt, so, f.listener("tcp"),
+                                       std::make_shared<ParkingEchoHandler>(std::move(probe), ready, idle));
+  REQUIRE_FALSE(svc->start());
+  f.services.push_back(svc);
+  return svc;
+}
+
+// Polls cond (bounded): the service reaches its next state a moment after the client's read.
+template <class F>
+bool becomes(F cond) {
+  const auto limit = std::chrono::steady_clock::now() + 5s;
+  for (int i = 0; i < 1000 && std::chrono::steady_clock::now() < limit; ++i) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return cond();
+}
+
+// True when the peer closes within the limit (EOF or reset).
+bool closed_within(asio::ip::tcp::socket& s, std::chrono::milliseconds limit) {
+  pollfd p{s.native_handle(), POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(limit.count())) != 1) return false;
+  char c;
+  return ::recv(s.native_handle(), &c, 1, 0) <= 0;
+}
+}  // namespace
+
+TEST_CASE("a parked connection holds no coroutine and is resumed when its client sends", "[service][park]") {
+  const bool ready = GENERATE(true, false);  // callback-style readiness, or a waiting coroutine
+  CAPTURE(ready);
+  Fixture f;
+  auto probe = std::make_shared<ParkProbe>();
+  auto svc = start_parking(f, probe, ready, 0ms);
+  asio::io_context ctx;
+  std::vector<asio::ip::tcp::socket> clients;
+  for (int i = 0; i < 3; ++i) clients.push_back(test::connect_blocking(ctx, svc->address().port));
+  for (int round = 0; round < 3; ++round) {
+    for (auto& s : clients) {
+      const std::string msg = "m" + std::to_string(round);
+      asio::write(s, asio::buffer(msg));
+      std::string back(msg.size(), '\0');
+      asio::read(s, asio::buffer(back));
+      REQUIRE(back == msg);
+    }
+    // Between messages every connection is parked: alive, with none of the handler's coroutines.
+    CHECK(becomes([&] { return probe->serving.load() == 0; }));
+    CHECK(svc->stats().current_conns == 3);
+  }
+  CHECK(probe->resumes.load() == 6);
+  asio::write(clients[0], asio::buffer(std::string_view("bye")));
+  CHECK(closed_within(clients[0], 5000ms));
+  CHECK(becomes([&] { return svc->stats().current_conns == 2; }));
+}
+
+TEST_CASE("a parked connection ends at its idle timeout, and when the service stops", "[service][park]") {
+  const bool ready = GENERATE(true, false);
+  CAPTURE(ready);
+  Fixture f;
+  auto probe = std::make_shared<ParkProbe>();
+  asio::io_context ctx;
+  SECTION("idle timeout") {
+    auto svc = start_parking(f, probe, ready, 200ms);
+    auto s = test::connect_blocking(ctx, svc->address().port);
+    asio::write(s, asio::buffer(std::string_view("x")));
+    char c;
+    asio::read(s, asio::buffer(&c, 1));
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(closed_within(s, 5000ms));
+    CHECK(std::chrono::steady_clock::now() - t0 >= 150ms);
+    CHECK(becomes([&] { return svc->stats().current_conns == 0; }));
+  }
+  SECTION("stop") {
+    auto svc = start_parking(f, probe, ready, 0ms);
+    auto s = test::connect_blocking(ctx, svc->address().port);
+    asio::write(s, asio::buffer(std::string_view("x")));
+    char c;
+    asio::read(s, asio::buffer(&c, 1));
+    REQUIRE(becomes([&] { return probe->serving.load() == 0; }));
+    svc->stop();
+    CHECK(svc->wait_stopped(5s));
+    CHECK(closed_within(s, 5000ms));
+    CHECK(svc->stats().current_conns == 0);
+  }
+}
