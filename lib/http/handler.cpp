@@ -155,43 +155,57 @@ struct CopyResult {
   bool read_side = false;
 };
 
-class Session {
+// One client connection. Between keep-alive requests, with nothing of the next one buffered, it
+// is parked (ConnRecord::park()): no coroutine frame and no buffer is held while the client is
+// quiet, only this object and the connections.
+class Session final : public ParkedConn {
  public:
   Session(const Config& cfg, StreamPtr conn, ConnRecord& rec)
       : cfg_(cfg), conn_(std::move(conn)), rd_(*conn_, kMaxHeadSize), rec_(rec) {}
 
-  asio::awaitable<void> run() {
+  // Serves requests until the connection is done (false), or until the next request has to be
+  // waited for (true: park this session). readable: the client is known to be readable (resumed
+  // after parking), so the next request is read at once.
+  asio::awaitable<bool> run(bool first, bool readable) {
     bool graceful = true;
-    for (bool first = true;; first = false) {
+    for (;; first = false, readable = false) {
+      if (!first && !readable && rd_.size() == 0) {
+        release_buffers();
+        co_return true;
+      }
       auto hr = co_await read_request(first);
       if (!hr) {
         graceful = co_await on_bad_head(hr.error(), first);
         break;
       }
       const Next next = co_await serve(std::move(*hr));
-      if (next == Next::done) co_return;  // tunnelled: the bridge closed both sides
+      if (next == Next::done) co_return false;  // tunnelled: the bridge closed both sides
       if (next == Next::close) break;
     }
     close_upstream();
     co_await finish(graceful);
+    co_return false;
   }
+
+  // ParkedConn
+  Stream& client() noexcept override { return *conn_; }
+  // Between requests: idleTimeout, else readTimeout. Running out of time, or the client closing,
+  // ends the connection normally.
+  std::chrono::milliseconds idle_timeout() const noexcept override {
+    return cfg_.idle_timeout.count() > 0 ? cfg_.idle_timeout : cfg_.read_timeout;
+  }
+  asio::awaitable<bool> resume(ConnRecord&) override { return run(false, true); }
 
  private:
   enum class Next { keep, close, done };
 
   // ---- reading requests
 
+  // After the first request, nothing is buffered only when the client has just been found
+  // readable (run()): the read that follows takes a buffer.
   asio::awaitable<Result<RequestHead>> read_request(bool first) {
     if (!first && rd_.size() == 0) {
-      // Between keep-alive requests: wait for the next one for idleTimeout (readTimeout when
-      // unset). Running out of time, or the client closing, ends the connection normally.
-      // The wait holds no buffer (release_buffers()); the read that follows takes one.
-      const auto idle = cfg_.idle_timeout.count() > 0 ? cfg_.idle_timeout : cfg_.read_timeout;
-      release_buffers();
-      auto w = co_await close_after(*conn_, idle, conn_->wait_readable());
-      if (!w) co_return make_error_code(errc::closed);
-      std::error_code ec = *w;
-      if (!ec) ec = co_await rd_.fill();
+      const std::error_code ec = co_await rd_.fill();
       if (ec) co_return is_conn_reset(ec) ? make_error_code(errc::closed) : ec;
     }
     RequestLineChecker check;
@@ -706,8 +720,9 @@ class HttpHandler final : public Handler {
 
   asio::awaitable<void> handle(StreamPtr conn, ConnRecord& rec) override {
     if (rec.protocol.empty()) rec.protocol = "http";
-    Session s(cfg_, std::move(conn), rec);
-    co_await s.run();
+    auto s = std::make_unique<Session>(cfg_, std::move(conn), rec);
+    const bool park = co_await s->run(true, false);
+    if (park) rec.park(std::move(s));
   }
 
  private:

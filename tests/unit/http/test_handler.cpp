@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
@@ -1090,6 +1091,61 @@ TEST_CASE("an idle keep-alive connection holds no read or copy buffer", "[http][
   CHECK(r2->body == "path=/again");
   CHECK(buffers_held_become(f.rt, base));
   CHECK(o.connections() == 1);  // the origin connection was kept too
+}
+
+namespace {
+// Drives the handler as Service does, reporting each step: whether handle() / resume() left the
+// connection parked (steps[0], steps[1], ...). Ends when the session is done.
+asio::awaitable<void> drive_parking(Handler* h, StreamPtr s, ConnRecord* rec,
+                                    std::vector<std::promise<bool>>* steps) {
+  co_await h->handle(std::move(s), *rec);
+  std::size_t i = 0;
+  (*steps)[i++].set_value(rec->parked != nullptr);
+  while (rec->parked && i < steps->size()) {
+    auto w = co_await rec->parked->client().wait_readable();
+    bool again = false;
+    if (!w) again = co_await rec->parked->resume(*rec);
+    if (!again) rec->parked.reset();
+    (*steps)[i++].set_value(again);
+  }
+}
+}  // namespace
+
+TEST_CASE("between keep-alive requests handle() returns with the session parked", "[http][handler]") {
+  Fixture f;
+  Origin o;
+  auto h = ghttp::make_http_handler(f.handler_args({}));
+  REQUIRE(h);
+  asio::ip::tcp::acceptor acc(f.rt.context(0), {asio::ip::make_address("127.0.0.1"), 0});
+  Client c(acc.local_endpoint().port());
+  ConnRecord rec;
+  std::vector<std::promise<bool>> steps(3);
+  std::vector<std::future<bool>> got;
+  for (auto& p : steps) got.push_back(p.get_future());
+  asio::co_spawn(acc.get_executor(),
+                 drive_parking((*h).get(), std::make_unique<TcpStream>(acc.accept()), &rec, &steps),
+                 asio::detached);
+  // handle() returns once the first response is out, with the client's connection still open.
+  c.send(get(o, "/one"));
+  auto r1 = c.response();
+  REQUIRE(r1);
+  CHECK(r1->body == "path=/one");
+  REQUIRE(got[0].wait_for(5s) == std::future_status::ready);
+  CHECK(got[0].get());
+  // Resumed by the next request, it parks again after answering.
+  c.send(get(o, "/two"));
+  auto r2 = c.response();
+  REQUIRE(r2);
+  CHECK(r2->body == "path=/two");
+  REQUIRE(got[1].wait_for(5s) == std::future_status::ready);
+  CHECK(got[1].get());
+  CHECK(o.connections() == 1);  // the upstream stayed with the parked session
+  // The client's close: resumed once more, the session ends.
+  c.shutdown_write();
+  CHECK(c.closed_within(5s));
+  REQUIRE(got[2].wait_for(5s) == std::future_status::ready);
+  CHECK_FALSE(got[2].get());
+  CHECK(rec.target == o.authority());
 }
 
 // ---- the connector -----------------------------------------------------------------------------
