@@ -1,6 +1,8 @@
 // gost_loadgen: a small load tool for proxies and forwarders on loopback.
 //
-//   gost_loadgen server echo|sink|source            prints "port N", serves until killed
+//   gost_loadgen server echo|sink|source|http       prints "port N", serves until killed (http:
+//                                                    an HTTP/1.1 keep-alive origin, "pong" to
+//                                                    every request)
 //   gost_loadgen throughput <proxy> <target> <streams> <seconds> up|down
 //   gost_loadgen connrate   <proxy> <target> <clients> <seconds>
 //   gost_loadgen latency    <proxy> <target> <count> <size>
@@ -14,7 +16,9 @@
 //                           <window> datagrams in flight; reports replies per second and loss
 //
 // <proxy> is "none", "fwd" (a port forwarder: connect to it as if it were the target),
-// "socks5://host:port" or "http://host:port" (CONNECT). Each mode prints one JSON line.
+// "socks5://host:port" or "http://host:port" (CONNECT); for idle also "httpget://host:port": one
+// plain GET http://<target>/ through the proxy, whose keep-alive connection then stays idle (the
+// target is an http server). Each mode prints one JSON line.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -61,7 +65,7 @@ Endpoint parse_ep(const std::string& s) {
 }
 
 struct Proxy {
-  std::string kind = "none";  // none | fwd | socks5 | http
+  std::string kind = "none";  // none | fwd | socks5 | http | httpget
   Endpoint ep;
 };
 
@@ -154,7 +158,9 @@ int udp_echo_server() {
 
 // The echo target: one thread, epoll, so thousands of idle connections cost no threads (a
 // thread per connection made opening 9,000 idle connections take ~15 s on 2 cores).
-int tcp_echo_server() {
+// http: an HTTP/1.1 origin instead, for plain (absolute-URI) proxying: each request head (up
+// to its blank line) gets a 4-byte "pong" response, and the connection is kept.
+int tcp_echo_server(bool http = false) {
   unsigned short port = 0;
   const int lfd = loopback::listen_tcp(0, false, &port);
   if (lfd < 0) return 1;
@@ -167,6 +173,8 @@ int tcp_echo_server() {
   ev.data.fd = lfd;
   ::epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
   std::vector<std::string> pending;  // bytes not yet echoed, by fd
+  std::vector<std::string> heads;    // http: the request head read so far, by fd
+  static constexpr std::string_view kResponse = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\npong";
   std::vector<char> writing;         // by fd: waiting for EPOLLOUT
   std::vector<char> buf(64 * 1024);
   // Close with RST: thousands of connections per second must leave no TIME_WAIT sockets.
@@ -175,6 +183,20 @@ int tcp_echo_server() {
     ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
     ::close(fd);
     if (static_cast<std::size_t>(fd) < pending.size()) pending[static_cast<std::size_t>(fd)].clear();
+    if (static_cast<std::size_t>(fd) < heads.size()) heads[static_cast<std::size_t>(fd)].clear();
+  };
+  // What a connection answers to r bytes it read: the same bytes, or (http) one response per
+  // request head they complete.
+  auto answer = [&](int fd, const char* data, std::size_t r) -> std::string_view {
+    if (!http) return {data, r};
+    auto& h = heads[static_cast<std::size_t>(fd)];
+    h.append(data, r);
+    std::size_t n = 0;
+    for (std::size_t e; (e = h.find("\r\n\r\n")) != std::string::npos; ++n) h.erase(0, e + 4);
+    static std::string many;
+    many.clear();
+    for (std::size_t i = 0; i < n; ++i) many += kResponse;
+    return many;
   };
   std::vector<epoll_event> evs(256);
   for (;;) {
@@ -188,6 +210,7 @@ int tcp_echo_server() {
           ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
           if (pending.size() <= static_cast<std::size_t>(c)) {
             pending.resize(static_cast<std::size_t>(c) + 1);
+            heads.resize(static_cast<std::size_t>(c) + 1);
             writing.resize(static_cast<std::size_t>(c) + 1);
           }
           writing[static_cast<std::size_t>(c)] = 0;
@@ -209,9 +232,12 @@ int tcp_echo_server() {
         ssize_t r = ::recv(fd, buf.data(), buf.size(), 0);
         if (r == 0 || (r < 0 && errno != EAGAIN)) dead = true;
         if (r <= 0) break;
-        ssize_t w = ::send(fd, buf.data(), static_cast<std::size_t>(r), MSG_NOSIGNAL);
+        const std::string_view reply = answer(fd, buf.data(), static_cast<std::size_t>(r));
+        if (reply.empty()) continue;
+        const auto len = static_cast<ssize_t>(reply.size());
+        ssize_t w = ::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);
         if (w < 0 && errno != EAGAIN) dead = true;
-        if (w < r) out.assign(buf.data() + std::max<ssize_t>(w, 0), buf.data() + r);
+        if (w < len) out.assign(reply.data() + std::max<ssize_t>(w, 0), reply.data() + len);
       }
       if (dead) {
         drop(fd);
@@ -232,6 +258,7 @@ int tcp_echo_server() {
 int server(const std::string& mode) {
   if (mode == "udpecho") return udp_echo_server();
   if (mode == "echo") return tcp_echo_server();
+  if (mode == "http") return tcp_echo_server(true);
   if (mode == "socks5bare") return bare::socks5_server();
   asio::io_context ctx;
   tcp::acceptor acc(ctx, {asio::ip::make_address("127.0.0.1"), 0});
@@ -360,10 +387,25 @@ int idle(const Proxy& p, const Endpoint& t, int conns) {
     ths.emplace_back([&, i, mine] {
       auto& socks = per[static_cast<std::size_t>(i)];
       socks.reserve(static_cast<std::size_t>(mine));
-      char buf[4];
+      char buf[512];
       try {
         for (int k = 0; k < mine && !failed; ++k) {
           socks.push_back(open_conn(*ctxs[static_cast<std::size_t>(i)], p, t));
+          if (p.kind == "httpget") {
+            // One request through the proxy, whose connection then waits for the next.
+            const std::string hp = t.host + ":" + std::to_string(t.port);
+            // Proxy-Connection as curl and browsers send it (v2ray closes without it).
+            const std::string req =
+                "GET http://" + hp + "/ HTTP/1.1\r\nHost: " + hp + "\r\nProxy-Connection: keep-alive\r\n\r\n";
+            asio::write(socks.back(), asio::buffer(req));
+            std::string resp;
+            while (resp.size() < 4096 && resp.find("pong") == std::string::npos) {
+              const std::size_t n = socks.back().read_some(asio::buffer(buf, sizeof buf));
+              resp.append(buf, n);
+            }
+            if (resp.compare(0, 12, "HTTP/1.1 200") != 0) throw std::runtime_error("http request failed");
+            continue;
+          }
           // One round trip so the proxy has really set up the relay.
           asio::write(socks.back(), asio::buffer("ping", 4));
           asio::read(socks.back(), asio::buffer(buf, 4));
@@ -377,6 +419,18 @@ int idle(const Proxy& p, const Endpoint& t, int conns) {
   }
   for (auto& th : ths) th.join();
   if (failed) throw std::runtime_error(why);
+  if (p.kind == "httpget") {
+    // A proxy that closed its client's connection after the response holds nothing: that is
+    // not an idle keep-alive connection, and its memory would read as none.
+    int closed = 0;
+    for (auto& socks : per) {
+      for (auto& s : socks) {
+        pollfd pf{s.native_handle(), POLLIN | POLLRDHUP, 0};
+        if (::poll(&pf, 1, 0) == 1) ++closed;
+      }
+    }
+    if (closed > 0) throw std::runtime_error(std::to_string(closed) + " keep-alive connections were closed by the proxy");
+  }
   std::printf("ready %d\n", conns);
   std::fflush(stdout);
   std::string line;

@@ -58,7 +58,8 @@ def start(args, port=None, stdin=None, **kw):
     # Each peer leads its own process group, so stop() also ends what it forked (socat's
     # per-peer UDP children outlive their parent otherwise).
     kw.setdefault("start_new_session", True)
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=stdin, **kw)
+    kw.setdefault("stderr", subprocess.DEVNULL)
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stdin=stdin, **kw)
     PROCS.append(p)
     if port:
         wait_port(port, p)
@@ -334,6 +335,10 @@ for _m in ("aes-128-gcm", "chacha20-ietf-poly1305"):
 PEER_SCENARIOS = {"bare-epoll": {"connrate", "latency"}}
 # Scenarios that mean something for each family (the ss pairs: throughput, CPU and memory).
 FAMILY_SCENARIOS = {f"ss-{m}": {"up1", "down1", "up4", "idle1000"} for m in ("aes-128-gcm", "chacha20-ietf-poly1305")}
+# Scenarios of one family only: memory per idle keep-alive connection of plain HTTP proxying (one
+# GET through the proxy to the load tool's HTTP origin, then the client and the proxy's upstream
+# connection both stay open).
+SCENARIO_FAMILIES = {"keepalive1000": {"http"}, "keepalive9000": {"http"}}
 
 
 def proxy_arg(kind, port, target):
@@ -438,12 +443,15 @@ def measure(a, scenario, family, name, factory, targets):
         r = loadgen(a, "udp", px, tgt, a.seconds, 512, 32)
         cpu = cpu_seconds(proc.pid) - c0
         return {"dgram_per_s": r["per_sec"], "loss_pct": r["loss_pct"], "cpu_s_per_mdgram": cpu / (r["received"] / 1e6) if r["received"] else float("nan")}
-    kind_target = targets["sink"] if scenario in ("up1", "up4") else targets["source"] if scenario in ("down1", "down4") else targets["echo"]
+    kind_target = targets["sink"] if scenario in ("up1", "up4") else targets["source"] if scenario in ("down1", "down4") \
+        else targets["http"] if scenario.startswith("keepalive") else targets["echo"]
     if name == "direct":
         return measure_direct(a, scenario, kind_target)
-    (proc, port, kind), fresh = peer_for(a, family, name, factory, kind_target, scenario.startswith("idle"))
+    (proc, port, kind), fresh = peer_for(a, family, name, factory, kind_target, scenario.startswith(("idle", "keepalive")))
     try:
         px, tgt = proxy_arg(kind, port, kind_target)
+        if scenario.startswith("keepalive"):
+            px = px.replace("http://", "httpget://")  # plain GETs, not CONNECT
         if scenario in ("up1", "up4", "down1", "down4"):
             streams = 1 if scenario.endswith("1") else 4
             c0 = cpu_seconds(proc.pid)
@@ -462,15 +470,18 @@ def measure(a, scenario, family, name, factory, targets):
         if scenario == "latency":
             r = loadgen(a, "latency", px, tgt, 10000, 64)
             return {"p50_us": r["p50_us"], "p99_us": r["p99_us"]}
-        if scenario.startswith("idle"):
-            n = int(scenario[4:])
+        if scenario.startswith(("idle", "keepalive")):
+            n = int(re.sub(r"\D", "", scenario))
             base = rss_kib(proc.pid)
-            lg = start([a.loadgen, "idle", px, tgt, str(n)], stdin=subprocess.PIPE)
+            errf = tempfile.TemporaryFile()
+            lg = start([a.loadgen, "idle", px, tgt, str(n)], stdin=subprocess.PIPE, stderr=errf)
             ready, _, _ = select.select([lg.stdout], [], [], 120)
             line = lg.stdout.readline().decode() if ready else ""
             if not line:
                 stop(lg)
-                raise RuntimeError("idle loadgen: no 'ready' within 120 s")
+                errf.seek(0)
+                why = errf.read().decode(errors="replace").strip()
+                raise RuntimeError(f"idle loadgen: {why}" if why else "idle loadgen: no 'ready' within 120 s")
             if not line.startswith("ready"):
                 stop(lg)
                 raise RuntimeError("idle loadgen failed")
@@ -511,7 +522,7 @@ def time_wait_count():
         return -1
 
 
-SCENARIOS = ["up1", "up4", "down1", "down4", "connrate", "latency", "idle1000", "idle9000"]
+SCENARIOS = ["up1", "up4", "down1", "down4", "connrate", "latency", "idle1000", "idle9000", "keepalive1000", "keepalive9000"]
 UDP_SCENARIOS = ["udp"]
 HIGHER_BETTER = {"gbps", "conn_per_s", "dgram_per_s"}
 
@@ -526,7 +537,7 @@ def main():
     ap.add_argument("--scenarios", default=",".join(SCENARIOS + UDP_SCENARIOS))
     a = ap.parse_args()
     targets = {}
-    for mode in ("sink", "source", "echo", "udpecho"):
+    for mode in ("sink", "source", "echo", "udpecho", "http"):
         _, targets[mode] = target_server(a.loadgen, mode)
     rows = []
     t0 = time.monotonic()
@@ -535,6 +546,8 @@ def main():
             if (scenario in UDP_SCENARIOS) != (family in UDP_FAMILIES):
                 continue
             if family in FAMILY_SCENARIOS and scenario not in FAMILY_SCENARIOS[family]:
+                continue
+            if scenario in SCENARIO_FAMILIES and family not in SCENARIO_FAMILIES[scenario]:
                 continue
             results = {}
             t_scn = time.monotonic()
@@ -548,7 +561,7 @@ def main():
                     continue  # socat: a process per connection, thousands of them measure nothing useful
                 if scenario == "idle9000" and name == "dante":
                     continue  # ~200 KiB per connection in forked workers: 9,000 would take ~2 GiB
-                if scenario == "idle9000" and name == "tinyproxy":
+                if scenario in ("idle9000", "keepalive9000") and name == "tinyproxy":
                     continue  # a thread per connection: 9,000 take ~50 s of the run to set up
                 peers.append((name, factory))
             # Runs are interleaved (run 1 of every peer, then run 2, ...): the machine is shared

@@ -21,13 +21,17 @@ def loadgen_path(t):
     return path
 
 
-def start_bare(t):
-    p = Proc([loadgen_path(t), "server", "socks5bare"], "socks5bare", cwd=t.tmp())
+def start_server(t, mode):
+    p = Proc([loadgen_path(t), "server", mode], mode, cwd=t.tmp())
     t.defer(lambda: p.stop())  # killed by SIGTERM: its exit status says nothing
     line = p.wait_line(lambda s, ln: s == "stdout" and ln.startswith("port "), what="'port N'")
     port = int(line.split()[1])
     p.wait_port(port)
     return port
+
+
+def start_bare(t):
+    return start_server(t, "socks5bare")
 
 
 def request(ip, port, cmd=1):
@@ -109,11 +113,62 @@ def case_loadgen_connrate_and_latency(t):
         check(0 < r["p50_us"] <= r["p99_us"], f"latency through {px}: {r}")
 
 
+def idle_httpget(t, proxy_port, origin_port, n):
+    """The load tool's idle mode with plain GETs: (return code, first stdout line, stderr)."""
+    p = subprocess.Popen([loadgen_path(t), "idle", f"httpget://127.0.0.1:{proxy_port}", f"127.0.0.1:{origin_port}",
+                          str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()  # "ready N", or nothing when it fails
+        _, err = p.communicate(input="", timeout=30)  # closing its stdin ends it
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    return p.returncode, line.strip(), err.strip()
+
+
+def case_loadgen_http_origin_and_keepalive_idle(t):
+    # The keep-alive memory scenario's tools: the HTTP origin answers every request head on a
+    # connection it keeps; the idle mode holds plain-GET connections through a proxy, and fails
+    # when the proxy has closed them (no keep-alive), rather than measuring nothing.
+    origin = start_server(t, "http")
+    with connect(origin) as s:
+        s.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\n")
+        s.sendall(b"Host: x\r\n\r\n")  # the second head in two pieces
+        resp = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\npong"
+        check_eq(recv_exact(s, 2 * len(resp)), resp * 2, "two responses on one connection")
+    g = t.gost("-L", "http://127.0.0.1:0")
+    curl_ok("-x", f"http://{g.hostport()}", f"http://127.0.0.1:{origin}/c", want_body="pong")
+    rc, line, err = idle_httpget(t, g.port(), origin, 20)
+    check(rc == 0 and line == "ready 20", f"idle httpget through gost: rc={rc} {line!r} {err}")
+    # A "proxy" that answers once and closes.
+    ls = socket.socket()
+    ls.bind((LOOPBACK, 0))
+    ls.listen(8)
+    t.defer(ls.close)
+
+    def close_after_one():
+        for _ in range(3):
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            with c:
+                c.recv(4096)
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\npong")
+    import threading
+    th = threading.Thread(target=close_after_one, daemon=True)
+    th.start()
+    rc, line, err = idle_httpget(t, ls.getsockname()[1], origin, 3)
+    check(rc != 0 and "closed by the proxy" in err, f"closing proxy not detected: rc={rc} {line!r} {err}")
+
+
 CASES = [
     case_bare_socks5_curl,
     case_bare_socks5_pieces_early_data_half_close,
     case_bare_socks5_refusals,
     case_loadgen_connrate_and_latency,
+    case_loadgen_http_origin_and_keepalive_idle,
 ]
 
 if __name__ == "__main__":
