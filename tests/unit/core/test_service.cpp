@@ -880,23 +880,24 @@ TEST_CASE("a parked connection ends at its idle timeout, and when the service st
   Fixture f;
   auto probe = std::make_shared<ParkProbe>();
   asio::io_context ctx;
-  SECTION("idle timeout") {
-    auto svc = start_parking(f, probe, ready, 200ms);
+  // A service with the given idle timeout, and a client whose first message has been echoed.
+  auto echoed_once = [&](std::chrono::milliseconds idle) {
+    auto svc = start_parking(f, probe, ready, idle);
     auto s = test::connect_blocking(ctx, svc->address().port);
     asio::write(s, asio::buffer(std::string_view("x")));
     char c;
     asio::read(s, asio::buffer(&c, 1));
+    return std::make_pair(svc, std::move(s));
+  };
+  SECTION("idle timeout") {
+    auto [svc, s] = echoed_once(200ms);
     const auto t0 = std::chrono::steady_clock::now();
     CHECK(closed_within(s, 5000ms));
     CHECK(std::chrono::steady_clock::now() - t0 >= 150ms);
     CHECK(becomes([&] { return svc->stats().current_conns == 0; }));
   }
   SECTION("stop") {
-    auto svc = start_parking(f, probe, ready, 0ms);
-    auto s = test::connect_blocking(ctx, svc->address().port);
-    asio::write(s, asio::buffer(std::string_view("x")));
-    char c;
-    asio::read(s, asio::buffer(&c, 1));
+    auto [svc, s] = echoed_once(0ms);
     REQUIRE(becomes([&] { return probe->serving.load() == 0; }));
     svc->stop();
     CHECK(svc->wait_stopped(5s));
