@@ -5,6 +5,9 @@
 //                                                    every request)
 //   gost_loadgen throughput <proxy> <target> <streams> <seconds> up|down
 //   gost_loadgen connrate   <proxy> <target> <clients> <seconds>
+//   gost_loadgen reqrate    httpget://host:port <target> <clients> <seconds>
+//                           plain GETs through an HTTP proxy to an http target, one after another
+//                           on each client's kept connection (a new one if the proxy closed it)
 //   gost_loadgen latency    <proxy> <target> <count> <size>
 //   gost_loadgen idle       <proxy> <target> <conns>  prints "ready N", holds until stdin closes
 //   gost_loadgen server udpecho                      UDP echo; prints "port N"
@@ -16,9 +19,10 @@
 //                           <window> datagrams in flight; reports replies per second and loss
 //
 // <proxy> is "none", "fwd" (a port forwarder: connect to it as if it were the target),
-// "socks5://host:port" or "http://host:port" (CONNECT); for idle also "httpget://host:port": one
-// plain GET http://<target>/ through the proxy, whose keep-alive connection then stays idle (the
-// target is an http server). Each mode prints one JSON line.
+// "socks5://host:port" or "http://host:port" (CONNECT); for idle and reqrate also
+// "httpget://host:port": plain GET http://<target>/ requests through the proxy on kept
+// connections (the target is an http server; for idle one request, then the connection stays
+// idle). Each mode prints one JSON line.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -27,6 +31,8 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <system_error>
 #include <string>
 #include <thread>
 #include <vector>
@@ -320,6 +326,66 @@ int throughput(const Proxy& p, const Endpoint& t, int streams, double seconds, b
   std::_Exit(0);
 }
 
+// One plain GET http://<t>/ through an HTTP proxy, on a kept connection, to the load tool's
+// HTTP origin (server http): returns once the whole response ("pong") is in.
+void http_get(tcp::socket& s, const Endpoint& t) {
+  const std::string hp = t.host + ":" + std::to_string(t.port);
+  // Proxy-Connection as curl and browsers send it (v2ray closes without it).
+  const std::string req =
+      "GET http://" + hp + "/ HTTP/1.1\r\nHost: " + hp + "\r\nProxy-Connection: keep-alive\r\n\r\n";
+  asio::write(s, asio::buffer(req));
+  char buf[512];
+  std::string resp;
+  while (resp.size() < 4096 && !resp.ends_with("pong")) {
+    const std::size_t n = s.read_some(asio::buffer(buf, sizeof buf));
+    resp.append(buf, n);
+  }
+  if (resp.compare(0, 12, "HTTP/1.1 200") != 0) throw std::runtime_error("http request failed");
+}
+
+// Plain GETs through an HTTP proxy: each client sends its next request once it has the answer
+// to the last, on one kept connection; a proxy that closes it gets a new one (counted).
+int reqrate(const Proxy& p, const Endpoint& t, int clients, double seconds) {
+  std::atomic<std::uint64_t> done{0}, errors{0}, reconnects{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> ths;
+  auto start = clock_type::now();
+  for (int i = 0; i < clients; ++i) {
+    ths.emplace_back([&] {
+      asio::io_context ctx;
+      std::optional<tcp::socket> s;
+      while (!stop.load(std::memory_order_relaxed)) {
+        try {
+          if (!s) s.emplace(open_conn(ctx, p, t));
+          http_get(*s, t);
+          done.fetch_add(1, std::memory_order_relaxed);
+        } catch (const std::system_error& e) {
+          // The proxy closed the connection after its last response: reconnect.
+          const bool closed = e.code() == asio::error::eof || e.code() == asio::error::connection_reset;
+          (closed ? reconnects : errors).fetch_add(1, std::memory_order_relaxed);
+          s.reset();
+        } catch (...) {
+          errors.fetch_add(1, std::memory_order_relaxed);
+          s.reset();
+        }
+      }
+      if (s) {
+        std::error_code ec;
+        s->set_option(asio::socket_base::linger(true, 0), ec);  // RST: no TIME_WAIT left behind
+        s->close(ec);
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& th : ths) th.join();
+  auto el = std::chrono::duration<double>(clock_type::now() - start).count();
+  std::printf("{\"mode\":\"reqrate\",\"requests\":%llu,\"errors\":%llu,\"reconnects\":%llu,\"per_sec\":%.1f}\n",
+              static_cast<unsigned long long>(done.load()), static_cast<unsigned long long>(errors.load()),
+              static_cast<unsigned long long>(reconnects.load()), static_cast<double>(done.load()) / el);
+  return 0;
+}
+
 int connrate(const Proxy& p, const Endpoint& t, int clients, double seconds) {
   std::atomic<std::uint64_t> done{0}, errors{0};
   std::atomic<bool> stop{false};
@@ -387,23 +453,12 @@ int idle(const Proxy& p, const Endpoint& t, int conns) {
     ths.emplace_back([&, i, mine] {
       auto& socks = per[static_cast<std::size_t>(i)];
       socks.reserve(static_cast<std::size_t>(mine));
-      char buf[512];
+      char buf[4];
       try {
         for (int k = 0; k < mine && !failed; ++k) {
           socks.push_back(open_conn(*ctxs[static_cast<std::size_t>(i)], p, t));
           if (p.kind == "httpget") {
-            // One request through the proxy, whose connection then waits for the next.
-            const std::string hp = t.host + ":" + std::to_string(t.port);
-            // Proxy-Connection as curl and browsers send it (v2ray closes without it).
-            const std::string req =
-                "GET http://" + hp + "/ HTTP/1.1\r\nHost: " + hp + "\r\nProxy-Connection: keep-alive\r\n\r\n";
-            asio::write(socks.back(), asio::buffer(req));
-            std::string resp;
-            while (resp.size() < 4096 && resp.find("pong") == std::string::npos) {
-              const std::size_t n = socks.back().read_some(asio::buffer(buf, sizeof buf));
-              resp.append(buf, n);
-            }
-            if (resp.compare(0, 12, "HTTP/1.1 200") != 0) throw std::runtime_error("http request failed");
+            http_get(socks.back(), t);  // one request; the connection then waits for the next
             continue;
           }
           // One round trip so the proxy has really set up the relay.
@@ -564,6 +619,7 @@ int main(int argc, char** argv) {
     if (a.size() >= 6 && a[0] == "throughput")
       return throughput(parse_proxy(a[1]), parse_ep(a[2]), std::stoi(a[3]), std::stod(a[4]), a[5] == "up");
     if (a.size() >= 5 && a[0] == "connrate") return connrate(parse_proxy(a[1]), parse_ep(a[2]), std::stoi(a[3]), std::stod(a[4]));
+    if (a.size() >= 5 && a[0] == "reqrate") return reqrate(parse_proxy(a[1]), parse_ep(a[2]), std::stoi(a[3]), std::stod(a[4]));
     if (a.size() >= 5 && a[0] == "latency") return latency(parse_proxy(a[1]), parse_ep(a[2]), std::stoi(a[3]), std::stoi(a[4]));
     if (a.size() >= 6 && a[0] == "udp")
       return udp_load(parse_proxy(a[1]), parse_ep(a[2]), std::stod(a[3]), std::stoi(a[4]), std::stoi(a[5]));

@@ -335,10 +335,12 @@ for _m in ("aes-128-gcm", "chacha20-ietf-poly1305"):
 PEER_SCENARIOS = {"bare-epoll": {"connrate", "latency"}}
 # Scenarios that mean something for each family (the ss pairs: throughput, CPU and memory).
 FAMILY_SCENARIOS = {f"ss-{m}": {"up1", "down1", "up4", "idle1000"} for m in ("aes-128-gcm", "chacha20-ietf-poly1305")}
-# Scenarios of one family only: memory per idle keep-alive connection of plain HTTP proxying (one
-# GET through the proxy to the load tool's HTTP origin, then the client and the proxy's upstream
-# connection both stay open).
-SCENARIO_FAMILIES = {"keepalive1000": {"http"}, "keepalive9000": {"http"}}
+# Scenarios of one family only, for plain HTTP proxying (GET http://... through the proxy to the
+# load tool's HTTP origin): requests per second, 8 clients each sending its next request on its
+# kept connection once it has the last answer (a proxy that closes gets a new connection), and
+# memory per idle keep-alive connection (one GET, then the client's connection and the proxy's
+# upstream both stay open).
+SCENARIO_FAMILIES = {"reqrate": {"http"}, "keepalive1000": {"http"}, "keepalive9000": {"http"}}
 
 
 def proxy_arg(kind, port, target):
@@ -444,13 +446,13 @@ def measure(a, scenario, family, name, factory, targets):
         cpu = cpu_seconds(proc.pid) - c0
         return {"dgram_per_s": r["per_sec"], "loss_pct": r["loss_pct"], "cpu_s_per_mdgram": cpu / (r["received"] / 1e6) if r["received"] else float("nan")}
     kind_target = targets["sink"] if scenario in ("up1", "up4") else targets["source"] if scenario in ("down1", "down4") \
-        else targets["http"] if scenario.startswith("keepalive") else targets["echo"]
+        else targets["http"] if scenario.startswith("keepalive") or scenario == "reqrate" else targets["echo"]
     if name == "direct":
         return measure_direct(a, scenario, kind_target)
     (proc, port, kind), fresh = peer_for(a, family, name, factory, kind_target, scenario.startswith(("idle", "keepalive")))
     try:
         px, tgt = proxy_arg(kind, port, kind_target)
-        if scenario.startswith("keepalive"):
+        if scenario.startswith("keepalive") or scenario == "reqrate":
             px = px.replace("http://", "httpget://")  # plain GETs, not CONNECT
         if scenario in ("up1", "up4", "down1", "down4"):
             streams = 1 if scenario.endswith("1") else 4
@@ -470,6 +472,12 @@ def measure(a, scenario, family, name, factory, targets):
         if scenario == "latency":
             r = loadgen(a, "latency", px, tgt, 10000, 64)
             return {"p50_us": r["p50_us"], "p99_us": r["p99_us"]}
+        if scenario == "reqrate":
+            c0 = cpu_seconds(proc.pid)
+            r = loadgen(a, "reqrate", px, tgt, 8, a.seconds)
+            cpu = cpu_seconds(proc.pid) - c0
+            return {"req_per_s": r["per_sec"],
+                    "cpu_us_per_req": cpu / r["requests"] * 1e6 if r["requests"] else float("nan")}
         if scenario.startswith(("idle", "keepalive")):
             n = int(re.sub(r"\D", "", scenario))
             base = rss_kib(proc.pid)
@@ -522,9 +530,10 @@ def time_wait_count():
         return -1
 
 
-SCENARIOS = ["up1", "up4", "down1", "down4", "connrate", "latency", "idle1000", "idle9000", "keepalive1000", "keepalive9000"]
+SCENARIOS = ["up1", "up4", "down1", "down4", "connrate", "reqrate", "latency", "idle1000", "idle9000", "keepalive1000",
+             "keepalive9000"]
 UDP_SCENARIOS = ["udp"]
-HIGHER_BETTER = {"gbps", "conn_per_s", "dgram_per_s"}
+HIGHER_BETTER = {"gbps", "conn_per_s", "req_per_s", "dgram_per_s"}
 
 
 def main():
@@ -591,7 +600,7 @@ def main():
                     print(f"{family:8} {scenario:9} {name:15} {k:13} {v:12.2f} {ratio:>6} {ratio_aff:>6}", flush=True)
         stop_running()
     print(f"\n# wall time {time.monotonic() - t0:.0f} s, TIME_WAIT sockets left: {time_wait_count()}", flush=True)
-    print("\n(gost/peer: higher is better for gbps, conn_per_s and dgram_per_s; lower is better for the rest;"
+    print("\n(gost/peer: higher is better for gbps, conn_per_s, req_per_s and dgram_per_s; lower is better for the rest;"
           " gost+affinity/peer: the same for gost with GOST_CPU_AFFINITY=1)")
     print("\n| family | scenario | peer | metric | median | gost/peer | gost+affinity/peer |")
     print("|---|---|---|---|---|---|---|")

@@ -127,10 +127,11 @@ def idle_httpget(t, proxy_port, origin_port, n):
     return p.returncode, line.strip(), err.strip()
 
 
-def case_loadgen_http_origin_and_keepalive_idle(t):
-    # The keep-alive memory scenario's tools: the HTTP origin answers every request head on a
+def case_loadgen_http_origin_keepalive_idle_and_reqrate(t):
+    # The plain-HTTP scenarios' tools: the HTTP origin answers every request head on a
     # connection it keeps; the idle mode holds plain-GET connections through a proxy, and fails
-    # when the proxy has closed them (no keep-alive), rather than measuring nothing.
+    # when the proxy has closed them (no keep-alive), rather than measuring nothing; the
+    # request-rate mode keeps its connections, or reconnects when the proxy closes them.
     origin = start_server(t, "http")
     with connect(origin) as s:
         s.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\n")
@@ -141,6 +142,8 @@ def case_loadgen_http_origin_and_keepalive_idle(t):
     curl_ok("-x", f"http://{g.hostport()}", f"http://127.0.0.1:{origin}/c", want_body="pong")
     rc, line, err = idle_httpget(t, g.port(), origin, 20)
     check(rc == 0 and line == "ready 20", f"idle httpget through gost: rc={rc} {line!r} {err}")
+    r = loadgen_json(t, "reqrate", f"httpget://{g.hostport()}", f"127.0.0.1:{origin}", 2, 0.5)
+    check(r["requests"] > 0 and r["errors"] == 0 and r["reconnects"] == 0, f"reqrate through gost: {r}")
     # A "proxy" that answers once and closes.
     ls = socket.socket()
     ls.bind((LOOPBACK, 0))
@@ -148,7 +151,7 @@ def case_loadgen_http_origin_and_keepalive_idle(t):
     t.defer(ls.close)
 
     def close_after_one():
-        for _ in range(3):
+        for _ in range(100000):
             try:
                 c, _ = ls.accept()
             except OSError:
@@ -161,6 +164,9 @@ def case_loadgen_http_origin_and_keepalive_idle(t):
     th.start()
     rc, line, err = idle_httpget(t, ls.getsockname()[1], origin, 3)
     check(rc != 0 and "closed by the proxy" in err, f"closing proxy not detected: rc={rc} {line!r} {err}")
+    # The request-rate mode reconnects to it after every answer.
+    r = loadgen_json(t, "reqrate", f"httpget://127.0.0.1:{ls.getsockname()[1]}", f"127.0.0.1:{origin}", 1, 0.3)
+    check(r["requests"] > 0 and r["reconnects"] > 0 and r["errors"] == 0, f"reqrate through a closing proxy: {r}")
 
 
 CASES = [
@@ -168,7 +174,7 @@ CASES = [
     case_bare_socks5_pieces_early_data_half_close,
     case_bare_socks5_refusals,
     case_loadgen_connrate_and_latency,
-    case_loadgen_http_origin_and_keepalive_idle,
+    case_loadgen_http_origin_keepalive_idle_and_reqrate,
 ]
 
 if __name__ == "__main__":
