@@ -1027,6 +1027,27 @@ TEST_CASE("a slow head is cut at readTimeout while other clients are served", "[
   CHECK(silent.closed_within(5s));
 }
 
+TEST_CASE("after a parked wait, a slow next head is still cut at readTimeout", "[http][handler]") {
+  Fixture f;
+  Origin o;
+  ProxyOptions opt;
+  opt.md.set("readTimeout", "400ms");
+  opt.md.set("idleTimeout", "10s");  // the wait between requests is not what ends it
+  auto port = f.start(opt);
+  Client c(port);
+  c.send(get(o, "/first"));
+  auto r = c.response();
+  REQUIRE(r);
+  CHECK(r->body == "path=/first");
+  // The session parks; the first bytes of the next head resume it, then nothing more comes.
+  c.send("GET " + o.url("/second") + " HTTP/1.1\r\n");
+  const auto t0 = Clock::now();
+  CHECK(c.closed_within(5s));
+  const auto dt = Clock::now() - t0;
+  CHECK(dt >= 300ms);
+  CHECK(dt < 5s);
+}
+
 TEST_CASE("an idle keep-alive connection is closed after idleTimeout", "[http][handler]") {
   Fixture f;
   Origin o;
