@@ -343,43 +343,48 @@ void http_get(tcp::socket& s, const Endpoint& t) {
   if (resp.compare(0, 12, "HTTP/1.1 200") != 0) throw std::runtime_error("http request failed");
 }
 
+// Runs `clients` threads of client(stop) for `seconds`, then stops and joins them; returns the
+// seconds that took.
+template <class F>
+double run_clients(int clients, double seconds, F client) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> ths;
+  auto start = clock_type::now();
+  for (int i = 0; i < clients; ++i) ths.emplace_back([&] { client(stop); });
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& th : ths) th.join();
+  return std::chrono::duration<double>(clock_type::now() - start).count();
+}
+
 // Plain GETs through an HTTP proxy: each client sends its next request once it has the answer
 // to the last, on one kept connection; a proxy that closes it gets a new one (counted).
 int reqrate(const Proxy& p, const Endpoint& t, int clients, double seconds) {
   std::atomic<std::uint64_t> done{0}, errors{0}, reconnects{0};
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> ths;
-  auto start = clock_type::now();
-  for (int i = 0; i < clients; ++i) {
-    ths.emplace_back([&] {
-      asio::io_context ctx;
-      std::optional<tcp::socket> s;
-      while (!stop.load(std::memory_order_relaxed)) {
-        try {
-          if (!s) s.emplace(open_conn(ctx, p, t));
-          http_get(*s, t);
-          done.fetch_add(1, std::memory_order_relaxed);
-        } catch (const std::system_error& e) {
-          // The proxy closed the connection after its last response: reconnect.
-          const bool closed = e.code() == asio::error::eof || e.code() == asio::error::connection_reset;
-          (closed ? reconnects : errors).fetch_add(1, std::memory_order_relaxed);
-          s.reset();
-        } catch (...) {
-          errors.fetch_add(1, std::memory_order_relaxed);
-          s.reset();
-        }
+  const double el = run_clients(clients, seconds, [&](const std::atomic<bool>& stop) {
+    asio::io_context ctx;
+    std::optional<tcp::socket> s;
+    while (!stop.load(std::memory_order_relaxed)) {
+      try {
+        if (!s) s.emplace(open_conn(ctx, p, t));
+        http_get(*s, t);
+        done.fetch_add(1, std::memory_order_relaxed);
+      } catch (const std::system_error& e) {
+        // The proxy closed the connection after its last response: reconnect.
+        const bool closed = e.code() == asio::error::eof || e.code() == asio::error::connection_reset;
+        (closed ? reconnects : errors).fetch_add(1, std::memory_order_relaxed);
+        s.reset();
+      } catch (...) {
+        errors.fetch_add(1, std::memory_order_relaxed);
+        s.reset();
       }
-      if (s) {
-        std::error_code ec;
-        s->set_option(asio::socket_base::linger(true, 0), ec);  // RST: no TIME_WAIT left behind
-        s->close(ec);
-      }
-    });
-  }
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
-  for (auto& th : ths) th.join();
-  auto el = std::chrono::duration<double>(clock_type::now() - start).count();
+    }
+    if (s) {
+      std::error_code ec;
+      s->set_option(asio::socket_base::linger(true, 0), ec);  // RST: no TIME_WAIT left behind
+      s->close(ec);
+    }
+  });
   std::printf("{\"mode\":\"reqrate\",\"requests\":%llu,\"errors\":%llu,\"reconnects\":%llu,\"per_sec\":%.1f}\n",
               static_cast<unsigned long long>(done.load()), static_cast<unsigned long long>(errors.load()),
               static_cast<unsigned long long>(reconnects.load()), static_cast<double>(done.load()) / el);
@@ -388,31 +393,22 @@ int reqrate(const Proxy& p, const Endpoint& t, int clients, double seconds) {
 
 int connrate(const Proxy& p, const Endpoint& t, int clients, double seconds) {
   std::atomic<std::uint64_t> done{0}, errors{0};
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> ths;
-  auto start = clock_type::now();
-  for (int i = 0; i < clients; ++i) {
-    ths.emplace_back([&] {
-      asio::io_context ctx;
-      char buf[16];
-      while (!stop.load(std::memory_order_relaxed)) {
-        try {
-          auto s = open_conn(ctx, p, t);
-          asio::write(s, asio::buffer("ping", 4));
-          asio::read(s, asio::buffer(buf, 4));
-          s.set_option(asio::socket_base::linger(true, 0));  // RST: no TIME_WAIT left behind
-          s.close();
-          done.fetch_add(1, std::memory_order_relaxed);
-        } catch (...) {
-          errors.fetch_add(1, std::memory_order_relaxed);
-        }
+  const double el = run_clients(clients, seconds, [&](const std::atomic<bool>& stop) {
+    asio::io_context ctx;
+    char buf[16];
+    while (!stop.load(std::memory_order_relaxed)) {
+      try {
+        auto s = open_conn(ctx, p, t);
+        asio::write(s, asio::buffer("ping", 4));
+        asio::read(s, asio::buffer(buf, 4));
+        s.set_option(asio::socket_base::linger(true, 0));  // RST: no TIME_WAIT left behind
+        s.close();
+        done.fetch_add(1, std::memory_order_relaxed);
+      } catch (...) {
+        errors.fetch_add(1, std::memory_order_relaxed);
       }
-    });
-  }
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
-  for (auto& th : ths) th.join();
-  auto el = std::chrono::duration<double>(clock_type::now() - start).count();
+    }
+  });
   std::printf("{\"mode\":\"connrate\",\"conns\":%llu,\"errors\":%llu,\"per_sec\":%.1f}\n",
               static_cast<unsigned long long>(done.load()), static_cast<unsigned long long>(errors.load()),
               static_cast<double>(done.load()) / el);

@@ -461,23 +461,17 @@ def measure(a, scenario, family, name, factory, targets):
             cpu = cpu_seconds(proc.pid) - c0
             gb = r["bytes"] / 1e9
             return {"gbps": r["gbps"], "cpu_s_per_gb": cpu / gb if gb > 0 else float("nan")}
-        if scenario == "connrate":
+        if scenario in ("connrate", "reqrate"):
             # The rate is shared out between the load tool, the target and the proxy on the same
-            # cores; the proxy's own CPU per connection says what the proxy costs by itself.
+            # cores; the proxy's own CPU per connection (request) says what the proxy costs by itself.
             c0 = cpu_seconds(proc.pid)
-            r = loadgen(a, "connrate", px, tgt, 8, a.seconds)
+            r = loadgen(a, scenario, px, tgt, 8, a.seconds)
             cpu = cpu_seconds(proc.pid) - c0
-            return {"conn_per_s": r["per_sec"],
-                    "cpu_us_per_conn": cpu / r["conns"] * 1e6 if r["conns"] else float("nan")}
+            n, unit = (r["conns"], "conn") if scenario == "connrate" else (r["requests"], "req")
+            return {f"{unit}_per_s": r["per_sec"], f"cpu_us_per_{unit}": cpu / n * 1e6 if n else float("nan")}
         if scenario == "latency":
             r = loadgen(a, "latency", px, tgt, 10000, 64)
             return {"p50_us": r["p50_us"], "p99_us": r["p99_us"]}
-        if scenario == "reqrate":
-            c0 = cpu_seconds(proc.pid)
-            r = loadgen(a, "reqrate", px, tgt, 8, a.seconds)
-            cpu = cpu_seconds(proc.pid) - c0
-            return {"req_per_s": r["per_sec"],
-                    "cpu_us_per_req": cpu / r["requests"] * 1e6 if r["requests"] else float("nan")}
         if scenario.startswith(("idle", "keepalive")):
             n = int(re.sub(r"\D", "", scenario))
             base = rss_kib(proc.pid)
