@@ -1,6 +1,7 @@
 """Bad input against each handler (http, socks4, socks5, auto, tcp forward): garbage, truncated
 handshakes, an oversized HTTP head, a silent client (closed within readTimeout), many half-open
-connections. After each, a normal curl through the same service still works, and gost exits
+connections; for http and auto also keep-alive clients misbehaving after a first good request
+(while their session waits parked). After each, a normal curl through the same service still works, and gost exits
 cleanly (no sanitizer report) at the end of every case."""
 
 import os
@@ -288,8 +289,92 @@ def bad_concurrent_storm(t, kind):
     tg.still_works()
 
 
+def read_response(s, limit=5.0):
+    """One response with a Content-Length body (the origin's and gost's own), or None."""
+    s.settimeout(limit)
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                return None
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        n = 0
+        for line in head.split(b"\r\n")[1:]:
+            k, _, v = line.partition(b":")
+            if k.strip().lower() == b"content-length":
+                n = int(v.strip())
+        while len(body) < n:
+            chunk = s.recv(4096)
+            if not chunk:
+                return None
+            body += chunk
+        return head.split(b"\r\n")[0]
+    except OSError:
+        return None
+
+
+def bad_keepalive_mix(t, kind):
+    """Keep-alive clients that, after a good first request (the session then waits parked for the
+    next), misbehave in every way at once: garbage, a stalled head, an oversized head, a reset, a
+    silent wait, alongside clients that go on normally. Each bad one gets an answer or a close
+    within the bound, the good ones are served, and the service serves on."""
+    tg = Target(t, kind)
+    o = tg.o
+    req = f"GET {o.url('/ka')} HTTP/1.1\r\nHost: {o.addr}\r\n\r\n".encode()
+    errors = []
+
+    def first(s):
+        s.sendall(req)
+        status = read_response(s)
+        if not status or b" 200 " not in status:
+            raise AssertionError(f"first request: {status!r}")
+
+    def client(i):
+        mode = i % 6
+        try:
+            with socket.create_connection((LOOPBACK, tg.port), timeout=10) as s:
+                first(s)
+                time.sleep(0.05 * (i % 4))  # parked a while (or not) before the next move
+                if mode == 0:  # garbage as the next request: 400, then closed
+                    s.sendall(b"\x16\x03\x01 not http at all\r\n\r\n")
+                elif mode == 1:  # half a head, then nothing: closed at readTimeout
+                    s.sendall(b"GET " + o.url("/stall").encode() + b" HTTP/1.1\r\n")
+                elif mode == 2:  # an oversized head: 431, then closed
+                    s.sendall(b"GET " + o.url("/big").encode() + b" HTTP/1.1\r\nX: " + b"a" * 70000 + b"\r\n\r\n")
+                elif mode == 3:  # a reset while parked
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
+                elif mode == 4:  # silent: closed at the idle limit (readTimeout when unset)
+                    pass
+                else:  # well-behaved: two more requests on the same connection
+                    for _ in range(2):
+                        first(s)
+                    return
+                data, closed = recv_until_closed(s, CLOSE_BOUND)
+                if not closed:
+                    errors.append(f"client {i} (mode {mode}): still open after {CLOSE_BOUND:.0f}s")
+        except OSError as e:
+            if mode in (0, 2):
+                return  # the server may reset a client it refused while it still sends
+            errors.append(f"client {i} (mode {mode}): {e}")
+        except AssertionError as e:
+            errors.append(f"client {i} (mode {mode}): {e}")
+
+    ths = [threading.Thread(target=client, args=(i,)) for i in range(36)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join(60)
+    check(not any(th.is_alive() for th in ths), "keep-alive clients did not finish")
+    check(not errors, "; ".join(errors[:3]))
+    tg.still_works()
+
+
 KINDS = ["http", "socks4", "socks5", "auto", "forward"]
 INPUTS = [bad_garbage, bad_truncated, bad_oversized, bad_slow, bad_halfopen, bad_concurrent_storm]
+HTTP_INPUTS = [bad_keepalive_mix]  # what only an HTTP keep-alive connection can meet
 
 
 def make_case(inp, kind):
@@ -300,6 +385,7 @@ def make_case(inp, kind):
 
 
 CASES = [make_case(inp, kind) for kind in KINDS for inp in INPUTS]
+CASES += [make_case(inp, kind) for kind in ("http", "auto") for inp in HTTP_INPUTS]
 
 if __name__ == "__main__":
     run(CASES)
