@@ -1218,6 +1218,18 @@ def run(cases, argv=None):
     sys.exit(1 if failed else 0)
 
 
+def run_threads(fns, timeout, what="threads"):
+    """Runs each fn on a thread of its own, all at once, and waits for them, at most timeout
+    seconds in all; fails when one is still running then."""
+    ths = [threading.Thread(target=f, daemon=True) for f in fns]
+    for th in ths:
+        th.start()
+    deadline = time.monotonic() + timeout
+    for th in ths:
+        th.join(max(0.0, deadline - time.monotonic()))
+    check(not any(th.is_alive() for th in ths), f"{what} did not finish within {timeout:.0f} s")
+
+
 def rng(seed=None):
     return random.Random(seed if seed is not None else 20261122)
 

@@ -8,11 +8,11 @@ import os
 import socket
 import struct
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (LOOPBACK, check, connect, curl_ok, recv_until_closed, rng, run)  # noqa: E402
+from harness import (LOOPBACK, check, connect, curl_ok, recv_until_closed, rng, run,  # noqa: E402
+                     run_threads)
 
 READ_TIMEOUT = "1s"
 CLOSE_BOUND = 8.0  # seconds within which a proxy handler must close a bad/silent connection
@@ -278,13 +278,8 @@ def bad_concurrent_storm(t, kind):
         except Exception as e:  # noqa: BLE001
             errors.append(f"good client {i}: {e}")
 
-    ths = [threading.Thread(target=garbage, args=(i,)) for i in range(8)]
-    ths += [threading.Thread(target=good, args=(i,)) for i in range(4)]
-    for th in ths:
-        th.start()
-    for th in ths:
-        th.join(90)
-    check(not any(th.is_alive() for th in ths), "storm threads did not finish")
+    run_threads([lambda i=i: garbage(i) for i in range(8)] + [lambda i=i: good(i) for i in range(4)],
+                90, "storm threads")
     check(not errors, "; ".join(errors[:3]))
     tg.still_works()
 
@@ -362,12 +357,7 @@ def bad_keepalive_mix(t, kind):
         except AssertionError as e:
             errors.append(f"client {i} (mode {mode}): {e}")
 
-    ths = [threading.Thread(target=client, args=(i,)) for i in range(36)]
-    for th in ths:
-        th.start()
-    for th in ths:
-        th.join(60)
-    check(not any(th.is_alive() for th in ths), "keep-alive clients did not finish")
+    run_threads([lambda i=i: client(i) for i in range(36)], 60, "keep-alive clients")
     check(not errors, "; ".join(errors[:3]))
     tg.still_works()
 

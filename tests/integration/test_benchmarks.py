@@ -8,6 +8,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (LOOPBACK, Proc, Skip, check, check_eq, connect, curl_ok,  # noqa: E402
@@ -159,7 +160,6 @@ def case_loadgen_http_origin_keepalive_idle_and_reqrate(t):
             with c:
                 c.recv(4096)
                 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\npong")
-    import threading
     th = threading.Thread(target=close_after_one, daemon=True)
     th.start()
     rc, line, err = idle_httpget(t, ls.getsockname()[1], origin, 3)

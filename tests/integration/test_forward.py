@@ -8,7 +8,8 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Skip, check, check_eq, clean_env, connect, curl_ok, dead_port,  # noqa: E402
-                     echo_roundtrip, have_ipv6, recv_exact, recv_until_closed, run, wait_until)
+                     echo_roundtrip, have_ipv6, recv_exact, recv_until_closed, run, run_threads,
+                     wait_until)
 
 
 def which_target(targets, port, payload=b"which?"):
@@ -92,12 +93,7 @@ def concurrent_echoes(t, env=None):
         except Exception as ex:  # noqa: BLE001
             errors.append(f"worker {i}: {ex}")
 
-    ths = [threading.Thread(target=worker, args=(i,)) for i in range(20)]
-    for th in ths:
-        th.start()
-    for th in ths:
-        th.join(60)
-    check(not any(th.is_alive() for th in ths), "workers did not finish")
+    run_threads([lambda i=i: worker(i) for i in range(20)], 60, "workers")
     check(not errors, "; ".join(errors[:3]))
     check_eq(e.accepts, 100, "connections at the echo server")
     return g

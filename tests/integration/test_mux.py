@@ -10,7 +10,7 @@ import threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_ws import need_tls  # noqa: E402
 from harness import (Skip, check, check_eq, connect, curl, curl_ok, echo_roundtrip,  # noqa: E402
-                     recv_until_closed, run)
+                     recv_until_closed, run, run_threads)
 
 
 def through(o, entry, n=3, connect_too=True):
@@ -57,12 +57,7 @@ def parallel(n, fn):
         except Exception as ex:  # noqa: BLE001
             errors.append(f"worker {i}: {ex}")
 
-    ths = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for th in ths:
-        th.start()
-    for th in ths:
-        th.join(90)
-    check(not any(th.is_alive() for th in ths), "workers did not finish")
+    run_threads([lambda i=i: worker(i) for i in range(n)], 90, "workers")
     return errors
 
 
@@ -182,12 +177,7 @@ def case_mux_concurrent_and_large(t):
         except Exception as ex:  # noqa: BLE001
             errors.append(f"worker {i}: {ex}")
 
-    ths = [threading.Thread(target=worker, args=(i,)) for i in range(20)]
-    for th in ths:
-        th.start()
-    for th in ths:
-        th.join(90)
-    check(not any(th.is_alive() for th in ths), "workers did not finish")
+    run_threads([lambda i=i: worker(i) for i in range(20)], 90, "workers")
     check(not errors, "; ".join(errors[:3]))
 
 

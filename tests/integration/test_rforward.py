@@ -11,7 +11,8 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (LOOPBACK, check, check_eq, connect, echo_roundtrip, free_port,  # noqa: E402
-                     parse_log_line, recv_exact, run, split_hostport, udp_client, udp_roundtrip)
+                     parse_log_line, recv_exact, run, run_threads, split_hostport, udp_client,
+                     udp_roundtrip)
 
 
 def bound_port(g, start=0, timeout=15):
@@ -40,11 +41,7 @@ def parallel_echo(port, n=20):
         except Exception as e:  # noqa: BLE001
             errors.append(f"{i}: {e}")
 
-    ts = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(n)]
-    for th in ts:
-        th.start()
-    for th in ts:
-        th.join(20)
+    run_threads([lambda i=i: one(i) for i in range(n)], 20, "parallel connections")
     check(not errors, f"parallel connections through the remote port failed: {errors[:3]}")
 
 
