@@ -43,8 +43,10 @@ class DeadlineList {
     } else {
       head_ = d;
     }
-    // A new head expires before what the timer waits for: wait for it instead.
-    if (!waiting_ || d == head_) wait();
+    // Only a deadline that expires before what the timer waits for moves the timer. A timer kept
+    // waiting for an earlier expiry (its deadline was disarmed, perhaps emptying the list) wakes
+    // once early and then waits for the head: no timer (timerfd) update per connection.
+    if (!waiting_ || d->at_ < timer_at_) wait();
   }
 
   void unlink(Deadline* d) noexcept {
@@ -82,7 +84,8 @@ class DeadlineList {
   // everything to the new one).
   void wait() {
     waiting_ = true;
-    timer_.expires_at(head_->at_);
+    timer_at_ = head_->at_;
+    timer_.expires_at(timer_at_);
     timer_.async_wait([this](std::error_code ec) { on_timer(ec); });
   }
 
@@ -108,6 +111,7 @@ class DeadlineList {
   Deadline* head_ = nullptr;
   Deadline* tail_ = nullptr;
   bool waiting_ = false;
+  clock_type::time_point timer_at_{};  // what the timer waits for, while waiting_
 };
 
 namespace {

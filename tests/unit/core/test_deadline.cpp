@@ -294,3 +294,37 @@ TEST_CASE("a context runs out of work once its last deadline is disarmed, unless
   }
   CHECK(f.n == 0);
 }
+
+TEST_CASE("arming after a disarm leaves a timer waiting for an earlier time alone; it wakes early, waits on",
+          "[deadline]") {
+  asio::io_context ctx;
+  core::keep_deadline_timers(ctx);
+  core::Deadline d;
+  Fired f;
+  // A connection's handshake limit, armed and disarmed a thousand times: the first arming sets the
+  // shared timer; the others find it waiting for an earlier time and leave it be. Moving it would
+  // cancel its pending wait, whose completion would run as one more handler each time.
+  const auto t0 = clock_type::now();
+  for (int i = 0; i < 1000; ++i) {
+    asio::post(ctx, [&ctx, &d, &f] {
+      d.arm(ctx.get_executor(), 100ms, note, &f);
+      d.disarm();
+    });
+  }
+  std::size_t handlers = 0;
+  for (int i = 0; i < 100; ++i) {
+    const std::size_t n = ctx.poll();
+    handlers += n;
+    if (n == 0) break;
+  }
+  CHECK(handlers >= 1000);
+  CHECK(handlers <= 1002);
+  // Armed later, with the timer still waiting for the first arming's time: the timer wakes then,
+  // finds nothing expired and waits for this one, which fires at its own time.
+  run_until(ctx, [&] { return clock_type::now() - t0 >= 50ms; });
+  const auto t1 = clock_type::now();
+  d.arm(ctx.get_executor(), 100ms, note, &f);
+  run_until(ctx, [&] { return f.n > 0; });
+  REQUIRE(f.n == 1);
+  CHECK(f.when - t1 >= 100ms);
+}
