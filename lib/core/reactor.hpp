@@ -10,7 +10,9 @@
 //    after a short read: a FIN that came with the bytes raises no edge once they are read. When
 //    the reactor has collected an edge for the socket since its last wait ended (perhaps for
 //    bytes already read), a one-byte MSG_PEEK tells whether it still holds: that costs what the
-//    re-arm costs, and only then.
+//    re-arm costs, and only then. The same wait serves a listening socket after accept4(2) came
+//    back would-block (async_wait_acceptable; poll(2) instead of the peek): gost accepts with
+//    SOCK_NONBLOCK itself, where Asio's accept(2) would leave a FIONBIO to each new socket.
 // 2. EPOLL_CTL_DEL at close. Asio deletes a descriptor it was given by assign() (accept(2) goes
 //    through it) because another descriptor might share the open file, which would keep it in
 //    the epoll set. own_descriptor() tells Asio that this socket alone holds it, as Asio assumes
@@ -20,6 +22,7 @@
 // Both go through Asio's internals (the socket's implementation and its service's start_op) and
 // exist only with the epoll reactor, on every other build they fall back to the public calls.
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -77,9 +80,10 @@ class DrainedWaitOp : public asio::detail::reactor_op {
  public:
   ASIO_DEFINE_HANDLER_PTR(DrainedWaitOp);
 
-  DrainedWaitOp(int fd, Handler& handler, const IoExecutor& io_ex)
+  DrainedWaitOp(int fd, bool listening, Handler& handler, const IoExecutor& io_ex)
       : reactor_op(asio::error_code(), &DrainedWaitOp::do_perform, &DrainedWaitOp::do_complete),
         fd_(fd),
+        listening_(listening),
         handler_(std::move(handler)),
         work_(handler_, io_ex) {}
 
@@ -90,6 +94,10 @@ class DrainedWaitOp : public asio::detail::reactor_op {
     if (initiating() != o) {
       return asio::detail::op_queue_access::next(static_cast<asio::detail::scheduler_operation*>(base)) ? done
                                                                                                       : done_and_exhausted;
+    }
+    if (o->listening_) {  // a listening socket: is a connection queued?
+      pollfd p{o->fd_, POLLIN, 0};
+      return ::poll(&p, 1, 0) == 0 ? not_done : done_and_exhausted;
     }
     char c;
     const auto r = ::recv(o->fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -113,6 +121,7 @@ class DrainedWaitOp : public asio::detail::reactor_op {
 
  private:
   int fd_;
+  bool listening_;
   Handler handler_;
   asio::detail::handler_work<Handler, IoExecutor> work_;
 };
@@ -120,15 +129,12 @@ class DrainedWaitOp : public asio::detail::reactor_op {
 }  // namespace reactor_detail
 #endif
 
-// Waits until s is readable. `drained`: a read has just come back would-block, with nothing
-// read since, and the wait needs no re-arm. Otherwise it re-arms as async_wait() does; either
-// way its completion marks the socket's edge as used, so the next drained wait starts with no
-// system call.
-// Completes with the wait's error (operation_aborted when the socket closes).
+namespace reactor_detail {
 template <class Protocol, class Token>
-auto async_wait_read(asio::basic_socket<Protocol, asio::any_io_executor>& s, bool drained, Token&& token) {
+auto async_wait_read(asio::basic_socket<Protocol, asio::any_io_executor>& s, bool drained, bool listening,
+                     Token&& token) {
   return asio::async_initiate<Token, void(std::error_code)>(
-      [&s, drained](auto handler) {
+      [&s, drained, listening](auto handler) {
 #if defined(GOST_EPOLL_SHORTCUTS)
         using H = std::decay_t<decltype(handler)>;
         // A per-operation cancellation needs Asio's own cancellation hook: the public wait.
@@ -138,7 +144,7 @@ auto async_wait_read(asio::basic_socket<Protocol, asio::any_io_executor>& s, boo
           using Op = reactor_detail::DrainedWaitOp<H, asio::any_io_executor>;
           const bool cont = asio_handler_cont_helpers::is_continuation(handler);
           typename Op::ptr p = {asio::detail::addressof(handler), Op::ptr::allocate(handler), nullptr};
-          p.p = new (p.v) Op(impl.socket_, handler, io.get_executor());
+          p.p = new (p.v) Op(impl.socket_, listening, handler, io.get_executor());
           // Speculative start (drained): no re-arm; the reactor asks perform() first only if it
           // collected an edge since the last wait.
           reactor_detail::initiating() = p.p;
@@ -148,10 +154,33 @@ auto async_wait_read(asio::basic_socket<Protocol, asio::any_io_executor>& s, boo
           p.v = p.p = nullptr;
           return;
         }
+#else
+        (void)drained;
+        (void)listening;
 #endif
         s.async_wait(asio::socket_base::wait_read, std::move(handler));
       },
       token);
+}
+}  // namespace reactor_detail
+
+// Waits until s is readable. `drained`: a read has just come back would-block, with nothing
+// read since, and the wait needs no re-arm. Otherwise it re-arms as async_wait() does; either
+// way its completion marks the socket's edge as used, so the next drained wait starts with no
+// system call.
+// Completes with the wait's error (operation_aborted when the socket closes).
+template <class Protocol, class Token>
+auto async_wait_read(asio::basic_socket<Protocol, asio::any_io_executor>& s, bool drained, Token&& token) {
+  return reactor_detail::async_wait_read(s, drained, false, std::forward<Token>(token));
+}
+
+// For a listening socket held as a basic_socket (the acceptor's implementation is out of reach):
+// waits until a connection is queued, after accept(2) has just come back would-block. The same
+// wait as a drained read wait; where the reactor collected an edge since the last wait, poll(2)
+// tells whether a connection is still queued.
+template <class Protocol, class Token>
+auto async_wait_acceptable(asio::basic_socket<Protocol, asio::any_io_executor>& s, Token&& token) {
+  return reactor_detail::async_wait_read(s, true, true, std::forward<Token>(token));
 }
 
 // For a socket whose descriptor came from accept(2) or socket(2) and is held by no other

@@ -67,7 +67,7 @@ class TcpListener final : public Listener {
       // SO_REUSEPORT would let a second process bind the same port silently; first make sure
       // nobody else holds it, so "address in use" stays an error at start-up.
       if (sharded && ep.port() != 0) {
-        tcp::acceptor probe(ex_);
+        tcp::socket probe(ex_);
         if (auto e = open_bind(probe, ep, false)) {
           last = e;
           continue;
@@ -80,7 +80,7 @@ class TcpListener final : public Listener {
         auto ex = sharded ? rt_->executor(i) : ex_;
         auto st = std::make_shared<State>(ex);
         err = open_bind(st->acceptor, bound, sharded || md_.get_bool("reuseport"));
-        if (!err) st->acceptor.listen(backlog, err);
+        if (!err && ::listen(st->acceptor.native_handle(), backlog) != 0) err = core::sys_error(errno);
         if (!err && i == 0) {
           auto lep = st->acceptor.local_endpoint(err);
           bound.port(lep.port());  // port 0: the other shards join the port the first one got
@@ -132,7 +132,10 @@ class TcpListener final : public Listener {
  private:
   struct State {
     explicit State(asio::any_io_executor ex) : acceptor(std::move(ex)) {}
-    tcp::acceptor acceptor;
+    // The listening socket, held as a plain socket: accept_on() accepts with accept4(2) itself and
+    // waits for the next connection with core::async_wait_acceptable(), which needs the socket's
+    // implementation (an acceptor's is out of reach).
+    tcp::socket acceptor;
     std::size_t peer = 0;  // the thread serve_on() compared with last
   };
 
@@ -178,12 +181,14 @@ class TcpListener final : public Listener {
   }
   static constexpr long kBalanceSlack = 2;
 
-  std::error_code open_bind(tcp::acceptor& a, const tcp::endpoint& ep, bool reuseport) {
+  std::error_code open_bind(tcp::socket& a, const tcp::endpoint& ep, bool reuseport) {
     std::error_code ec;
     a.open(ep.protocol(), ec);
     if (ec) return ec;
+    a.native_non_blocking(true, ec);  // accept4(2) must not block
+    if (ec) return ec;
     if (ep.protocol() == tcp::v6() && addr_.host.empty()) a.set_option(asio::ip::v6_only(false), ec);
-    a.set_option(tcp::acceptor::reuse_address(true), ec);
+    a.set_option(asio::socket_base::reuse_address(true), ec);
     // Linux copies these from the listening socket to every socket it accepts: set once here,
     // they cost no setsockopt per connection.
     a.set_option(tcp::no_delay(true), ec);
@@ -206,10 +211,33 @@ class TcpListener final : public Listener {
     const bool balance = steering_ && !spread;
     const std::size_t on = balance ? serve_on(i) : i;
     auto ex = spread ? rt_->next_executor() : on == i ? st->acceptor.get_executor() : rt_->executor(on);
+    // accept4(2) with SOCK_NONBLOCK: the socket needs no FIONBIO later, as it would after Asio's
+    // accept(2). Would-block: wait for the next connection (no re-arm, see core/reactor.hpp).
     tcp::endpoint peer;
-    auto [ec, sock] = co_await st->acceptor.async_accept(ex, peer, use_tuple);
-    if (ec) co_return ec;
-    core::own_descriptor(sock, false);  // no EPOLL_CTL_DEL at close
+    int fd = -1;
+    for (;;) {
+      if (!st->acceptor.is_open()) co_return make_error_code(asio::error::bad_descriptor);
+      auto len = static_cast<socklen_t>(peer.capacity());
+      fd = ::accept4(st->acceptor.native_handle(), peer.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= 0) {
+        peer.resize(len);
+        break;
+      }
+      const int e = errno;
+      // A connection reset while queued, or a signal: try the next one.
+      if (e == ECONNABORTED || e == EPROTO || e == EINTR) continue;
+      if (e != EAGAIN && e != EWOULDBLOCK) co_return core::sys_error(e);
+      auto [wec] = co_await core::async_wait_acceptable(st->acceptor, use_tuple);
+      if (wec) co_return wec;
+    }
+    tcp::socket sock(ex);
+    std::error_code aec;
+    sock.assign(peer.protocol(), fd, aec);
+    if (aec) {
+      ::close(fd);
+      co_return aec;
+    }
+    core::own_descriptor(sock, true);  // no EPOLL_CTL_DEL at close, no FIONBIO
     auto s = std::make_unique<TcpStream>(std::move(sock), peer);
     if (balance) s->count_in(&rt_->live(on));
     co_return StreamPtr(std::move(s));

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 
 #include <atomic>
@@ -17,6 +18,7 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/post.hpp>
 #include <asio/read.hpp>
 #include <asio/write.hpp>
 
@@ -491,6 +493,70 @@ asio::awaitable<void> accept_and_hold(Listener* l, std::size_t shard, AcceptLog*
   }
 }
 }  // namespace
+
+namespace {
+asio::awaitable<void> accept_into(Listener* l, std::promise<Result<StreamPtr>>* out) {
+  out->set_value(co_await l->accept());
+}
+
+// listener.accept() on its executor; the result, or nullopt after 5 s.
+std::optional<Result<StreamPtr>> accept_once(Listener& l) {
+  std::promise<Result<StreamPtr>> p;
+  auto fut = p.get_future();
+  asio::co_spawn(l.get_executor(), accept_into(&l, &p), asio::detached);
+  if (fut.wait_for(5s) != std::future_status::ready) return std::nullopt;
+  return fut.get();
+}
+
+// Restores the descriptor limit however the test ends.
+struct NofileGuard {
+  rlimit old{};
+  NofileGuard() { REQUIRE(getrlimit(RLIMIT_NOFILE, &old) == 0); }
+  ~NofileGuard() { setrlimit(RLIMIT_NOFILE, &old); }
+};
+}  // namespace
+
+TEST_CASE("out of descriptors, accept reports the error and leaves the connection queued for the next accept",
+          "[service][accept]") {
+  Fixture f(RuntimeOptions{1, false});
+  ListenerPtr l = f.listener("tcp");
+  REQUIRE_FALSE(l->listen());
+  asio::io_context cctx;
+  // One accepted as usual first. (This also runs every path the test takes below once before the
+  // limit is lowered: the sanitizers' first check of a type may need a descriptor of its own.)
+  auto warm = test::connect_blocking(cctx, l->address().port);
+  auto accepted = accept_once(*l);
+  REQUIRE(accepted);
+  REQUIRE(*accepted);
+  auto client = test::connect_blocking(cctx, l->address().port);  // in the backlog: nobody accepts yet
+  std::optional<Result<StreamPtr>> first;
+  {
+    NofileGuard guard;
+    // The lowest free descriptor number made the limit: every new descriptor fails with EMFILE.
+    const int next = ::dup(0);
+    REQUIRE(next >= 0);
+    ::close(next);
+    rlimit low = guard.old;
+    low.rlim_cur = static_cast<rlim_t>(next);
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    first = accept_once(*l);
+  }
+  REQUIRE(first);
+  REQUIRE_FALSE(*first);
+  CHECK(first->error() == asio::error::no_descriptors);  // EMFILE
+  auto second = accept_once(*l);
+  REQUIRE(second);
+  REQUIRE(*second);
+  CHECK((**second)->remote_address().port == client.local_endpoint().port());
+  // Accept waits (no busy loop) when nothing is queued, and a close ends the wait.
+  std::promise<Result<StreamPtr>> p;
+  auto fut = p.get_future();
+  asio::co_spawn(l->get_executor(), accept_into(l.get(), &p), asio::detached);
+  CHECK(fut.wait_for(100ms) == std::future_status::timeout);
+  l->close();
+  REQUIRE(fut.wait_for(5s) == std::future_status::ready);
+  CHECK_FALSE(fut.get());
+}
 
 TEST_CASE("a CPU that takes in every connection does not load one thread with all of them",
           "[service][steer]") {
