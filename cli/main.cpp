@@ -332,11 +332,19 @@ int main(int argc, char** argv) {
     if (end != mp && *end == '\0' && n > 0 && n <= 1024) threads = static_cast<std::size_t>(n);
   }
   // GOST_CPU_AFFINITY=1 pins the threads; GOST_CPU_STEERING=0 spreads new connections by hash
-  // instead of by the CPU that took them in (RuntimeOptions).
+  // instead of by the CPU that took them in; GOST_BALANCE_MIN_IDLE=N (per cent of one CPU, 0 =
+  // always) is how much idle CPU time steering's balancing needs to move a connection to a less
+  // loaded thread (RuntimeOptions).
   gost::RuntimeOptions ro;
   ro.threads = threads;
   if (const char* aff = std::getenv("GOST_CPU_AFFINITY")) ro.cpu_affinity = std::string_view(aff) == "1";
   if (const char* st = std::getenv("GOST_CPU_STEERING")) ro.steer_by_cpu = std::string_view(st) != "0";
+  if (const char* mi = std::getenv("GOST_BALANCE_MIN_IDLE")) {
+    char* end = nullptr;
+    long n = std::strtol(mi, &end, 10);
+    if (end == mi || *end != '\0' || n < 0 || n > 100000) return fail("GOST_BALANCE_MIN_IDLE: a per cent of one CPU, 0 to 100000");
+    ro.balance_min_idle = static_cast<int>(n);
+  }
   gost::Runtime runtime(ro);
   auto app = App::create(runtime, registry, cfg);
   if (!app) return fail(app.error().message);

@@ -1,14 +1,20 @@
 #include "gost/core/runtime.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <mutex>
+#include <string_view>
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 
+#include "core/transports.hpp"
 #include "gost/core/deadline.hpp"
 
 namespace gost {
@@ -17,6 +23,48 @@ struct Runtime::Guard {
   explicit Guard(asio::io_context& c) : g(asio::make_work_guard(c)) {}
   asio::executor_work_guard<asio::io_context::executor_type> g;
 };
+
+struct Runtime::Idle {
+  std::mutex mu;  // taken with try_lock: one sampler at a time, the others use the last figure
+  std::vector<int> cpus;
+  std::vector<char> buf;
+  long long idle = -1;  // ticks, at the previous sample
+  long long total = 0;
+  std::chrono::steady_clock::time_point at{};
+  std::atomic<int> percent{-1};
+};
+
+namespace core {
+bool cpu_ticks(std::string_view stat, const std::vector<int>& cpus, long long& idle, long long& total) {
+  idle = total = 0;
+  std::size_t found = 0;
+  while (!stat.empty()) {
+    const auto eol = stat.find('\n');
+    std::string_view line = stat.substr(0, eol);
+    stat = eol == std::string_view::npos ? std::string_view{} : stat.substr(eol + 1);
+    if (line.size() < 4 || line.compare(0, 3, "cpu") != 0) break;  // the per-CPU lines come first
+    if (line[3] == ' ') continue;                                     // the sum over all CPUs
+    int cpu = -1;
+    const char* p = line.data() + 3;
+    const char* end = line.data() + line.size();
+    auto r = std::from_chars(p, end, cpu);
+    if (r.ec != std::errc{} || std::find(cpus.begin(), cpus.end(), cpu) == cpus.end()) continue;
+    p = r.ptr;
+    // user nice system idle iowait irq softirq steal (guest time is inside user and nice)
+    for (int field = 0; field < 8 && p < end; ++field) {
+      while (p < end && *p == ' ') ++p;
+      long long v = 0;
+      r = std::from_chars(p, end, v);
+      if (r.ec != std::errc{}) break;
+      p = r.ptr;
+      total += v;
+      if (field == 3 || field == 4) idle += v;
+    }
+    ++found;
+  }
+  return found > 0 && total > 0;
+}
+}  // namespace core
 
 namespace {
 // The CPUs this process may run on, in order.
@@ -44,6 +92,9 @@ Runtime::Runtime(RuntimeOptions opts) {
     core::keep_deadline_timers(*contexts_.back());  // the threads run until stop() anyway
   }
   live_ = std::make_unique<Live[]>(threads);
+  idle_ = std::make_unique<Idle>();
+  idle_->cpus = cpus;
+  balance_min_idle_ = opts.balance_min_idle;
   if (opts.cpu_affinity && !cpus.empty()) {
     for (std::size_t i = 0; i < threads; ++i) cpus_.push_back(cpus[i % cpus.size()]);
     pinned_ = true;
@@ -90,6 +141,39 @@ void Runtime::start() {
       ctx->run();
     });
   }
+}
+
+int Runtime::idle_percent() noexcept {
+  Idle& d = *idle_;
+  std::unique_lock lk(d.mu, std::try_to_lock);
+  if (!lk.owns_lock()) return d.percent.load(std::memory_order_relaxed);
+  const auto now = std::chrono::steady_clock::now();
+  if (d.idle >= 0 && now - d.at < kIdleSample) return d.percent.load(std::memory_order_relaxed);
+  // The per-CPU lines are at the start; 64 KiB holds a thousand of them.
+  d.buf.resize(64 * 1024);
+  const int fd = ::open("/proc/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return d.percent.load(std::memory_order_relaxed);
+  std::size_t got = 0;
+  while (got < d.buf.size()) {
+    const auto n = ::read(fd, d.buf.data() + got, d.buf.size() - got);
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  long long idle = 0;
+  long long total = 0;
+  if (!core::cpu_ticks(std::string_view(d.buf.data(), got), d.cpus, idle, total)) return -1;
+  if (d.idle >= 0 && total > d.total) {
+    const long long pct = (idle - d.idle) * 100 * static_cast<long long>(d.cpus.size()) / (total - d.total);
+    d.percent.store(static_cast<int>(std::clamp<long long>(pct, 0, 100LL * static_cast<long long>(d.cpus.size()))),
+                    std::memory_order_relaxed);
+  }
+  if (total > d.total || d.idle < 0) {
+    d.idle = idle;
+    d.total = total;
+    d.at = now;
+  }
+  return d.percent.load(std::memory_order_relaxed);
 }
 
 void Runtime::stop() noexcept {

@@ -167,9 +167,9 @@ class TcpListener final : public Listener {
 
   // The thread a connection accepted by shard i is served on. Steered by CPU, shard i may get far
   // more connections than the others (one CPU takes in most of the traffic): then it hands the
-  // next one to another thread that has fewer live connections (by more than kBalanceSlack and a
-  // quarter; a small slack so that a few busy short-lived connections spread too). One other
-  // thread is looked at per accept, in turn (O(1), converges over a few accepts).
+  // next one to another thread that has fewer live connections, while some CPU has time to spare
+  // (core::balance_to_other). One other thread is looked at per accept, in turn (O(1), converges
+  // over a few accepts).
   std::size_t serve_on(std::size_t i) {
     const std::size_t n = shards_.size();
     State& st = *shards_[i];
@@ -177,9 +177,10 @@ class TcpListener final : public Listener {
     if (st.peer == i) st.peer = (st.peer + 1) % n;
     const long mine = rt_->live(i).load(std::memory_order_relaxed);
     const long theirs = rt_->live(st.peer).load(std::memory_order_relaxed);
-    return mine > theirs + std::max(kBalanceSlack, theirs / 4) ? st.peer : i;
+    if (!core::imbalanced(mine, theirs)) return i;  // the common case: no idle figure needed
+    const int min_idle = rt_->balance_min_idle();
+    return core::balance_to_other(mine, theirs, min_idle > 0 ? rt_->idle_percent() : -1, min_idle) ? st.peer : i;
   }
-  static constexpr long kBalanceSlack = 2;
 
   std::error_code open_bind(tcp::socket& a, const tcp::endpoint& ep, bool reuseport) {
     std::error_code ec;

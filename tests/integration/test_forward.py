@@ -8,7 +8,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Skip, check, check_eq, clean_env, connect, curl_ok, dead_port,  # noqa: E402
-                     echo_roundtrip, have_ipv6, recv_exact, recv_until_closed, run, run_threads,
+                     echo_roundtrip, have_ipv6, recv_exact, recv_until_closed, run, run_gost_once, run_threads,
                      wait_until)
 
 
@@ -79,6 +79,15 @@ def case_tcp_forward_concurrent_cpu_affinity(t):
     allowed = len(os.sched_getaffinity(0))
     pinned = pinned_threads(g.pid)
     check_eq(len(set(pinned)), allowed, f"runtime threads pinned one to each CPU (got {pinned})")
+
+
+def case_tcp_forward_concurrent_balance_min_idle(t):
+    # Balancing by the connection counts alone, busy cores or not.
+    concurrent_echoes(t, env=clean_env({"GOST_BALANCE_MIN_IDLE": "0"}))
+    for bad in ("-1", "x", "50%", ""):
+        rc, _, err = run_gost_once(t.gost_bin, ["-L", "tcp://127.0.0.1:0/127.0.0.1:9"], timeout=15,
+                                   env=clean_env({"GOST_BALANCE_MIN_IDLE": bad}))
+        check(rc != 0 and "GOST_BALANCE_MIN_IDLE" in err, f"GOST_BALANCE_MIN_IDLE={bad!r}: rc={rc} {err.strip()[-300:]}")
 
 
 def concurrent_echoes(t, env=None):
@@ -314,6 +323,7 @@ CASES = [
     case_tcp_forward_concurrent,
     case_tcp_forward_concurrent_hash_spread,
     case_tcp_forward_concurrent_cpu_affinity,
+    case_tcp_forward_concurrent_balance_min_idle,
     case_tcp_forward_curl_origin,
     case_tcp_forward_two_services,
     case_tcp_forward_dead_target_skipped,

@@ -2,6 +2,7 @@
 // Runtime: one io_context per thread; each connection lives on one thread.
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <thread>
@@ -30,6 +31,11 @@ struct RuntimeOptions {
   // connections to a thread with fewer live ones (see Runtime::live). Needs at most one thread
   // per allowed CPU; otherwise, and when off, connections are spread by hash.
   bool steer_by_cpu = true;
+  // That hand-over happens only while the CPUs the process may use had at least this much idle
+  // time between them over the last sample (Runtime::idle_percent), in per cent of one CPU. With
+  // every core busy, a connection moved to another thread finds no core to run on there and pays
+  // cross-core wake-ups for each of its packets. 0: whenever the counts say so.
+  int balance_min_idle = 50;
 };
 
 class Runtime {
@@ -63,14 +69,24 @@ class Runtime {
   int steer_cpu(std::size_t i) const noexcept { return i < cpus_.size() ? cpus_[i] : -1; }
   // Live connections that listeners steering by CPU placed on thread i (they balance with it).
   std::atomic<long>& live(std::size_t i) noexcept { return live_[i].n; }
+  // Idle time of the CPUs this process may use (/proc/stat) over the last sample, in per cent of
+  // one CPU (150: one and a half CPUs idle). Sampled again by the first caller once kIdleSample
+  // has passed since the previous sample; -1 while unknown (the first call, or no /proc).
+  // Thread-safe.
+  int idle_percent() noexcept;
+  static constexpr std::chrono::milliseconds kIdleSample{100};
+  int balance_min_idle() const noexcept { return balance_min_idle_; }
 
  private:
   struct Guard;
   struct alignas(64) Live {
     std::atomic<long> n{0};
   };
+  struct Idle;  // idle_percent()'s samples
   // Before contexts_: streams destroyed with a context still count down.
   std::unique_ptr<Live[]> live_;
+  std::unique_ptr<Idle> idle_;
+  int balance_min_idle_ = 50;
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
   std::vector<std::unique_ptr<Guard>> guards_;
   std::vector<std::thread> threads_;

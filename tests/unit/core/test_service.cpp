@@ -25,6 +25,7 @@
 #include "gost/core.hpp"
 #include "gost/forward/forward.hpp"
 #include "support.hpp"
+#include "core/transports.hpp"
 
 using namespace gost;
 using namespace std::chrono_literals;
@@ -558,9 +559,114 @@ TEST_CASE("out of descriptors, accept reports the error and leaves the connectio
   CHECK_FALSE(fut.get());
 }
 
+TEST_CASE("balancing: beyond the slack a connection moves to the other thread, while some CPU is idle enough",
+          "[service][steer]") {
+  using core::balance_to_other;
+  // Within the slack (2, or a quarter of the other's count): never.
+  CHECK_FALSE(balance_to_other(2, 0, 200, 50));
+  CHECK_FALSE(balance_to_other(5, 3, 200, 50));
+  CHECK_FALSE(balance_to_other(125, 100, 200, 50));
+  // Beyond it: while at least min_idle (per cent of a CPU) is idle, or that is unknown, or 0.
+  CHECK(balance_to_other(3, 0, 200, 50));
+  CHECK(balance_to_other(126, 100, 50, 50));
+  CHECK(balance_to_other(6, 2, -1, 50));
+  CHECK(balance_to_other(6, 2, 0, 0));
+  // Every core busy: stay.
+  CHECK_FALSE(balance_to_other(6, 2, 49, 50));
+  CHECK_FALSE(balance_to_other(60, 2, 0, 50));
+}
+
+TEST_CASE("cpu_ticks: idle and total ticks of the given CPUs from /proc/stat", "[runtime]") {
+  const std::string stat =
+      "cpu  300 10 100 5000 20 0 5 1 0 0\n"
+      "cpu0 100 5 50 2000 10 0 2 1 0 0\n"
+      "cpu1 200 5 50 3000 10 0 3 0 0 0\n"
+      "cpu12 7 0 0 1 0 0 0 0 0 0\n"
+      "intr 145974828 0 0 0\n"
+      "cpu3 999 999 999 999 999 999 999 999\n";
+  long long idle = 0;
+  long long total = 0;
+  REQUIRE(core::cpu_ticks(stat, {0, 1}, idle, total));
+  CHECK(idle == 2010 + 3010);
+  CHECK(total == 2168 + 3268);
+  REQUIRE(core::cpu_ticks(stat, {1}, idle, total));
+  CHECK(idle == 3010);
+  CHECK(total == 3268);
+  REQUIRE(core::cpu_ticks(stat, {12}, idle, total));  // "cpu12" is not "cpu1"
+  CHECK(idle == 1);
+  CHECK(total == 8);
+  CHECK_FALSE(core::cpu_ticks(stat, {3}, idle, total));  // only the lines before the first other one
+  CHECK_FALSE(core::cpu_ticks(stat, {7}, idle, total));
+  CHECK_FALSE(core::cpu_ticks("", {0}, idle, total));
+  CHECK_FALSE(core::cpu_ticks("cpu0 x y\n", {0}, idle, total));
+  CHECK_FALSE(core::cpu_ticks(std::string(5000, 'c'), {0}, idle, total));
+}
+
+TEST_CASE("Runtime::idle_percent: the idle time of the process's CPUs, in per cent of one", "[runtime]") {
+  Runtime rt(1);
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  REQUIRE(sched_getaffinity(0, sizeof set, &set) == 0);
+  const int cpus = CPU_COUNT(&set);
+  CHECK(rt.idle_percent() == -1);  // the first sample has nothing to compare with
+  CHECK(rt.idle_percent() == -1);  // and stands for kIdleSample
+  // The next one needs the kernel's tick counts to move on: wait out the sampling interval.
+  std::this_thread::sleep_for(Runtime::kIdleSample + 50ms);
+  const int idle = rt.idle_percent();
+  CHECK(idle >= 0);
+  CHECK(idle <= 100 * cpus);
+  CHECK(rt.idle_percent() == idle);  // asked again at once: the same sample
+}
+
+TEST_CASE("with every core busy (balance_min_idle out of reach), a CPU that takes in every connection keeps them",
+          "[service][steer]") {
+  Fixture f(RuntimeOptions{2, false, true, 1'000'000});
+  Runtime& rt = f.rt;
+  if (!two_cpus(rt)) return;
+  // A first sample, so that the figure is known (not "unknown", which balances by the counts).
+  rt.idle_percent();
+  std::this_thread::sleep_for(Runtime::kIdleSample + 50ms);
+  REQUIRE(rt.idle_percent() >= 0);
+  ListenerPtr l = f.listener("tcp");
+  l->offer_accept_threads(2);
+  REQUIRE_FALSE(l->listen());
+  AcceptLog log;
+  for (std::size_t i = 0; i < 2; ++i) {
+    asio::co_spawn(l->shard_executor(i), accept_and_hold(l.get(), i, &log, &rt), asio::detached);
+  }
+  constexpr int kConns = 20;
+  std::vector<asio::ip::tcp::socket> held;
+  asio::io_context ctx;
+  bool on_cpu = false;
+  std::thread client([&] {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(rt.steer_cpu(0), &one);
+    on_cpu = pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
+    for (int i = 0; i < kConns; ++i) held.push_back(test::connect_blocking(ctx, l->address().port));
+  });
+  client.join();
+  REQUIRE(on_cpu);
+  {
+    std::unique_lock lk(log.mu);
+    REQUIRE(log.cv.wait_for(lk, 10s, [&] { return log.got.size() == kConns; }));
+    int on0 = 0;
+    for (auto& g : log.got) on0 += g.first == 0;
+    CHECK(on0 == kConns);
+  }
+  for (auto& s : held) s.close();
+  {
+    std::unique_lock lk(log.mu);
+    REQUIRE(log.cv.wait_for(lk, 10s, [&] { return log.ended == kConns; }));
+  }
+  l->close();
+  std::unique_lock lk(log.mu);
+  CHECK(log.cv.wait_for(lk, 10s, [&] { return log.loops_done == 2; }));
+}
+
 TEST_CASE("a CPU that takes in every connection does not load one thread with all of them",
           "[service][steer]") {
-  Fixture f(RuntimeOptions{2, false});
+  Fixture f(RuntimeOptions{2, false, true, 0});  // by the counts alone: the machine may be busy
   Runtime& rt = f.rt;
   if (!two_cpus(rt)) return;
   ListenerPtr l = f.listener("tcp");
