@@ -618,6 +618,60 @@ TEST_CASE("Runtime::idle_percent: the idle time of the process's CPUs, in per ce
   CHECK(rt.idle_percent() == idle);  // asked again at once: the same sample
 }
 
+namespace {
+// Two shards of a TCP listener on f's runtime, each accepting and holding; n connections from a
+// thread on the CPU whose connections thread 0 takes, all accepted before it returns.
+struct OneCpuClients {
+  ListenerPtr l;
+  AcceptLog log;
+  asio::io_context ctx;
+  std::vector<asio::ip::tcp::socket> held;
+
+  OneCpuClients(Fixture& f, int n) {
+    Runtime& rt = f.rt;
+    l = f.listener("tcp");
+    l->offer_accept_threads(2);
+    REQUIRE_FALSE(l->listen());
+    for (std::size_t i = 0; i < 2; ++i) {
+      asio::co_spawn(l->shard_executor(i), accept_and_hold(l.get(), i, &log, &rt), asio::detached);
+    }
+    bool on_cpu = false;
+    std::thread client([&] {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(rt.steer_cpu(0), &one);
+      on_cpu = pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
+      for (int i = 0; i < n; ++i) held.push_back(test::connect_blocking(ctx, l->address().port));
+    });
+    client.join();
+    REQUIRE(on_cpu);
+    std::unique_lock lk(log.mu);
+    REQUIRE(log.cv.wait_for(lk, 10s, [&] { return log.got.size() == static_cast<std::size_t>(n); }));
+  }
+
+  // How many of them thread i serves (2: neither of the two).
+  int on(std::size_t i) {
+    std::lock_guard lk(log.mu);
+    int k = 0;
+    for (auto& g : log.got) k += std::min<std::size_t>(g.first, 2) == i;
+    return k;
+  }
+
+  // Closes the clients, waits for every held connection to end, then closes the listener.
+  void close_all() {
+    const auto n = held.size();
+    for (auto& s : held) s.close();
+    {
+      std::unique_lock lk(log.mu);
+      REQUIRE(log.cv.wait_for(lk, 10s, [&] { return log.ended == static_cast<int>(n); }));
+    }
+    l->close();
+    std::unique_lock lk(log.mu);
+    CHECK(log.cv.wait_for(lk, 10s, [&] { return log.loops_done == 2; }));
+  }
+};
+}  // namespace
+
 TEST_CASE("with every core busy (balance_min_idle out of reach), a CPU that takes in every connection keeps them",
           "[service][steer]") {
   Fixture f(RuntimeOptions{2, false, true, 1'000'000});
@@ -627,41 +681,9 @@ TEST_CASE("with every core busy (balance_min_idle out of reach), a CPU that take
   rt.idle_percent();
   std::this_thread::sleep_for(Runtime::kIdleSample + 50ms);
   REQUIRE(rt.idle_percent() >= 0);
-  ListenerPtr l = f.listener("tcp");
-  l->offer_accept_threads(2);
-  REQUIRE_FALSE(l->listen());
-  AcceptLog log;
-  for (std::size_t i = 0; i < 2; ++i) {
-    asio::co_spawn(l->shard_executor(i), accept_and_hold(l.get(), i, &log, &rt), asio::detached);
-  }
-  constexpr int kConns = 20;
-  std::vector<asio::ip::tcp::socket> held;
-  asio::io_context ctx;
-  bool on_cpu = false;
-  std::thread client([&] {
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(rt.steer_cpu(0), &one);
-    on_cpu = pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
-    for (int i = 0; i < kConns; ++i) held.push_back(test::connect_blocking(ctx, l->address().port));
-  });
-  client.join();
-  REQUIRE(on_cpu);
-  {
-    std::unique_lock lk(log.mu);
-    REQUIRE(log.cv.wait_for(lk, 10s, [&] { return log.got.size() == kConns; }));
-    int on0 = 0;
-    for (auto& g : log.got) on0 += g.first == 0;
-    CHECK(on0 == kConns);
-  }
-  for (auto& s : held) s.close();
-  {
-    std::unique_lock lk(log.mu);
-    REQUIRE(log.cv.wait_for(lk, 10s, [&] { return log.ended == kConns; }));
-  }
-  l->close();
-  std::unique_lock lk(log.mu);
-  CHECK(log.cv.wait_for(lk, 10s, [&] { return log.loops_done == 2; }));
+  OneCpuClients c(f, 20);
+  CHECK(c.on(0) == 20);
+  c.close_all();
 }
 
 TEST_CASE("a CPU that takes in every connection does not load one thread with all of them",
@@ -669,49 +691,18 @@ TEST_CASE("a CPU that takes in every connection does not load one thread with al
   Fixture f(RuntimeOptions{2, false, true, 0});  // by the counts alone: the machine may be busy
   Runtime& rt = f.rt;
   if (!two_cpus(rt)) return;
-  ListenerPtr l = f.listener("tcp");
-  l->offer_accept_threads(2);
-  REQUIRE_FALSE(l->listen());
-  AcceptLog log;
-  for (std::size_t i = 0; i < 2; ++i) {
-    asio::co_spawn(l->shard_executor(i), accept_and_hold(l.get(), i, &log, &rt), asio::detached);
-  }
   // Every SYN from one CPU: steering alone would put all 60 on thread 0.
   constexpr int kConns = 60;
-  std::vector<asio::ip::tcp::socket> held;
-  asio::io_context ctx;
-  bool on_cpu = false;
-  std::thread client([&] {
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(rt.steer_cpu(0), &one);
-    on_cpu = pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
-    for (int i = 0; i < kConns; ++i) held.push_back(test::connect_blocking(ctx, l->address().port));
-  });
-  client.join();
-  REQUIRE(on_cpu);
-  {
-    std::unique_lock lk(log.mu);
-    REQUIRE(log.cv.wait_for(lk, 10s, [&] { return log.got.size() == kConns; }));
-    int on[3] = {0, 0, 0};
-    for (auto& g : log.got) ++on[std::min<std::size_t>(g.first, 2)];
-    CHECK(on[2] == 0);
-    // Balanced to within the slack (2) and a quarter: at least 20 of 60 on each.
-    CHECK(on[0] >= 20);
-    CHECK(on[1] >= 20);
-  }
+  OneCpuClients c(f, kConns);
+  CHECK(c.on(2) == 0);
+  // Balanced to within the slack (2) and a quarter: at least 20 of 60 on each.
+  CHECK(c.on(0) >= 20);
+  CHECK(c.on(1) >= 20);
   CHECK(rt.live(0).load() + rt.live(1).load() == kConns);
   // Closed connections count down again.
-  for (auto& s : held) s.close();
-  {
-    std::unique_lock lk(log.mu);
-    REQUIRE(log.cv.wait_for(lk, 10s, [&] { return log.ended == kConns; }));
-  }
+  c.close_all();
   CHECK(rt.live(0).load() == 0);
   CHECK(rt.live(1).load() == 0);
-  l->close();
-  std::unique_lock lk(log.mu);
-  CHECK(log.cv.wait_for(lk, 10s, [&] { return log.loops_done == 2; }));
 }
 
 namespace {
