@@ -209,9 +209,6 @@ class TcpListener final : public Listener {
   asio::awaitable<Result<StreamPtr>> accept_on(std::size_t i, bool spread) {
     if (i >= shards_.size()) co_return make_error_code(errc::closed);
     auto st = shards_[i];
-    const bool balance = steering_ && !spread;
-    const std::size_t on = balance ? serve_on(i) : i;
-    auto ex = spread ? rt_->next_executor() : on == i ? st->acceptor.get_executor() : rt_->executor(on);
     // accept4(2) with SOCK_NONBLOCK: the socket needs no FIONBIO later, as it would after Asio's
     // accept(2). Would-block: wait for the next connection (no re-arm, see core/reactor.hpp).
     tcp::endpoint peer;
@@ -231,6 +228,10 @@ class TcpListener final : public Listener {
       auto [wec] = co_await core::async_wait_acceptable(st->acceptor, use_tuple);
       if (wec) co_return wec;
     }
+    // Where it is served, decided now that it is here (the counts and the idle figure of now).
+    const bool balance = steering_ && !spread;
+    const std::size_t on = balance ? serve_on(i) : i;
+    auto ex = spread ? rt_->next_executor() : on == i ? st->acceptor.get_executor() : rt_->executor(on);
     tcp::socket sock(ex);
     std::error_code aec;
     sock.assign(peer.protocol(), fd, aec);
