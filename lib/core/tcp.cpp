@@ -168,8 +168,8 @@ class TcpListener final : public Listener {
   // The thread a connection accepted by shard i is served on. Steered by CPU, shard i may get far
   // more connections than the others (one CPU takes in most of the traffic): then it hands the
   // next one to another thread that has fewer live connections, while some CPU has time to spare
-  // (core::balance_to_other). One other thread is looked at per accept, in turn (O(1), converges
-  // over a few accepts).
+  // (core::imbalanced, core::idle_enough). One other thread is looked at per accept, in turn
+  // (O(1), converges over a few accepts).
   std::size_t serve_on(std::size_t i) {
     const std::size_t n = shards_.size();
     State& st = *shards_[i];
@@ -179,7 +179,7 @@ class TcpListener final : public Listener {
     const long theirs = rt_->live(st.peer).load(std::memory_order_relaxed);
     if (!core::imbalanced(mine, theirs)) return i;  // the common case: no idle figure needed
     const int min_idle = rt_->balance_min_idle();
-    return core::balance_to_other(mine, theirs, min_idle > 0 ? rt_->idle_percent() : -1, min_idle) ? st.peer : i;
+    return min_idle <= 0 || core::idle_enough(rt_->idle_percent(), min_idle) ? st.peer : i;
   }
 
   std::error_code open_bind(tcp::socket& a, const tcp::endpoint& ep, bool reuseport) {

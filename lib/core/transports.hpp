@@ -42,18 +42,16 @@ class Notifier {
   asio::steady_timer timer_;
 };
 
-// Whether a listener thread that steering by CPU gave a new connection hands it to another
-// thread (TcpListener::serve_on): when it holds more live connections than that one, by more
-// than kBalanceSlack and a quarter (a small slack, so that a few busy connections that arrive
-// at once spread too), and some CPU has time to run it: idle_percent (Runtime::idle_percent, -1
-// unknown) at least min_idle (RuntimeOptions::balance_min_idle; 0: always). With every core
-// busy the difference in counts is the ebb and flow of short-lived connections, and a connection
-// handed over would only wake another core for each of its packets.
+// Steering's balancing (TcpListener::serve_on): a listener thread that steering by CPU gave a
+// new connection hands it to another thread when it holds more live connections than that one,
+// by more than kBalanceSlack and a quarter (a small slack, so that a few busy connections that
+// arrive at once spread too), and some CPU has time to run it: RuntimeOptions::balance_min_idle
+// of 0, or Runtime::idle_percent (-1: unknown) at least that. With every core busy the
+// difference in counts is the ebb and flow of short-lived connections, and a connection handed
+// over would only wake another core for each of its packets.
 inline constexpr long kBalanceSlack = 2;
 inline bool imbalanced(long mine, long theirs) { return mine > theirs + std::max(kBalanceSlack, theirs / 4); }
-inline bool balance_to_other(long mine, long theirs, int idle_percent, int min_idle) {
-  return imbalanced(mine, theirs) && (min_idle <= 0 || idle_percent < 0 || idle_percent >= min_idle);
-}
+inline bool idle_enough(int idle_percent, int min_idle) { return idle_percent < 0 || idle_percent >= min_idle; }
 
 // Sums the ticks of /proc/stat's per-CPU lines for the given CPUs: `idle` (idle and iowait) and
 // `total` (user, nice, system, idle, iowait, irq, softirq, steal). False when none was found.

@@ -496,15 +496,18 @@ asio::awaitable<void> accept_and_hold(Listener* l, std::size_t shard, AcceptLog*
 }  // namespace
 
 namespace {
-asio::awaitable<void> accept_into(Listener* l, std::promise<Result<StreamPtr>>* out) {
+// The promise is shared: a test that stops waiting early leaves the coroutine a live one.
+using AcceptPromise = std::shared_ptr<std::promise<Result<StreamPtr>>>;
+
+asio::awaitable<void> accept_into(Listener* l, AcceptPromise out) {
   out->set_value(co_await l->accept());
 }
 
 // listener.accept() on its executor; the result, or nullopt after 5 s.
 std::optional<Result<StreamPtr>> accept_once(Listener& l) {
-  std::promise<Result<StreamPtr>> p;
-  auto fut = p.get_future();
-  asio::co_spawn(l.get_executor(), accept_into(&l, &p), asio::detached);
+  auto p = std::make_shared<std::promise<Result<StreamPtr>>>();
+  auto fut = p->get_future();
+  asio::co_spawn(l.get_executor(), accept_into(&l, p), asio::detached);
   if (fut.wait_for(5s) != std::future_status::ready) return std::nullopt;
   return fut.get();
 }
@@ -550,9 +553,9 @@ TEST_CASE("out of descriptors, accept reports the error and leaves the connectio
   REQUIRE(*second);
   CHECK((**second)->remote_address().port == client.local_endpoint().port());
   // Accept waits (no busy loop) when nothing is queued, and a close ends the wait.
-  std::promise<Result<StreamPtr>> p;
-  auto fut = p.get_future();
-  asio::co_spawn(l->get_executor(), accept_into(l.get(), &p), asio::detached);
+  auto p = std::make_shared<std::promise<Result<StreamPtr>>>();
+  auto fut = p->get_future();
+  asio::co_spawn(l->get_executor(), accept_into(l.get(), p), asio::detached);
   CHECK(fut.wait_for(100ms) == std::future_status::timeout);
   l->close();
   REQUIRE(fut.wait_for(5s) == std::future_status::ready);
@@ -561,19 +564,20 @@ TEST_CASE("out of descriptors, accept reports the error and leaves the connectio
 
 TEST_CASE("balancing: beyond the slack a connection moves to the other thread, while some CPU is idle enough",
           "[service][steer]") {
-  using core::balance_to_other;
   // Within the slack (2, or a quarter of the other's count): never.
-  CHECK_FALSE(balance_to_other(2, 0, 200, 50));
-  CHECK_FALSE(balance_to_other(5, 3, 200, 50));
-  CHECK_FALSE(balance_to_other(125, 100, 200, 50));
-  // Beyond it: while at least min_idle (per cent of a CPU) is idle, or that is unknown, or 0.
-  CHECK(balance_to_other(3, 0, 200, 50));
-  CHECK(balance_to_other(126, 100, 50, 50));
-  CHECK(balance_to_other(6, 2, -1, 50));
-  CHECK(balance_to_other(6, 2, 0, 0));
+  CHECK_FALSE(core::imbalanced(2, 0));
+  CHECK_FALSE(core::imbalanced(5, 3));
+  CHECK_FALSE(core::imbalanced(125, 100));
+  CHECK(core::imbalanced(3, 0));
+  CHECK(core::imbalanced(6, 2));
+  CHECK(core::imbalanced(126, 100));
+  // Beyond it: while at least min_idle (per cent of a CPU) is idle, or that is unknown.
+  CHECK(core::idle_enough(200, 50));
+  CHECK(core::idle_enough(50, 50));
+  CHECK(core::idle_enough(-1, 50));
   // Every core busy: stay.
-  CHECK_FALSE(balance_to_other(6, 2, 49, 50));
-  CHECK_FALSE(balance_to_other(60, 2, 0, 50));
+  CHECK_FALSE(core::idle_enough(49, 50));
+  CHECK_FALSE(core::idle_enough(0, 50));
 }
 
 TEST_CASE("cpu_ticks: idle and total ticks of the given CPUs from /proc/stat", "[runtime]") {
