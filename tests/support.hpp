@@ -139,4 +139,22 @@ inline asio::awaitable<void> wait_probe(std::shared_ptr<ReadyProbe> p, std::chro
   p->timer.reset();
 }
 
+// A stream layered on another that hides its callback-style readiness (has_ready_callback()
+// false), as a protocol layer without a readiness callback of its own does: bridge() then copies
+// with coroutines, and the service waits for a parked connection in a coroutine.
+class NoReadyStream final : public Stream {
+ public:
+  explicit NoReadyStream(StreamPtr inner) : inner_(std::move(inner)) {}
+  asio::any_io_executor get_executor() override { return inner_->get_executor(); }
+  asio::awaitable<IoResult> read_some(asio::mutable_buffer b) override { return inner_->read_some(b); }
+  asio::awaitable<IoResult> write_some(asio::const_buffer b) override { return inner_->write_some(b); }
+  asio::awaitable<std::error_code> shutdown_write() override { return inner_->shutdown_write(); }
+  asio::awaitable<std::error_code> wait_readable() override { return inner_->wait_readable(); }
+  bool has_ready_callback() noexcept override { return false; }
+  void close() noexcept override { inner_->close(); }
+
+ private:
+  StreamPtr inner_;
+};
+
 }  // namespace gost::test

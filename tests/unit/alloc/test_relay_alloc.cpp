@@ -31,6 +31,7 @@
 #include "ss/codec.hpp"
 #include "ss/replay.hpp"
 #include "ss/stream.hpp"
+#include "support.hpp"
 
 namespace {
 thread_local std::uint64_t t_news = 0;   // constant-initialised: safe in any thread at any time
@@ -105,23 +106,6 @@ std::pair<StreamPtr, StreamPtr> tcp_pair(asio::io_context& a, asio::io_context& 
   y.set_option(tcp::no_delay(true));
   return {std::make_unique<TcpStream>(std::move(x)), std::make_unique<TcpStream>(std::move(y))};
 }
-
-// A stream layered on another with neither the splice nor the readiness fast path, as a
-// protocol layer without its own readiness callback is: bridge() copies with coroutines.
-class Layered final : public Stream {
- public:
-  explicit Layered(StreamPtr inner) : inner_(std::move(inner)) {}
-  asio::any_io_executor get_executor() override { return inner_->get_executor(); }
-  asio::awaitable<IoResult> read_some(asio::mutable_buffer b) override { return inner_->read_some(b); }
-  asio::awaitable<IoResult> write_some(asio::const_buffer b) override { return inner_->write_some(b); }
-  asio::awaitable<std::error_code> shutdown_write() override { return inner_->shutdown_write(); }
-  asio::awaitable<std::error_code> wait_readable() override { return inner_->wait_readable(); }
-  void close() noexcept override { inner_->close(); }
-  bool has_ready_callback() noexcept override { return false; }
-
- private:
-  StreamPtr inner_;
-};
 
 // Echoes until the peer closes.
 asio::awaitable<void> echo(StreamPtr s) {
@@ -239,7 +223,7 @@ TEST_CASE("relay paths allocate nothing per message once running", "[alloc]") {
 
   SECTION("coroutine copy relay: a layered stream to TCP") {
     auto e = make_ends(relay, client);
-    expect_none(measure(relay, client, std::make_unique<Layered>(std::move(e.relay_client)),
+    expect_none(measure(relay, client, std::make_unique<test::NoReadyStream>(std::move(e.relay_client)),
                         std::move(e.relay_target), e.client.get()));
     drop(client, e.client);
   }

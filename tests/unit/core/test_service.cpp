@@ -920,21 +920,6 @@ struct ParkProbe {
   std::atomic<int> resumes{0};
 };
 
-// Hides a stream's callback-style readiness, so that the service waits in a coroutine instead.
-class NoReadyStream final : public Stream {
- public:
-  explicit NoReadyStream(StreamPtr inner) : inner_(std::move(inner)) {}
-  asio::any_io_executor get_executor() override { return inner_->get_executor(); }
-  asio::awaitable<IoResult> read_some(asio::mutable_buffer b) override { return inner_->read_some(b); }
-  asio::awaitable<IoResult> write_some(asio::const_buffer b) override { return inner_->write_some(b); }
-  asio::awaitable<std::error_code> shutdown_write() override { return inner_->shutdown_write(); }
-  asio::awaitable<std::error_code> wait_readable() override { return inner_->wait_readable(); }
-  bool has_ready_callback() noexcept override { return false; }
-  void close() noexcept override { inner_->close(); }
-
- private:
-  StreamPtr inner_;
-};
 
 class EchoSession final : public ParkedConn {
  public:
@@ -971,7 +956,7 @@ class ParkingEchoHandler final : public Handler {
   ParkingEchoHandler(std::shared_ptr<ParkProbe> probe, bool ready, std::chrono::milliseconds idle)
       : probe_(std::move(probe)), ready_(ready), idle_(idle) {}
   asio::awaitable<void> handle(StreamPtr conn, ConnRecord& rec) override {
-    if (!ready_) conn = std::make_unique<NoReadyStream>(std::move(conn));
+    if (!ready_) conn = std::make_unique<test::NoReadyStream>(std::move(conn));
     auto s = std::make_unique<EchoSession>(std::move(conn), probe_, idle_);
     const bool park = co_await s->serve();
     if (park) rec.park(std::move(s));
