@@ -1146,20 +1146,19 @@ TEST_CASE("between keep-alive requests handle() returns with the session parked"
   asio::co_spawn(acc.get_executor(),
                  drive_parking((*h).get(), std::make_unique<TcpStream>(acc.accept()), &rec, &steps),
                  asio::detached);
+  // One request answered, then the session is parked (step `i` reports true).
+  auto answered_then_parked = [&](const std::string& path, std::size_t i) {
+    c.send(get(o, path));
+    auto r = c.response();
+    REQUIRE(r);
+    CHECK(r->body == "path=" + path);
+    REQUIRE(got[i].wait_for(5s) == std::future_status::ready);
+    CHECK(got[i].get());
+  };
   // handle() returns once the first response is out, with the client's connection still open.
-  c.send(get(o, "/one"));
-  auto r1 = c.response();
-  REQUIRE(r1);
-  CHECK(r1->body == "path=/one");
-  REQUIRE(got[0].wait_for(5s) == std::future_status::ready);
-  CHECK(got[0].get());
+  answered_then_parked("/one", 0);
   // Resumed by the next request, it parks again after answering.
-  c.send(get(o, "/two"));
-  auto r2 = c.response();
-  REQUIRE(r2);
-  CHECK(r2->body == "path=/two");
-  REQUIRE(got[1].wait_for(5s) == std::future_status::ready);
-  CHECK(got[1].get());
+  answered_then_parked("/two", 1);
   CHECK(o.connections() == 1);  // the upstream stayed with the parked session
   // The client's close: resumed once more, the session ends.
   c.shutdown_write();
